@@ -1,0 +1,139 @@
+//! The node binary's commands.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use gridledger_core::note::NoteSigner;
+
+use crate::config::{NodeConfig, read_signing_key};
+use crate::ledger::Ledger;
+use crate::store::Store as _;
+use crate::store::rocks::RocksStore;
+
+/// gridledger node.
+#[derive(Debug, Parser)]
+#[command(name = "gridledger-node", version, about = "gridledger node: a permissioned, verifiable ledger for legal-metrology data")]
+pub struct Cli {
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true, env = "GRIDLEDGER_LOG_JSON")]
+    pub log_json: bool,
+    /// Command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a self-contained development node with a demo consortium in DIR.
+    Dev {
+        /// Directory for keys, certificates, config and data (reused on restart).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// API address (port 0 picks a free port; endpoints.json says which).
+        #[arg(long, default_value = "127.0.0.1:7443")]
+        listen: SocketAddr,
+        /// Demo meters to seed on first start.
+        #[arg(long, default_value_t = 2000)]
+        meters: usize,
+        /// Days of readings per demo meter.
+        #[arg(long, default_value_t = 3)]
+        days: usize,
+    },
+    /// Run a node from a configuration file.
+    Run {
+        /// Configuration file (TOML; see docs/OPERATIONS.md).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Recompute everything from the stored leaves and report the first mismatch.
+    /// Run it with the node stopped.
+    Audit {
+        /// Configuration file (for a dev directory: DIR/node.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Write a consistent RocksDB checkpoint of the ledger to a new directory.
+    /// Run it with the node stopped.
+    Backup {
+        /// Configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Target directory (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+    },
+}
+
+/// Sets up logging.
+pub fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+async fn ctrl_c() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Runs a parsed command line. Returns the process exit code.
+///
+/// # Errors
+/// Any failure, with context, for main to print.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Dev { data_dir, listen, meters, days } => {
+            crate::dev::run(crate::dev::DevOptions { data_dir, listen, meters, days }, ctrl_c()).await?;
+            Ok(0)
+        }
+        Command::Run { config } => {
+            let cfg = NodeConfig::load(&config)?;
+            crate::server::run(cfg, ctrl_c()).await?;
+            Ok(0)
+        }
+        Command::Audit { config, quiet } => {
+            let cfg = NodeConfig::load(&config)?;
+            let key = read_signing_key(&cfg.signing_key).map_err(anyhow::Error::msg)?;
+            let signer = NoteSigner::new(&format!("{}/{}", cfg.origin, cfg.node_id), key)?;
+            let store = Arc::new(RocksStore::open(&cfg.data_dir.join("ledger")).context("opening the ledger (is the node still running?)")?);
+            let ledger = Ledger::open_for_audit(store, &cfg.origin, &cfg.node_id, signer)?;
+            let tip = ledger.tip();
+            let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(tip.size) };
+            bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} leaves ({per_sec}, eta {eta})").expect("static template"));
+            let report = ledger.audit(|done, _| bar.set_position(done))?;
+            bar.finish_and_clear();
+            match report.first_mismatch {
+                None => {
+                    println!("audit ok: {} leaves, {} blocks, root {} at size {}", report.leaves, report.blocks, hex::encode(tip.root), tip.size);
+                    Ok(0)
+                }
+                Some(m) => {
+                    println!("audit FAILED after {} leaves and {} blocks: {m}", report.leaves, report.blocks);
+                    Ok(1)
+                }
+            }
+        }
+        Command::Backup { config, to } => {
+            let cfg = NodeConfig::load(&config)?;
+            anyhow::ensure!(!to.exists(), "{} already exists; a backup goes to a new directory", to.display());
+            let store = RocksStore::open(&cfg.data_dir.join("ledger")).context("opening the ledger (is the node still running?)")?;
+            store.checkpoint_to(&to)?;
+            println!("backup written to {}; restore by pointing data_dir/ledger at a copy of it", to.display());
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Group commit: submissions that arrive within a short window, or up to a size cap,
+//! become one block and one synced write batch.
+//!
+//! Pipeline, so signature checks of the next batch overlap the fsync of the current one:
+//!
+//! ```text
+//! submit() ──mpsc──▶ collector (async): gathers a batch (window / caps)
+//!                    └─▶ verify (blocking pool): Ed25519 batch verification, split
+//!                        across `verify_threads` threads
+//!                        └─▶ apply thread: Ledger::apply (contracts, one synced write),
+//!                            then answers every submitter
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use gridledger_core::merkle;
+use gridledger_core::pb::SignedTx;
+use gridledger_core::tx;
+use gridledger_services::ServiceError;
+use gridledger_services::backend::Committed;
+use prost::Message as _;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::ledger::Ledger;
+use crate::store::Store;
+
+/// Group-commit tuning.
+#[derive(Debug, Clone)]
+pub struct CommitConfig {
+    /// How long the collector waits for more transactions after the first one of a
+    /// batch. Short: it bounds the latency a lone transaction pays.
+    pub window: Duration,
+    /// Most transactions per block.
+    pub max_batch: usize,
+    /// Most leaf bytes per block.
+    pub max_batch_bytes: usize,
+    /// Submissions queued before `submit` answers ResourceExhausted; bounds memory.
+    pub queue: usize,
+    /// Threads that verify signatures.
+    pub verify_threads: usize,
+}
+
+impl Default for CommitConfig {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_millis(2),
+            max_batch: 8192,
+            max_batch_bytes: 8 << 20,
+            queue: 65536,
+            verify_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<Committed, ServiceError>>;
+
+struct Pending {
+    leaf: Bytes,
+    tx: SignedTx,
+    reply: Reply,
+}
+
+/// Handle to the committer; cheap to clone.
+#[derive(Clone)]
+pub struct Committer {
+    tx: mpsc::Sender<Pending>,
+    heights: watch::Receiver<u64>,
+}
+
+impl Committer {
+    /// Starts the pipeline over a ledger. It stops when every handle is dropped.
+    pub fn spawn<S: Store>(ledger: Arc<Ledger<S>>, cfg: CommitConfig) -> Self {
+        let (tx, rx) = mpsc::channel(cfg.queue);
+        let (height_tx, heights) = watch::channel(ledger.tip().height);
+        let (apply_tx, apply_rx) = std::sync::mpsc::sync_channel::<Vec<Pending>>(2);
+        let l = ledger.clone();
+        std::thread::Builder::new()
+            .name("gl-apply".into())
+            .spawn(move || apply_loop(l, apply_rx, height_tx))
+            .expect("spawn apply thread");
+        tokio::spawn(collect_loop(rx, apply_tx, cfg));
+        Self { tx, heights }
+    }
+
+    /// Submits encoded SignedTx bytes; resolves after commit or rejection.
+    pub async fn submit(&self, leaf: Bytes) -> Result<Committed, ServiceError> {
+        let tx = SignedTx::decode(leaf.clone()).map_err(|e| ServiceError::InvalidArgument(format!("signed_tx is not a valid SignedTx protobuf: {e}")))?;
+        let (reply, rx) = oneshot::channel();
+        self.tx.try_send(Pending { leaf, tx, reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => ServiceError::ResourceExhausted("the node's submission queue is full; retry with back-off".into()),
+            mpsc::error::TrySendError::Closed(_) => ServiceError::Unavailable { message: "node is shutting down".into(), leader: None },
+        })?;
+        rx.await.map_err(|_| ServiceError::Internal("commit pipeline stopped before answering".into()))?
+    }
+
+    /// The committed height, updated after every block.
+    pub fn heights(&self) -> watch::Receiver<u64> {
+        self.heights.clone()
+    }
+}
+
+async fn collect_loop(mut rx: mpsc::Receiver<Pending>, apply: std::sync::mpsc::SyncSender<Vec<Pending>>, cfg: CommitConfig) {
+    while let Some(first) = rx.recv().await {
+        let mut bytes = first.leaf.len();
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + cfg.window;
+        while batch.len() < cfg.max_batch && bytes < cfg.max_batch_bytes {
+            // Take whatever is queued without waiting, then wait out the window.
+            let next = match rx.try_recv() {
+                Ok(p) => Some(p),
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+                Err(mpsc::error::TryRecvError::Empty) => tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten(),
+            };
+            match next {
+                Some(p) => {
+                    bytes += p.leaf.len();
+                    batch.push(p);
+                }
+                None => break,
+            }
+        }
+        let threads = cfg.verify_threads.max(1);
+        let verified = match tokio::task::spawn_blocking(move || verify(batch, threads)).await {
+            Ok(v) => v,
+            Err(_) => continue,
+        };
+        let apply = apply.clone();
+        // The apply thread takes at most two batches ahead; waiting here is back-pressure.
+        if tokio::task::spawn_blocking(move || apply.send(verified)).await.map(|r| r.is_err()).unwrap_or(true) {
+            return;
+        }
+    }
+}
+
+fn verify(batch: Vec<Pending>, threads: usize) -> Vec<Pending> {
+    let chunk = batch.len().div_ceil(threads).max(64);
+    let results: Vec<Result<(), tx::TxError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = batch
+            .chunks(chunk)
+            .map(|c| {
+                s.spawn(move || {
+                    let refs: Vec<&SignedTx> = c.iter().map(|p| &p.tx).collect();
+                    tx::verify_many(&refs)
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("verify thread")).collect()
+    });
+    let mut ok = Vec::with_capacity(batch.len());
+    for (p, r) in batch.into_iter().zip(results) {
+        match r {
+            Ok(()) => ok.push(p),
+            Err(tx::TxError::BadSignerKey(n)) => {
+                let _ = p.reply.send(Err(ServiceError::InvalidArgument(format!("signer_key_id must be a 32-byte Ed25519 public key (got {n} bytes)"))));
+            }
+            Err(tx::TxError::BadSignature(k)) => {
+                let _ = p.reply.send(Err(ServiceError::Unauthenticated(format!("signature does not verify for signer {k}"))));
+            }
+            Err(e @ tx::TxError::Malformed(_)) => {
+                let _ = p.reply.send(Err(ServiceError::InvalidArgument(e.to_string())));
+            }
+        }
+    }
+    ok
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn apply_loop<S: Store>(ledger: Arc<Ledger<S>>, rx: std::sync::mpsc::Receiver<Vec<Pending>>, heights: watch::Sender<u64>) {
+    let mut last_ts = 0u64;
+    while let Ok(batch) = rx.recv() {
+        if batch.is_empty() {
+            continue;
+        }
+        // The proposer's clock stamps the block (contracts read this, never a clock);
+        // it never goes backwards, even if the wall clock does.
+        last_ts = last_ts.max(now_ms());
+        let started = Instant::now();
+        let (leaves, replies): (Vec<Bytes>, Vec<Reply>) = batch.into_iter().map(|p| (p.leaf, p.reply)).unzip();
+        match ledger.apply(&leaves, last_ts) {
+            Ok(outcome) => {
+                tracing::debug!(txs = leaves.len(), height = outcome.height, ms = started.elapsed().as_secs_f64() * 1e3, "block applied");
+                let _ = heights.send(outcome.height);
+                for ((reply, res), leaf) in replies.into_iter().zip(outcome.results).zip(&leaves) {
+                    let _ = reply.send(res.map(|leaf_index| Committed { leaf_index, block_height: outcome.height, tree_size: outcome.tree_size, leaf_hash: merkle::leaf_hash(leaf) }).map_err(ServiceError::from));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "apply failed; rejecting the batch");
+                for reply in replies {
+                    let _ = reply.send(Err(ServiceError::Internal(format!("ledger write failed: {e}"))));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Node configuration: one TOML file, environment overrides, validated at start-up.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::commit::CommitConfig;
+
+/// Everything a node needs to run. See docs/OPERATIONS.md for each field.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This node's id; its checkpoint key name is `<origin>/<node_id>`.
+    pub node_id: String,
+    /// The ledger's origin (first checkpoint line), e.g. `gridledger.example/metering`.
+    pub origin: String,
+    /// Where RocksDB lives.
+    pub data_dir: PathBuf,
+    /// File with the node's Ed25519 checkpoint signing key (64 hex chars, the seed).
+    pub signing_key: PathBuf,
+    /// The API listener.
+    pub api: ApiConfig,
+    /// Group commit.
+    #[serde(default)]
+    pub commit: CommitSection,
+    /// Request limits.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// API listener (gRPC over TLS).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address to bind; port 0 picks a free port (tests).
+    pub listen: SocketAddr,
+    /// Server certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Server private key (PEM).
+    pub key: PathBuf,
+    /// CA that client certificates must chain to (PEM).
+    pub client_ca: PathBuf,
+    /// Require a client certificate (organisation systems). Default true: the API port
+    /// is for members' systems; end users come through the public listener (later).
+    #[serde(default = "yes")]
+    pub require_client_cert: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Group-commit settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommitSection {
+    /// Collection window after the first transaction of a block, ms.
+    pub window_ms: u64,
+    /// Most transactions per block.
+    pub max_batch: usize,
+    /// Queue length before submissions get ResourceExhausted.
+    pub queue: usize,
+}
+
+impl Default for CommitSection {
+    fn default() -> Self {
+        let d = CommitConfig::default();
+        Self { window_ms: d.window.as_millis() as u64, max_batch: d.max_batch, queue: d.queue }
+    }
+}
+
+/// Limits on what one request may cost.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest SignedTx, bytes. 64 KiB fits a day of readings many times over.
+    pub max_tx_bytes: usize,
+    /// Largest decoded gRPC message, bytes.
+    pub max_message_bytes: usize,
+    /// Requests served at once across all connections; more wait, then are shed.
+    pub max_concurrent_requests: usize,
+    /// Per-request timeout, ms (streams excluded).
+    pub request_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_tx_bytes: 64 << 10, max_message_bytes: 4 << 20, max_concurrent_requests: 4096, request_timeout_ms: 30_000 }
+    }
+}
+
+/// A configuration error: which field, and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("config: {field}: {problem}")]
+pub struct ConfigError {
+    /// Field path, e.g. `api.cert`.
+    pub field: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+fn err(field: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError { field: field.into(), problem: problem.into() }
+}
+
+impl NodeConfig {
+    /// Reads a TOML file, applies environment overrides, and validates.
+    ///
+    /// Overrides: `GRIDLEDGER_DATA_DIR`, `GRIDLEDGER_API_LISTEN`.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the field.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| err("file", format!("cannot read {}: {e}", path.display())))?;
+        let mut cfg: NodeConfig = toml::from_str(&text).map_err(|e| err("file", format!("{}: {e}", path.display())))?;
+        if let Ok(v) = std::env::var("GRIDLEDGER_DATA_DIR") {
+            cfg.data_dir = v.into();
+        }
+        if let Ok(v) = std::env::var("GRIDLEDGER_API_LISTEN") {
+            cfg.api.listen = v.parse().map_err(|e| err("GRIDLEDGER_API_LISTEN", format!("{v:?}: {e}")))?;
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks every field and says exactly what is wrong.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for the first bad field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.node_id.is_empty() || self.node_id.len() > 64 || !self.node_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
+            return Err(err("node_id", "1-64 characters of [A-Za-z0-9._-]"));
+        }
+        if self.origin.is_empty() || self.origin.len() > 200 || self.origin.chars().any(|c| c.is_whitespace() || c.is_control() || c == '+') {
+            return Err(err("origin", "non-empty, at most 200 characters, no whitespace or '+'"));
+        }
+        for (field, p) in [("signing_key", &self.signing_key), ("api.cert", &self.api.cert), ("api.key", &self.api.key), ("api.client_ca", &self.api.client_ca)] {
+            if !p.is_file() {
+                return Err(err(field, format!("{} is not a readable file", p.display())));
+            }
+        }
+        if self.commit.window_ms > 1000 {
+            return Err(err("commit.window_ms", "at most 1000 ms: the window is added to every commit's latency"));
+        }
+        if self.commit.max_batch == 0 || self.commit.max_batch > 100_000 {
+            return Err(err("commit.max_batch", "between 1 and 100000"));
+        }
+        if self.commit.queue < self.commit.max_batch {
+            return Err(err("commit.queue", "must be at least commit.max_batch"));
+        }
+        if self.limits.max_tx_bytes < 256 || self.limits.max_tx_bytes > self.limits.max_message_bytes {
+            return Err(err("limits.max_tx_bytes", "between 256 and limits.max_message_bytes"));
+        }
+        if self.limits.max_concurrent_requests == 0 {
+            return Err(err("limits.max_concurrent_requests", "at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The group-commit settings.
+    pub fn commit_config(&self) -> CommitConfig {
+        CommitConfig { window: Duration::from_millis(self.commit.window_ms), max_batch: self.commit.max_batch, queue: self.commit.queue, ..CommitConfig::default() }
+    }
+}
+
+/// Reads an Ed25519 signing key file (64 hex characters: the 32-byte seed).
+///
+/// # Errors
+/// A message saying what is wrong with the file.
+pub fn read_signing_key(path: &Path) -> Result<ed25519_dalek::SigningKey, String> {
+    let s = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let seed: [u8; 32] = hex::decode(s.trim())
+        .map_err(|_| format!("{} is not hex", path.display()))?
+        .try_into()
+        .map_err(|_| format!("{} must hold 64 hex characters (a 32-byte Ed25519 seed)", path.display()))?;
+    Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
+}
+
+/// Writes a signing key file readable by the owner only.
+///
+/// # Errors
+/// I/O errors.
+pub fn write_secret(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(contents.as_bytes())
+}

@@ -1,0 +1,660 @@
+//! The ledger: the Merkle log, blocks, checkpoints and the state contracts read, all
+//! written through one `apply(ordered batch)` path (the path Raft drives later).
+//!
+//! `apply` is deterministic given the stored state, the batch and the block timestamp:
+//! it runs the contracts against the state (plus an overlay of the block's own earlier
+//! effects), appends the accepted leaves, and writes leaves, tree nodes, state, the block
+//! header, the tip and the signed checkpoint in one synced write batch.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use gridledger_core::block::BlockHeader;
+use gridledger_core::checkpoint::Checkpoint;
+use gridledger_core::contract::{self, BlockContext, Effect, Rejection, SignerInfo, StateView};
+use gridledger_core::merkle::{self, Frontier, Hash, HashSource, ProofError};
+use gridledger_core::note::NoteSigner;
+use gridledger_core::receipt::Receipt;
+use gridledger_core::tx;
+use parking_lot::{Mutex, RwLock};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Cf, Durability, Store, StoreError, WriteBatch};
+
+/// Ledger errors. `Store` and `Corrupt` mean the node is broken; the others describe a
+/// request that cannot be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Stored data contradicts itself (tampering or a bug): the node must not sign.
+    #[error("ledger corrupt: {0}")]
+    Corrupt(String),
+    /// No such leaf, block or size.
+    #[error("{0}")]
+    NotFound(String),
+    /// A request argument is impossible (e.g. old size above new size).
+    #[error("{0}")]
+    InvalidArgument(String),
+}
+
+/// Result alias.
+pub type Result<T> = std::result::Result<T, LedgerError>;
+
+/// The latest committed position, kept in memory and in `meta/tip`.
+#[derive(Debug, Clone)]
+pub struct Tip {
+    /// Tree size.
+    pub size: u64,
+    /// Block height (0 before the first block).
+    pub height: u64,
+    /// Root at `size`.
+    pub root: Hash,
+    /// Hash of block `height` (zero before the first block).
+    pub block_hash: Hash,
+    /// The signed checkpoint note for `size`.
+    pub checkpoint: Arc<str>,
+    /// Accepted transactions by payload kind.
+    pub counts: BTreeMap<String, u64>,
+}
+
+/// What happened to each transaction of a batch, in order.
+#[derive(Debug)]
+pub struct ApplyOutcome {
+    /// Leaf index per accepted transaction, or the rule that rejected it.
+    pub results: Vec<std::result::Result<u64, Rejection>>,
+    /// Height of the block written (unchanged if every transaction was rejected).
+    pub height: u64,
+    /// Tree size after the batch.
+    pub tree_size: u64,
+}
+
+/// A found leaf.
+#[derive(Debug, Clone)]
+pub struct EntryRecord {
+    /// Leaf index.
+    pub index: u64,
+    /// Exact SignedTx bytes.
+    pub leaf: Vec<u8>,
+    /// Block holding it.
+    pub block_height: u64,
+}
+
+/// Report of a full audit.
+#[derive(Debug, Clone, Default)]
+pub struct AuditReport {
+    /// Leaves rehashed.
+    pub leaves: u64,
+    /// Blocks checked.
+    pub blocks: u64,
+    /// The first mismatch found, if any.
+    pub first_mismatch: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredSigner {
+    org_id: String,
+    roles: Vec<String>,
+    active: bool,
+}
+
+mod keys {
+    pub fn u64k(v: u64) -> Vec<u8> {
+        v.to_be_bytes().to_vec()
+    }
+    pub fn node(level: u32, index: u64) -> Vec<u8> {
+        let mut k = Vec::with_capacity(9);
+        k.push(level as u8);
+        k.extend_from_slice(&index.to_be_bytes());
+        k
+    }
+    pub fn nonce(key: &[u8; 32], nonce: u64) -> Vec<u8> {
+        let mut k = Vec::with_capacity(40);
+        k.extend_from_slice(key);
+        k.extend_from_slice(&nonce.to_be_bytes());
+        k
+    }
+    pub fn signer(key: &[u8; 32]) -> Vec<u8> {
+        [b"signer/".as_slice(), key].concat()
+    }
+    pub fn org(id: &str) -> Vec<u8> {
+        [b"org/".as_slice(), id.as_bytes()].concat()
+    }
+    pub fn instrument(asset: &str) -> Vec<u8> {
+        [b"instrument/".as_slice(), asset.as_bytes()].concat()
+    }
+    pub fn certificate(asset: &str) -> Vec<u8> {
+        [b"cert/".as_slice(), asset.as_bytes()].concat()
+    }
+    pub fn reading(asset: &str, day: &str) -> Vec<u8> {
+        [b"reading/".as_slice(), asset.as_bytes(), b"\0", day.as_bytes()].concat()
+    }
+    pub const TIP: &[u8] = b"tip";
+    pub const CHECKPOINT: &[u8] = b"checkpoint";
+    pub const COUNT_PREFIX: &[u8] = b"count/";
+    pub const COUNT_END: &[u8] = b"count0";
+}
+
+fn be_u64(cf: Cf, v: &[u8]) -> Result<u64> {
+    let a: [u8; 8] = v.try_into().map_err(|_| StoreError::Corrupt { cf: cf.name(), detail: format!("expected 8 bytes, found {}", v.len()) })?;
+    Ok(u64::from_be_bytes(a))
+}
+
+/// Reads perfect subtree hashes from the `nodes` column family.
+pub struct StoreHashes<'a, S: Store>(pub &'a S);
+
+impl<S: Store> HashSource for StoreHashes<'_, S> {
+    fn perfect(&self, level: u32, index: u64) -> std::result::Result<Hash, String> {
+        match self.0.get(Cf::Nodes, &keys::node(level, index)) {
+            Ok(Some(v)) => v.try_into().map_err(|_| format!("node {level}/{index} is not 32 bytes")),
+            Ok(None) => Err(format!("node {level}/{index} missing")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+fn proof_err(e: ProofError) -> LedgerError {
+    match e {
+        ProofError::Source(s) => LedgerError::Corrupt(s),
+        other => LedgerError::InvalidArgument(other.to_string()),
+    }
+}
+
+/// The ledger over a [`Store`].
+pub struct Ledger<S: Store> {
+    store: Arc<S>,
+    origin: String,
+    node_id: String,
+    signer: NoteSigner,
+    tip: RwLock<Tip>,
+    // Only the apply path mutates the frontier; the mutex also makes apply single-writer.
+    frontier: Mutex<Frontier>,
+    // Signers and orgs are few and read by every transaction: cached in memory, loaded
+    // at open and updated after each committed block.
+    signers: RwLock<HashMap<[u8; 32], SignerInfo>>,
+    orgs: RwLock<HashSet<String>>,
+}
+
+impl<S: Store> std::fmt::Debug for Ledger<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger").field("origin", &self.origin).field("node_id", &self.node_id).finish_non_exhaustive()
+    }
+}
+
+/// How many of the most recent blocks the start-up check re-derives from stored nodes.
+pub const STARTUP_CHECK_BLOCKS: u64 = 32;
+
+impl<S: Store> Ledger<S> {
+    /// Opens the ledger, loading and checking the stored tip.
+    ///
+    /// The check recomputes the root of each of the last [`STARTUP_CHECK_BLOCKS`] blocks
+    /// from the stored tree nodes, follows their hash chain, and checks the stored
+    /// checkpoint; a node whose storage was altered refuses to start (and so to sign).
+    ///
+    /// # Errors
+    /// [`LedgerError::Corrupt`] on any mismatch, [`LedgerError::Store`] on I/O.
+    pub fn open(store: Arc<S>, origin: &str, node_id: &str, signer: NoteSigner) -> Result<Self> {
+        let ledger = Self::load(store, origin, node_id, signer, true)?;
+        ledger.check_tip()?;
+        Ok(ledger)
+    }
+
+    /// Opens the ledger for [`Ledger::audit`] without the start-up check, so that a
+    /// damaged ledger can still be examined. Never serve or sign from it.
+    ///
+    /// # Errors
+    /// Storage errors, or a tip that cannot be decoded at all.
+    pub fn open_for_audit(store: Arc<S>, origin: &str, node_id: &str, signer: NoteSigner) -> Result<Self> {
+        Self::load(store, origin, node_id, signer, false)
+    }
+
+    fn load(store: Arc<S>, origin: &str, node_id: &str, signer: NoteSigner, strict: bool) -> Result<Self> {
+        let (tip, frontier) = match store.get(Cf::Meta, keys::TIP)? {
+            None => {
+                let root = merkle::empty_root();
+                let cp = Checkpoint { origin: origin.to_string(), size: 0, root };
+                let note = sign_note(&signer, &cp);
+                (Tip { size: 0, height: 0, root, block_hash: [0; 32], checkpoint: note.into(), counts: BTreeMap::new() }, Frontier::new())
+            }
+            Some(raw) => {
+                if raw.len() != 80 {
+                    return Err(LedgerError::Corrupt("meta/tip is not 80 bytes".into()));
+                }
+                let size = u64::from_be_bytes(raw[0..8].try_into().expect("8"));
+                let height = u64::from_be_bytes(raw[8..16].try_into().expect("8"));
+                let root: Hash = raw[16..48].try_into().expect("32");
+                let block_hash: Hash = raw[48..80].try_into().expect("32");
+                let note = store.get(Cf::Meta, keys::CHECKPOINT)?.ok_or_else(|| LedgerError::Corrupt("tip without checkpoint".into()))?;
+                let note = String::from_utf8(note).map_err(|_| LedgerError::Corrupt("checkpoint is not UTF-8".into()))?;
+                let mut counts = BTreeMap::new();
+                for (k, v) in store.scan(Cf::Meta, keys::COUNT_PREFIX, keys::COUNT_END, usize::MAX)? {
+                    counts.insert(String::from_utf8_lossy(&k[keys::COUNT_PREFIX.len()..]).into_owned(), be_u64(Cf::Meta, &v)?);
+                }
+                let frontier = match Frontier::load(&StoreHashes(store.as_ref()), size) {
+                    Ok(f) => f,
+                    Err(e) if strict => return Err(proof_err(e)),
+                    Err(_) => Frontier::new(),
+                };
+                (Tip { size, height, root, block_hash, checkpoint: note.into(), counts }, frontier)
+            }
+        };
+        let ledger = Self {
+            store,
+            origin: origin.to_string(),
+            node_id: node_id.to_string(),
+            signer,
+            tip: RwLock::new(tip),
+            frontier: Mutex::new(frontier),
+            signers: RwLock::new(HashMap::new()),
+            orgs: RwLock::new(HashSet::new()),
+        };
+        ledger.load_caches()?;
+        Ok(ledger)
+    }
+
+    fn load_caches(&self) -> Result<()> {
+        let mut signers = self.signers.write();
+        for (k, v) in self.store.scan(Cf::State, b"signer/", b"signer0", usize::MAX)? {
+            let key: [u8; 32] = k[7..].try_into().map_err(|_| LedgerError::Corrupt("signer key length".into()))?;
+            let s: StoredSigner = serde_json::from_slice(&v).map_err(|e| LedgerError::Corrupt(format!("signer record: {e}")))?;
+            signers.insert(key, SignerInfo { org_id: s.org_id, roles: s.roles, active: s.active });
+        }
+        let mut orgs = self.orgs.write();
+        for (k, _) in self.store.scan(Cf::State, b"org/", b"org0", usize::MAX)? {
+            orgs.insert(String::from_utf8_lossy(&k[4..]).into_owned());
+        }
+        Ok(())
+    }
+
+    /// The start-up check (see [`Ledger::open`]).
+    ///
+    /// # Errors
+    /// [`LedgerError::Corrupt`] naming the first mismatch.
+    pub fn check_tip(&self) -> Result<()> {
+        let tip = self.tip.read().clone();
+        let src = StoreHashes(self.store.as_ref());
+        let frontier_root = self.frontier.lock().root();
+        if frontier_root != tip.root {
+            return Err(LedgerError::Corrupt(format!("stored tree nodes give root {} at size {}, the tip says {}", hex::encode(frontier_root), tip.size, hex::encode(tip.root))));
+        }
+        let expected_note = sign_note(&self.signer, &Checkpoint { origin: self.origin.clone(), size: tip.size, root: tip.root });
+        if tip.height > 0 && *tip.checkpoint != *expected_note {
+            return Err(LedgerError::Corrupt("stored checkpoint does not match the tip (or was signed by another key)".into()));
+        }
+        let mut expect_hash = tip.block_hash;
+        let lowest = tip.height.saturating_sub(STARTUP_CHECK_BLOCKS - 1).max(1);
+        for h in (lowest..=tip.height).rev() {
+            let header = self.block_header(h)?.ok_or_else(|| LedgerError::Corrupt(format!("block {h} missing")))?;
+            if header.hash() != expect_hash {
+                return Err(LedgerError::Corrupt(format!("block {h} hash does not match its successor's prev_hash (or the tip)")));
+            }
+            let root = merkle::root(&src, header.tree_size).map_err(proof_err)?;
+            if root != header.root {
+                return Err(LedgerError::Corrupt(format!("block {h}: stored nodes give root {} at size {}, header says {}", hex::encode(root), header.tree_size, hex::encode(header.root))));
+            }
+            expect_hash = header.prev_hash;
+        }
+        Ok(())
+    }
+
+    /// The origin.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// A snapshot of the tip.
+    pub fn tip(&self) -> Tip {
+        self.tip.read().clone()
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    /// Applies an ordered batch of signature-verified leaves as one block.
+    ///
+    /// Callers verify signatures before ordering (batch verification spread over cores);
+    /// everything else is decided here, deterministically.
+    ///
+    /// # Errors
+    /// [`LedgerError::Store`] if the write fails: then nothing was applied and the
+    /// in-memory tip is unchanged.
+    pub fn apply(&self, leaves: &[Bytes], timestamp_ms: u64) -> Result<ApplyOutcome> {
+        let mut frontier = self.frontier.lock();
+        let tip = self.tip.read().clone();
+        let decoded: Vec<_> = leaves.iter().map(|l| tx::decode(l)).collect();
+        // Prefetch every nonce the batch uses in one multi_get.
+        let nonce_keys: Vec<Vec<u8>> = decoded
+            .iter()
+            .filter_map(|d| d.as_ref().ok())
+            .filter_map(|(t, b)| <[u8; 32]>::try_from(t.signer_key_id.as_slice()).ok().map(|k| keys::nonce(&k, b.nonce)))
+            .collect();
+        let used: HashSet<Vec<u8>> = self.store.multi_get(Cf::Nonces, &nonce_keys)?.into_iter().zip(nonce_keys).filter_map(|(v, k)| v.map(|_| k)).collect();
+
+        let mut view = Overlay { ledger: self, used_nonces: used, new_signers: Vec::new(), new_orgs: Vec::new(), instruments: HashMap::new(), readings: HashMap::new() };
+        let ctx = BlockContext { origin: &self.origin };
+        let mut batch = WriteBatch::new();
+        let mut results = Vec::with_capacity(leaves.len());
+        let mut next = frontier.clone();
+        let mut counts = tip.counts.clone();
+        for (leaf, d) in leaves.iter().zip(decoded) {
+            let checked = d
+                .map_err(|e| Rejection { rule: "shape", detail: e.to_string(), kind: contract::RejectKind::Invalid })
+                .and_then(|(t, body)| {
+                    let key: [u8; 32] = t.signer_key_id.as_slice().try_into().map_err(|_| Rejection { rule: "shape", detail: "signer_key_id must be 32 bytes".into(), kind: contract::RejectKind::Invalid })?;
+                    let effects = contract::check(&view, &ctx, &key, &body)?;
+                    Ok((effects, tx::payload_kind(&body)))
+                });
+            match checked {
+                Err(r) => results.push(Err(r)),
+                Ok((effects, kind)) => {
+                    let index = next.size();
+                    next.push(merkle::leaf_hash(leaf), |level, idx, h| batch.put(Cf::Nodes, keys::node(level, idx), h.to_vec()));
+                    batch.put(Cf::Leaves, keys::u64k(index), leaf.clone());
+                    for e in effects {
+                        view.record(e, index, &mut batch);
+                    }
+                    *counts.entry(kind.to_string()).or_default() += 1;
+                    results.push(Ok(index));
+                }
+            }
+        }
+        if next.size() == tip.size {
+            return Ok(ApplyOutcome { results, height: tip.height, tree_size: tip.size });
+        }
+        let root = next.root();
+        let header = BlockHeader {
+            height: tip.height + 1,
+            prev_hash: tip.block_hash,
+            first_index: tip.size,
+            leaf_count: next.size() - tip.size,
+            tree_size: next.size(),
+            root,
+            timestamp_ms,
+            proposer: self.node_id.clone(),
+        };
+        let block_hash = header.hash();
+        let note = sign_note(&self.signer, &Checkpoint { origin: self.origin.clone(), size: next.size(), root });
+        batch.put(Cf::Blocks, keys::u64k(header.height), header.encode());
+        batch.put(Cf::BlockStarts, keys::u64k(header.first_index), keys::u64k(header.height));
+        let mut tip_raw = Vec::with_capacity(80);
+        tip_raw.extend_from_slice(&next.size().to_be_bytes());
+        tip_raw.extend_from_slice(&header.height.to_be_bytes());
+        tip_raw.extend_from_slice(&root);
+        tip_raw.extend_from_slice(&block_hash);
+        batch.put(Cf::Meta, keys::TIP.to_vec(), tip_raw);
+        batch.put(Cf::Meta, keys::CHECKPOINT.to_vec(), note.clone().into_bytes());
+        for (k, v) in &counts {
+            if tip.counts.get(k) != Some(v) {
+                batch.put(Cf::Meta, [keys::COUNT_PREFIX, k.as_bytes()].concat(), v.to_be_bytes().to_vec());
+            }
+        }
+        self.store.write(batch, Durability::Sync)?;
+
+        // Committed: publish the new state.
+        self.signers.write().extend(view.new_signers);
+        self.orgs.write().extend(view.new_orgs);
+        *frontier = next;
+        *self.tip.write() = Tip { size: header.tree_size, height: header.height, root, block_hash, checkpoint: note.into(), counts };
+        Ok(ApplyOutcome { results, height: header.height, tree_size: header.tree_size })
+    }
+
+    /// A block header by height.
+    ///
+    /// # Errors
+    /// Storage or corruption errors.
+    pub fn block_header(&self, height: u64) -> Result<Option<BlockHeader>> {
+        match self.store.get(Cf::Blocks, &keys::u64k(height))? {
+            None => Ok(None),
+            Some(b) => BlockHeader::decode(&b).map(Some).map_err(|e| LedgerError::Corrupt(format!("block {height}: {e}"))),
+        }
+    }
+
+    /// Leaves `[first, first + count)`.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn leaves(&self, first: u64, count: u64) -> Result<Vec<Vec<u8>>> {
+        let end = first.saturating_add(count);
+        Ok(self.store.scan(Cf::Leaves, &keys::u64k(first), &keys::u64k(end), count as usize)?.into_iter().map(|(_, v)| v).collect())
+    }
+
+    /// One leaf and its block.
+    ///
+    /// # Errors
+    /// [`LedgerError::NotFound`] beyond the tree.
+    pub fn entry(&self, index: u64) -> Result<EntryRecord> {
+        let size = self.tip.read().size;
+        if index >= size {
+            return Err(LedgerError::NotFound(format!("leaf {index} does not exist: tree size is {size}")));
+        }
+        let leaf = self.store.get(Cf::Leaves, &keys::u64k(index))?.ok_or_else(|| LedgerError::Corrupt(format!("leaf {index} missing below tree size")))?;
+        let (_, h) = self.store.seek_prev(Cf::BlockStarts, &keys::u64k(index))?.ok_or_else(|| LedgerError::Corrupt(format!("no block holds leaf {index}")))?;
+        Ok(EntryRecord { index, leaf, block_height: be_u64(Cf::BlockStarts, &h)? })
+    }
+
+    fn size_or_tip(&self, size: u64) -> Result<u64> {
+        let tip = self.tip.read().size;
+        if size == 0 {
+            return Ok(tip);
+        }
+        if size > tip {
+            return Err(LedgerError::NotFound(format!("tree size {size} is beyond the current size {tip}")));
+        }
+        Ok(size)
+    }
+
+    /// Inclusion proof of `index` in the tree of `size` leaves (0 = current).
+    ///
+    /// # Errors
+    /// [`LedgerError::NotFound`] for a size beyond the tree or an index beyond the size.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<(u64, Vec<Hash>)> {
+        let size = self.size_or_tip(size)?;
+        if index >= size {
+            return Err(LedgerError::NotFound(format!("leaf {index} is not in a tree of size {size}")));
+        }
+        let path = merkle::inclusion_proof(&StoreHashes(self.store.as_ref()), index, size).map_err(proof_err)?;
+        Ok((size, path))
+    }
+
+    /// Consistency proof from `old` to `new` (0 = current).
+    ///
+    /// # Errors
+    /// [`LedgerError::InvalidArgument`] for old > new or old = 0, [`LedgerError::NotFound`]
+    /// beyond the tree.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<(u64, Vec<Hash>)> {
+        let new = self.size_or_tip(new)?;
+        if old == 0 {
+            return Err(LedgerError::InvalidArgument("old size must be at least 1: nothing is proven from the empty tree".into()));
+        }
+        if old > new {
+            return Err(LedgerError::InvalidArgument(format!("old size {old} is larger than new size {new}")));
+        }
+        let path = merkle::consistency_proof(&StoreHashes(self.store.as_ref()), old, new).map_err(proof_err)?;
+        Ok((new, path))
+    }
+
+    /// Root at a past size.
+    ///
+    /// # Errors
+    /// As [`Ledger::inclusion_proof`].
+    pub fn root_at(&self, size: u64) -> Result<Hash> {
+        let size = self.size_or_tip(size)?;
+        merkle::root(&StoreHashes(self.store.as_ref()), size).map_err(proof_err)
+    }
+
+    /// A tlog-proof receipt for `index` against the current checkpoint.
+    ///
+    /// # Errors
+    /// [`LedgerError::NotFound`] beyond the tree.
+    pub fn receipt(&self, index: u64) -> Result<String> {
+        let tip = self.tip();
+        if index >= tip.size {
+            return Err(LedgerError::NotFound(format!("leaf {index} does not exist: tree size is {}", tip.size)));
+        }
+        let path = merkle::inclusion_proof(&StoreHashes(self.store.as_ref()), index, tip.size).map_err(proof_err)?;
+        let leaf = self.store.get(Cf::Leaves, &keys::u64k(index))?.ok_or_else(|| LedgerError::Corrupt(format!("leaf {index} missing")))?;
+        Ok(Receipt { leaf, index, path, checkpoint: tip.checkpoint.to_string() }.to_string())
+    }
+
+    /// Recomputes everything from the leaves: every tree node, every block root and
+    /// hash link, and the tip. Stops at the first mismatch.
+    ///
+    /// # Errors
+    /// Storage errors only; mismatches are reported in the [`AuditReport`].
+    pub fn audit(&self, mut progress: impl FnMut(u64, u64)) -> Result<AuditReport> {
+        let tip = self.tip();
+        let mut report = AuditReport::default();
+        let mut f = Frontier::new();
+        let mut prev_hash = [0u8; 32];
+        let mut next_block = 1u64;
+        let mut next_boundary = match self.block_header(1)? {
+            Some(h) => h,
+            None if tip.size == 0 => return Ok(report),
+            None => {
+                report.first_mismatch = Some("block 1 is missing".into());
+                return Ok(report);
+            }
+        };
+        const CHUNK: u64 = 8192;
+        let mut index = 0u64;
+        while index < tip.size {
+            let chunk = self.store.scan(Cf::Leaves, &keys::u64k(index), &keys::u64k(tip.size.min(index + CHUNK)), CHUNK as usize)?;
+            if chunk.is_empty() {
+                report.first_mismatch = Some(format!("leaf {index} is missing"));
+                return Ok(report);
+            }
+            for (k, leaf) in chunk {
+                let i = be_u64(Cf::Leaves, &k)?;
+                if i != index {
+                    report.first_mismatch = Some(format!("leaf {index} is missing"));
+                    return Ok(report);
+                }
+                let mut bad = None;
+                f.push(merkle::leaf_hash(&leaf), |level, idx, h| {
+                    if bad.is_none() {
+                        match self.store.get(Cf::Nodes, &keys::node(level, idx)) {
+                            Ok(Some(v)) if v.as_slice() == h => {}
+                            Ok(_) => bad = Some(format!("tree node level {level} index {idx} does not match leaf {index} (first bad leaf at or below it)")),
+                            Err(e) => bad = Some(format!("reading node {level}/{idx}: {e}")),
+                        }
+                    }
+                });
+                if let Some(b) = bad {
+                    report.first_mismatch = Some(b);
+                    return Ok(report);
+                }
+                index += 1;
+                report.leaves = index;
+                while index == next_boundary.tree_size {
+                    let h = &next_boundary;
+                    if h.height != next_block || h.prev_hash != prev_hash || h.root != f.root() || h.first_index + h.leaf_count != index {
+                        report.first_mismatch = Some(format!("block {} does not match the leaves (root, size or prev_hash)", h.height));
+                        return Ok(report);
+                    }
+                    prev_hash = h.hash();
+                    report.blocks = next_block;
+                    next_block += 1;
+                    match self.block_header(next_block)? {
+                        Some(h) => next_boundary = h,
+                        None => break,
+                    }
+                }
+            }
+            progress(index, tip.size);
+        }
+        if report.blocks != tip.height || prev_hash != tip.block_hash || f.root() != tip.root {
+            report.first_mismatch = Some(format!("tip (height {}, size {}) does not match the recomputed chain (height {})", tip.height, tip.size, report.blocks));
+        }
+        Ok(report)
+    }
+}
+
+fn sign_note(signer: &NoteSigner, cp: &Checkpoint) -> String {
+    let text = cp.body();
+    let line = signer.sign(&text);
+    format!("{text}\n{line}")
+}
+
+/// The contracts' view of state during apply: committed state plus the effects of the
+/// block's earlier transactions.
+struct Overlay<'a, S: Store> {
+    ledger: &'a Ledger<S>,
+    used_nonces: HashSet<Vec<u8>>,
+    new_signers: Vec<([u8; 32], SignerInfo)>,
+    new_orgs: Vec<String>,
+    instruments: HashMap<String, String>,
+    readings: HashMap<(String, String), u64>,
+}
+
+impl<'a, S: Store> Overlay<'a, S> {
+    fn ledger(&self) -> &'a Ledger<S> {
+        self.ledger
+    }
+
+    fn record(&mut self, e: Effect, index: u64, batch: &mut WriteBatch) {
+        match e {
+            Effect::Nonce(k, n) => {
+                let key = keys::nonce(&k, n);
+                batch.put(Cf::Nonces, key.clone(), Vec::new());
+                self.used_nonces.insert(key);
+            }
+            Effect::Org(id) => {
+                batch.put(Cf::State, keys::org(&id), Vec::new());
+                self.new_orgs.push(id);
+            }
+            Effect::Signer(k, info) => {
+                let stored = StoredSigner { org_id: info.org_id.clone(), roles: info.roles.clone(), active: info.active };
+                batch.put(Cf::State, keys::signer(&k), serde_json::to_vec(&stored).expect("plain struct serialises"));
+                self.new_signers.push((k, info));
+            }
+            Effect::Instrument(asset, owner) => {
+                batch.put(Cf::State, keys::instrument(&asset), owner.clone().into_bytes());
+                self.instruments.insert(asset, owner);
+            }
+            Effect::Certificate(asset) => batch.put(Cf::State, keys::certificate(&asset), keys::u64k(index)),
+            Effect::Reading(asset, day) => {
+                batch.put(Cf::State, keys::reading(&asset, &day), keys::u64k(index));
+                self.readings.insert((asset, day), index);
+            }
+        }
+    }
+}
+
+// Reads through to the store fail closed: a storage error makes the lookup look like
+// "exists" for nonces (so a replay is never accepted on an I/O error) and "absent" for
+// everything else; the block's own write will then surface the storage failure.
+impl<S: Store> StateView for Overlay<'_, S> {
+    fn signer(&self, key: &[u8; 32]) -> Option<SignerInfo> {
+        self.new_signers.iter().rev().find(|(k, _)| k == key).map(|(_, i)| i.clone()).or_else(|| self.ledger().signers.read().get(key).cloned())
+    }
+    fn has_signers(&self) -> bool {
+        !self.new_signers.is_empty() || !self.ledger().signers.read().is_empty()
+    }
+    fn nonce_used(&self, key: &[u8; 32], nonce: u64) -> bool {
+        self.used_nonces.contains(&keys::nonce(key, nonce))
+    }
+    fn org_exists(&self, org_id: &str) -> bool {
+        self.new_orgs.iter().any(|o| o == org_id) || self.ledger().orgs.read().contains(org_id)
+    }
+    fn instrument_owner(&self, asset_no: &str) -> Option<String> {
+        if let Some(o) = self.instruments.get(asset_no) {
+            return Some(o.clone());
+        }
+        self.ledger().store.get(Cf::State, &keys::instrument(asset_no)).ok().flatten().map(|v| String::from_utf8_lossy(&v).into_owned())
+    }
+    fn reading(&self, asset_no: &str, day: &str) -> Option<u64> {
+        if let Some(i) = self.readings.get(&(asset_no.to_string(), day.to_string())) {
+            return Some(*i);
+        }
+        self.ledger().store.get(Cf::State, &keys::reading(asset_no, day)).ok().flatten().and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
+    }
+}

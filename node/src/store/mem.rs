@@ -1,0 +1,58 @@
+//! In-memory store: for tests and for fast service tests. Same contract as RocksDB,
+//! minus durability across process restarts.
+
+use std::collections::BTreeMap;
+
+use parking_lot::RwLock;
+
+use super::{Cf, Durability, Result, Store, WriteBatch};
+
+/// A `BTreeMap` per column family behind one lock, so a batch is atomic to readers.
+#[derive(Debug, Default)]
+pub struct MemStore {
+    cfs: RwLock<BTreeMap<Cf, BTreeMap<Vec<u8>, Vec<u8>>>>,
+}
+
+impl MemStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Store for MemStore {
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.cfs.read().get(&cf).and_then(|m| m.get(key).cloned()))
+    }
+
+    fn seek_prev(&self, cf: Cf, key: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let g = self.cfs.read();
+        Ok(g.get(&cf).and_then(|m| m.range(..=key.to_vec()).next_back().map(|(k, v)| (k.clone(), v.clone()))))
+    }
+
+    fn scan(&self, cf: Cf, from: &[u8], to: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let g = self.cfs.read();
+        Ok(g.get(&cf)
+            .map(|m| m.range(from.to_vec()..to.to_vec()).take(limit).map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default())
+    }
+
+    fn write(&self, batch: WriteBatch, _durability: Durability) -> Result<()> {
+        let mut g = self.cfs.write();
+        for (cf, k, v) in batch.ops {
+            let m = g.entry(cf).or_default();
+            match v {
+                Some(v) => {
+                    m.insert(k, v.to_vec());
+                }
+                None => {
+                    m.remove(&k);
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,166 @@
+//! Storage: an ordered key-value store with column families and atomic batches.
+//!
+//! # Contract
+//! - **Column families** ([`Cf`]) are separate key spaces, one per kind of data. Keys
+//!   compare bytewise; integer keys are written big-endian so they sort numerically.
+//! - **Reads** see every batch whose [`Store::write`] returned `Ok`, and nothing of a
+//!   batch that has not returned (batches are atomic: all or nothing, also after a crash).
+//! - **Durable** means: after `write(batch, Durability::Sync)` returns `Ok`, the batch
+//!   survives a process crash and a power loss (the write-ahead log is fsynced).
+//!   `Durability::Buffered` survives a process crash but may be lost on power loss.
+//! - **Ranges** are half-open: `[from, to)`.
+//! - **Errors** mean the store is broken (I/O error, corruption), never "not found":
+//!   absence is `Ok(None)`. A caller that gets an error must stop writing.
+//!
+//! The ledger is written against this trait only, so the same ledger code runs on
+//! RocksDB ([`rocks::RocksStore`]) and in memory ([`mem::MemStore`]); both pass
+//! [`conformance::run`].
+
+pub mod conformance;
+pub mod mem;
+pub mod rocks;
+
+use bytes::Bytes;
+
+/// Column families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Cf {
+    /// leaf index (u64 BE) → SignedTx bytes.
+    Leaves,
+    /// level (u8) || index (u64 BE) → 32-byte perfect-subtree hash.
+    Nodes,
+    /// height (u64 BE) → canonical block header bytes.
+    Blocks,
+    /// first leaf index (u64 BE) → height (u64 BE), to find a leaf's block.
+    BlockStarts,
+    /// signer key (32) || nonce (u64 BE) → empty.
+    Nonces,
+    /// typed record keys (see `ledger::state`) → values.
+    State,
+    /// single keys: tip, checkpoint, counters.
+    Meta,
+}
+
+impl Cf {
+    /// Every column family, in a fixed order.
+    pub const ALL: [Cf; 7] = [Cf::Leaves, Cf::Nodes, Cf::Blocks, Cf::BlockStarts, Cf::Nonces, Cf::State, Cf::Meta];
+
+    /// The column family's name on disk.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cf::Leaves => "leaves",
+            Cf::Nodes => "nodes",
+            Cf::Blocks => "blocks",
+            Cf::BlockStarts => "block_starts",
+            Cf::Nonces => "nonces",
+            Cf::State => "state",
+            Cf::Meta => "meta",
+        }
+    }
+}
+
+/// How hard a write must be persisted before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// fsync the write-ahead log before returning.
+    Sync,
+    /// Write to the log without fsync.
+    Buffered,
+}
+
+/// Storage failure: the node is broken, not the request.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The engine reported an error.
+    #[error("storage engine: {0}")]
+    Engine(String),
+    /// Data on disk does not decode.
+    #[error("corrupt data in {cf}: {detail}")]
+    Corrupt {
+        /// Column family name.
+        cf: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// Result alias for storage.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// An atomic set of puts and deletes.
+#[derive(Debug, Default, Clone)]
+pub struct WriteBatch {
+    pub(crate) ops: Vec<(Cf, Vec<u8>, Option<Bytes>)>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Queues a put. `Bytes` lets leaf bytes flow from the request to the engine without
+    /// a copy in our code.
+    pub fn put(&mut self, cf: Cf, key: impl Into<Vec<u8>>, value: impl Into<Bytes>) {
+        self.ops.push((cf, key.into(), Some(value.into())));
+    }
+
+    /// Queues a delete.
+    pub fn delete(&mut self, cf: Cf, key: impl Into<Vec<u8>>) {
+        self.ops.push((cf, key.into(), None));
+    }
+
+    /// Number of queued operations.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// An ordered key-value store. See the module docs for the contract.
+pub trait Store: Send + Sync + 'static {
+    /// Reads one key.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the engine fails; absence is `Ok(None)`.
+    fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Reads many keys of one column family; results are in the order of `keys`.
+    ///
+    /// # Errors
+    /// As [`Store::get`].
+    fn multi_get(&self, cf: Cf, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|k| self.get(cf, k)).collect()
+    }
+
+    /// The entry with the greatest key `<= key`.
+    ///
+    /// # Errors
+    /// As [`Store::get`].
+    fn seek_prev(&self, cf: Cf, key: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
+
+    /// Up to `limit` entries with keys in `[from, to)`, ascending.
+    ///
+    /// # Errors
+    /// As [`Store::get`].
+    fn scan(&self, cf: Cf, from: &[u8], to: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+
+    /// Applies a batch atomically.
+    ///
+    /// # Errors
+    /// [`StoreError`]; nothing of the batch is visible then.
+    fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()>;
+
+    /// Writes a consistent copy of the store to `dir` (a backup). Optional.
+    ///
+    /// # Errors
+    /// [`StoreError::Engine`] if the backend cannot.
+    fn checkpoint_to(&self, dir: &std::path::Path) -> Result<()> {
+        let _ = dir;
+        Err(StoreError::Engine("this store cannot write backups".into()))
+    }
+}

@@ -1,0 +1,22 @@
+//! Compiles the gridledger.v1 gRPC services. Transaction messages come from
+//! gridledger-core (extern_path) so there is one Rust type per message.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::var_os("PROTOC").is_none() {
+        // Build scripts are single-threaded; the vendored protoc means no apt step.
+        unsafe { std::env::set_var("PROTOC", protoc_bin_vendored::protoc_bin_path()?) };
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let files = ["gridledger/v1/tx.proto", "gridledger/v1/chain.proto"].map(|f| dir.join(f));
+    for f in &files {
+        println!("cargo:rerun-if-changed={}", f.display());
+    }
+    let mut b = tonic_prost_build::configure()
+        .file_descriptor_set_path(std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("gridledger_descriptor.bin"))
+        .bytes(".gridledger.v1.SubmitRequest.signed_tx");
+    for m in ["SignedTx", "TxBody", "OrgKind", "RegisterOrg", "RegisterSigner", "InstrumentKind", "RegisterInstrument", "CertificateKind", "LoadPointError", "IssueCertificate", "RecordReading"] {
+        b = b.extern_path(format!(".gridledger.v1.{m}"), format!("::gridledger_core::pb::{m}"));
+    }
+    b.compile_protos(&files, &[dir.to_path_buf()])?;
+    Ok(())
+}

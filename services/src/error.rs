@@ -1,0 +1,103 @@
+//! Service errors and the one place they become `tonic::Status`.
+
+use tonic::{Code, Status};
+
+/// Why a request failed. Each variant is one gRPC status; the message says what is
+/// wrong in terms the caller can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServiceError {
+    /// The request is malformed.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// No such thing.
+    #[error("{0}")]
+    NotFound(String),
+    /// It exists already (replay, duplicate record).
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// Unknown or revoked signer, bad credentials.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Known caller, not allowed.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The ledger's state does not allow it now.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A limit was hit.
+    #[error("{0}")]
+    ResourceExhausted(String),
+    /// Not the leader, shutting down, or overloaded; `leader` says where to go.
+    #[error("{message}")]
+    Unavailable {
+        /// What happened.
+        message: String,
+        /// The leader's address, when known.
+        leader: Option<String>,
+    },
+    /// This node is broken (storage failure, corruption). Details go to the log.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Metadata key that carries the leader's address on `unavailable`.
+pub const LEADER_METADATA: &str = "x-gridledger-leader";
+
+impl From<ServiceError> for Status {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::InvalidArgument(m) => Status::new(Code::InvalidArgument, m),
+            ServiceError::NotFound(m) => Status::new(Code::NotFound, m),
+            ServiceError::AlreadyExists(m) => Status::new(Code::AlreadyExists, m),
+            ServiceError::Unauthenticated(m) => Status::new(Code::Unauthenticated, m),
+            ServiceError::PermissionDenied(m) => Status::new(Code::PermissionDenied, m),
+            ServiceError::FailedPrecondition(m) => Status::new(Code::FailedPrecondition, m),
+            ServiceError::ResourceExhausted(m) => Status::new(Code::ResourceExhausted, m),
+            ServiceError::Unavailable { message, leader } => {
+                let mut s = Status::new(Code::Unavailable, message);
+                if let Some(l) = leader.and_then(|l| l.parse().ok()) {
+                    s.metadata_mut().insert(LEADER_METADATA, l);
+                }
+                s
+            }
+            ServiceError::Internal(m) => {
+                tracing::error!(error = %m, "internal error");
+                Status::new(Code::Internal, format!("internal error: {m}"))
+            }
+        }
+    }
+}
+
+impl From<gridledger_core::contract::Rejection> for ServiceError {
+    fn from(r: gridledger_core::contract::Rejection) -> Self {
+        use gridledger_core::contract::RejectKind as K;
+        let m = r.to_string();
+        match r.kind {
+            K::Invalid => Self::InvalidArgument(m),
+            K::Unauthenticated => Self::Unauthenticated(m),
+            K::PermissionDenied => Self::PermissionDenied(m),
+            K::AlreadyExists => Self::AlreadyExists(m),
+            K::FailedPrecondition => Self::FailedPrecondition(m),
+        }
+    }
+}
+
+impl ServiceError {
+    /// The gRPC code name, for per-item errors inside a stream response.
+    pub fn code_name(&self) -> &'static str {
+        match Status::from(self.clone()).code() {
+            Code::InvalidArgument => "INVALID_ARGUMENT",
+            Code::NotFound => "NOT_FOUND",
+            Code::AlreadyExists => "ALREADY_EXISTS",
+            Code::Unauthenticated => "UNAUTHENTICATED",
+            Code::PermissionDenied => "PERMISSION_DENIED",
+            Code::FailedPrecondition => "FAILED_PRECONDITION",
+            Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+            Code::Unavailable => "UNAVAILABLE",
+            _ => "INTERNAL",
+        }
+    }
+}
+
+/// Result alias.
+pub type Result<T> = std::result::Result<T, ServiceError>;
