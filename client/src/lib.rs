@@ -1,1 +1,25 @@
-//! placeholder
+//! gridledger-client: a light client that trusts a policy, never a server, and the
+//! `gridledger` CLI built on it.
+//!
+//! # Layout
+//! - [`light`]: the light client (checkpoint verification, persisted state, consistency
+//!   checks, fork evidence), receipt verification.
+//! - [`fetch`]: the transport-agnostic [`fetch::Fetcher`] with gRPC and in-memory
+//!   implementations.
+//! - [`grpc`]: mutual-TLS connection setup.
+//! - [`profile`]: CLI profiles and trust files.
+//! - [`load`]: the load generator behind `gridledger load`.
+//! - [`cli`]: the commands (main.rs only parses and calls [`cli::run`]).
+//! - [`error`]: [`error::ClientError`].
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod error;
+pub mod fetch;
+pub mod grpc;
+pub mod light;
+pub mod load;
+pub mod profile;
+
+pub use error::ClientError;

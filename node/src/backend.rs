@@ -75,6 +75,10 @@ impl<S: Store> ChainBackend for NodeChain<S> {
         Ok(self.ledger.receipt(index)?)
     }
 
+    fn root_at(&self, size: u64) -> Result<Hash, ServiceError> {
+        Ok(self.ledger.root_at(size)?)
+    }
+
     fn submit(&self, signed_tx: Bytes) -> BoxFuture<'static, Result<Committed, ServiceError>> {
         let c = self.committer.clone();
         Box::pin(async move { c.submit(signed_tx).await })

@@ -74,7 +74,7 @@ impl Committer {
     pub fn spawn<S: Store>(ledger: Arc<Ledger<S>>, cfg: CommitConfig) -> Self {
         let (tx, rx) = mpsc::channel(cfg.queue);
         let (height_tx, heights) = watch::channel(ledger.tip().height);
-        let (apply_tx, apply_rx) = std::sync::mpsc::sync_channel::<Vec<Pending>>(2);
+        let (apply_tx, apply_rx) = std::sync::mpsc::sync_channel::<(Vec<Pending>, watch::Sender<usize>)>(2);
         let l = ledger.clone();
         std::thread::Builder::new()
             .name("gl-apply".into())
@@ -101,34 +101,54 @@ impl Committer {
     }
 }
 
-async fn collect_loop(mut rx: mpsc::Receiver<Pending>, apply: std::sync::mpsc::SyncSender<Vec<Pending>>, cfg: CommitConfig) {
+async fn collect_loop(mut rx: mpsc::Receiver<Pending>, apply: std::sync::mpsc::SyncSender<(Vec<Pending>, watch::Sender<usize>)>, cfg: CommitConfig) {
+    // Batches between verification and the end of apply. A batch closes as soon as the
+    // pipeline is idle (waiting then would only add latency), and otherwise keeps
+    // gathering while the previous block is being written (waiting then is free), up to
+    // the window and the caps. Light load gets low latency, heavy load big blocks.
+    let (busy_tx, mut busy) = watch::channel(0usize);
     while let Some(first) = rx.recv().await {
         let mut bytes = first.leaf.len();
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + cfg.window;
-        while batch.len() < cfg.max_batch && bytes < cfg.max_batch_bytes {
-            // Take whatever is queued without waiting, then wait out the window.
-            let next = match rx.try_recv() {
-                Ok(p) => Some(p),
-                Err(mpsc::error::TryRecvError::Disconnected) => None,
-                Err(mpsc::error::TryRecvError::Empty) => tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten(),
-            };
-            match next {
-                Some(p) => {
+        'gather: while batch.len() < cfg.max_batch && bytes < cfg.max_batch_bytes {
+            match rx.try_recv() {
+                Ok(p) => {
                     bytes += p.leaf.len();
                     batch.push(p);
+                    continue;
                 }
-                None => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+            if *busy.borrow_and_update() == 0 {
+                break;
+            }
+            tokio::select! {
+                p = rx.recv() => match p {
+                    Some(p) => {
+                        bytes += p.leaf.len();
+                        batch.push(p);
+                    }
+                    None => break 'gather,
+                },
+                _ = busy.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => break 'gather,
             }
         }
+        busy_tx.send_modify(|n| *n += 1);
         let threads = cfg.verify_threads.max(1);
         let verified = match tokio::task::spawn_blocking(move || verify(batch, threads)).await {
             Ok(v) => v,
-            Err(_) => continue,
+            Err(_) => {
+                busy_tx.send_modify(|n| *n -= 1);
+                continue;
+            }
         };
         let apply = apply.clone();
+        let done = busy_tx.clone();
         // The apply thread takes at most two batches ahead; waiting here is back-pressure.
-        if tokio::task::spawn_blocking(move || apply.send(verified)).await.map(|r| r.is_err()).unwrap_or(true) {
+        if tokio::task::spawn_blocking(move || apply.send((verified, done))).await.map(|r| r.is_err()).unwrap_or(true) {
             return;
         }
     }
@@ -170,18 +190,25 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
-fn apply_loop<S: Store>(ledger: Arc<Ledger<S>>, rx: std::sync::mpsc::Receiver<Vec<Pending>>, heights: watch::Sender<u64>) {
+fn apply_loop<S: Store>(ledger: Arc<Ledger<S>>, rx: std::sync::mpsc::Receiver<(Vec<Pending>, watch::Sender<usize>)>, heights: watch::Sender<u64>) {
     let mut last_ts = 0u64;
-    while let Ok(batch) = rx.recv() {
+    while let Ok((batch, busy)) = rx.recv() {
+        apply_batch(&ledger, batch, &heights, &mut last_ts);
+        busy.send_modify(|n| *n -= 1);
+    }
+}
+
+fn apply_batch<S: Store>(ledger: &Ledger<S>, batch: Vec<Pending>, heights: &watch::Sender<u64>, last_ts: &mut u64) {
+    {
         if batch.is_empty() {
-            continue;
+            return;
         }
         // The proposer's clock stamps the block (contracts read this, never a clock);
         // it never goes backwards, even if the wall clock does.
-        last_ts = last_ts.max(now_ms());
+        *last_ts = (*last_ts).max(now_ms());
         let started = Instant::now();
         let (leaves, replies): (Vec<Bytes>, Vec<Reply>) = batch.into_iter().map(|p| (p.leaf, p.reply)).unzip();
-        match ledger.apply(&leaves, last_ts) {
+        match ledger.apply(&leaves, *last_ts) {
             Ok(outcome) => {
                 tracing::debug!(txs = leaves.len(), height = outcome.height, ms = started.elapsed().as_secs_f64() * 1e3, "block applied");
                 let _ = heights.send(outcome.height);

@@ -97,6 +97,11 @@ pub trait ChainBackend: Send + Sync + 'static {
     /// # Errors
     /// NotFound beyond the tree.
     fn receipt(&self, index: u64) -> Result<String>;
+    /// Root at a size (0 = current).
+    ///
+    /// # Errors
+    /// NotFound beyond the tree.
+    fn root_at(&self, size: u64) -> Result<Hash>;
     /// Submits encoded SignedTx bytes; resolves once committed (or rejected).
     fn submit(&self, signed_tx: Bytes) -> BoxFuture<'static, Result<Committed>>;
     /// Watch the committed height.

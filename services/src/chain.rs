@@ -85,7 +85,9 @@ impl<B: ChainBackend> ChainService for Chain<B> {
     async fn get_consistency_proof(&self, r: Request<pb::GetConsistencyProofRequest>) -> Result<Response<pb::ConsistencyProof>, Status> {
         let r = r.into_inner();
         let (new_size, path) = self.backend.consistency(r.old_size, r.new_size)?;
-        Ok(Response::new(pb::ConsistencyProof { old_size: r.old_size, new_size, path: path.iter().map(|h| h.to_vec()).collect() }))
+        let old_root = self.backend.root_at(r.old_size)?.to_vec();
+        let new_root = self.backend.root_at(new_size)?.to_vec();
+        Ok(Response::new(pb::ConsistencyProof { old_size: r.old_size, new_size, path: path.iter().map(|h| h.to_vec()).collect(), old_root, new_root }))
     }
 
     async fn get_receipt(&self, r: Request<pb::GetReceiptRequest>) -> Result<Response<pb::ReceiptResponse>, Status> {

@@ -1,0 +1,209 @@
+//! The `gridledger` command line. main.rs only parses and calls [`run`].
+
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use clap::{Parser, Subcommand};
+use gridledger_proto::v1 as pb;
+
+use crate::error::ClientError;
+use crate::fetch::GrpcFetcher;
+use crate::light::{LightClient, StateStore, verify_receipt_file};
+use crate::profile::{Profile, load_policy};
+
+/// gridledger client.
+#[derive(Debug, Parser)]
+#[command(name = "gridledger", version, about = "gridledger light client: verifies everything it is told")]
+pub struct Cli {
+    /// Profile (endpoint, certificates, keys, trust policy).
+    #[arg(long, global = true, env = "GRIDLEDGER_PROFILE")]
+    pub profile: Option<PathBuf>,
+    /// Command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the node's status.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the latest checkpoint, exactly as signed, after verifying it.
+    Checkpoint,
+    /// Fetch, verify and write the receipt (C2SP tlog-proof) of a leaf.
+    Receipt {
+        /// Leaf index.
+        #[arg(long)]
+        index: u64,
+        /// Output file (default: standard output).
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+    },
+    /// Verify a receipt offline against a trust policy.
+    Verify {
+        /// Receipt file (.tlog-proof).
+        file: PathBuf,
+        /// Trust policy (JSON).
+        #[arg(long)]
+        trust: PathBuf,
+    },
+    /// Proofs.
+    Proof {
+        /// Which proof.
+        #[command(subcommand)]
+        kind: ProofKind,
+    },
+    /// Submit N valid signed demo transactions and report throughput and latency.
+    Load {
+        /// Transactions.
+        #[arg(long)]
+        count: usize,
+        /// Unary: requests in flight; stream: parallel streams.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Use the SubmitStream bulk call.
+        #[arg(long)]
+        stream: bool,
+        /// Stream mode: transactions per SubmitStream call.
+        #[arg(long, default_value_t = 5000)]
+        chunk: usize,
+        /// Unary, open loop: send at this many tx/s regardless of replies.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Org owning the instruments registered (the signing key's org).
+        #[arg(long, default_value = "grid-north")]
+        org: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Proof commands.
+#[derive(Debug, Subcommand)]
+pub enum ProofKind {
+    /// Print a verified consistency proof (base64 hashes, one per line).
+    Consistency {
+        /// Old tree size.
+        #[arg(long)]
+        from: u64,
+        /// New tree size (default: the latest checkpoint).
+        #[arg(long, default_value_t = 0)]
+        to: u64,
+    },
+}
+
+fn profile(cli_profile: &Option<PathBuf>) -> Result<Profile, ClientError> {
+    let p = cli_profile.as_ref().ok_or_else(|| ClientError::Config("no profile: pass --profile FILE or set GRIDLEDGER_PROFILE".into()))?;
+    Profile::load(p)
+}
+
+async fn light(p: &Profile) -> Result<LightClient<GrpcFetcher>, ClientError> {
+    let policy = load_policy(&p.trust)?;
+    let client = crate::grpc::connect(p).await?;
+    Ok(LightClient::new(policy, GrpcFetcher { client }, StateStore::new(&p.state_dir)))
+}
+
+/// Runs a command; returns the exit code (0 ok, 1 does not verify, 2 other failure).
+pub async fn run(cli: Cli) -> i32 {
+    match dispatch(cli).await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            if e.is_verification_failure() { 1 } else { 2 }
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<(), ClientError> {
+    match cli.command {
+        Command::Verify { file, trust } => {
+            let v = verify_receipt_file(&file, &trust)?;
+            let kind = gridledger_core::tx::decode(&v.leaf).map(|(_, b)| gridledger_core::tx::payload_kind(&b)).unwrap_or("undecodable");
+            let cp = &v.checkpoint.checkpoint;
+            println!(
+                "OK: leaf {} ({kind}, sha256 {}) is in {} at tree size {} (root {}), signed by {}",
+                v.index,
+                hex::encode(sha2_digest(&v.leaf)),
+                cp.origin,
+                cp.size,
+                B64.encode(cp.root),
+                v.checkpoint.signers.join(", ")
+            );
+            Ok(())
+        }
+        Command::Status { json } => {
+            let p = profile(&cli.profile)?;
+            let mut c = crate::grpc::connect(&p).await?;
+            let s = c.get_status(pb::GetStatusRequest {}).await?.into_inner();
+            if json {
+                let counts: serde_json::Map<String, serde_json::Value> = s.tx_counts.iter().map(|c| (c.kind.clone(), c.count.into())).collect();
+                let v = serde_json::json!({
+                    "origin": s.origin, "tree_size": s.tree_size, "height": s.height,
+                    "root": hex::encode(&s.root), "node_id": s.node_id, "total_tx": s.total_tx, "tx_counts": counts,
+                });
+                println!("{v}");
+            } else {
+                println!("origin:    {}\nnode:      {}\nheight:    {}\ntree size: {}\nroot:      {}", s.origin, s.node_id, s.height, s.tree_size, hex::encode(&s.root));
+                for c in &s.tx_counts {
+                    println!("  {:<22} {}", c.kind, c.count);
+                }
+            }
+            Ok(())
+        }
+        Command::Checkpoint => {
+            let p = profile(&cli.profile)?;
+            let u = light(&p).await?.update().await?;
+            print!("{}", u.served.note);
+            if u.stale {
+                eprintln!("warning: this checkpoint is older than one verified before (size {})", u.trusted.checkpoint.size);
+            }
+            Ok(())
+        }
+        Command::Receipt { index, output } => {
+            let p = profile(&cli.profile)?;
+            let (text, _) = light(&p).await?.receipt(index).await?;
+            match output {
+                None => print!("{text}"),
+                Some(path) => {
+                    let tmp = path.with_extension("tmp");
+                    std::fs::write(&tmp, &text).and_then(|_| std::fs::rename(&tmp, &path)).map_err(|e| ClientError::Config(format!("cannot write {}: {e}", path.display())))?;
+                    eprintln!("receipt for leaf {index} verified and written to {}", path.display());
+                }
+            }
+            Ok(())
+        }
+        Command::Proof { kind: ProofKind::Consistency { from, to } } => {
+            let p = profile(&cli.profile)?;
+            let (_, _, path) = light(&p).await?.consistency(from, to).await?;
+            for h in path {
+                println!("{}", B64.encode(h));
+            }
+            Ok(())
+        }
+        Command::Load { count, concurrency, stream, chunk, rate, org, json } => {
+            let p = profile(&cli.profile)?;
+            let key = p.signing_key()?;
+            let policy = load_policy(&p.trust)?;
+            let client = crate::grpc::connect(&p).await?;
+            let opts = crate::load::LoadOptions { count, concurrency, stream, chunk, rate, org, origin: policy.origin().to_string() };
+            let r = crate::load::run(client, &key, &opts).await?;
+            if json {
+                println!("{}", serde_json::to_string(&r).expect("plain struct"));
+            } else {
+                println!("{} mode, {} submitted, {} committed, {} rejected in {:.2}s: {:.0} tx/s, p50 {:.2} ms, p99 {:.2} ms", r.mode, r.submitted, r.committed, r.rejected, r.seconds, r.tx_per_s, r.p50_ms, r.p99_ms);
+            }
+            Ok(())
+        }
+    }
+}
+
+fn sha2_digest(b: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(b).into()
+}

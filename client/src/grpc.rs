@@ -1,0 +1,31 @@
+//! Connecting to a node over mutual TLS.
+
+use gridledger_proto::v1::chain_service_client::ChainServiceClient;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+use crate::error::ClientError;
+use crate::profile::Profile;
+
+/// Largest response the CLI accepts (a block with leaves, a long receipt).
+pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
+
+/// Opens a channel to the profile's endpoint with its client certificate.
+///
+/// # Errors
+/// Config errors for unreadable files; transport errors when the node is unreachable.
+pub async fn connect(p: &Profile) -> Result<ChainServiceClient<Channel>, ClientError> {
+    let read = |path: &std::path::Path| std::fs::read(path).map_err(|e| ClientError::Config(format!("cannot read {}: {e}", path.display())));
+    let uri: tonic::transport::Uri = p.endpoint.parse().map_err(|e| ClientError::Config(format!("endpoint {:?}: {e}", p.endpoint)))?;
+    let host = uri.host().unwrap_or("localhost").trim_matches(['[', ']']).to_string();
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read(&p.ca)?))
+        .identity(Identity::from_pem(read(&p.cert)?, read(&p.key)?))
+        .domain_name(p.server_name.clone().unwrap_or(host));
+    let channel = Channel::builder(uri)
+        .tls_config(tls)
+        .map_err(|e| ClientError::Transport(format!("TLS setup: {e}")))?
+        .connect()
+        .await
+        .map_err(|e| ClientError::Transport(format!("cannot connect to {}: {e}", p.endpoint)))?;
+    Ok(ChainServiceClient::new(channel).max_decoding_message_size(MAX_RESPONSE_BYTES))
+}

@@ -1,0 +1,65 @@
+//! CLI profiles: where the node is, how to authenticate, how to sign, whom to trust.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::ClientError;
+
+/// A profile file (`profile.toml`), as `gridledger-node dev` writes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// `https://host:port` of the node's API.
+    pub endpoint: String,
+    /// Name to check in the server certificate (defaults to the endpoint's host).
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// CA certificate (PEM) the server certificate must chain to.
+    pub ca: PathBuf,
+    /// Client certificate (PEM) for mutual TLS.
+    pub cert: PathBuf,
+    /// Client private key (PEM).
+    pub key: PathBuf,
+    /// Ed25519 transaction signing key (64 hex chars).
+    #[serde(default)]
+    pub signing_key: Option<PathBuf>,
+    /// Trust policy (JSON).
+    pub trust: PathBuf,
+    /// Where the light client keeps its largest verified checkpoint per origin.
+    pub state_dir: PathBuf,
+}
+
+impl Profile {
+    /// Loads a profile.
+    ///
+    /// # Errors
+    /// [`ClientError::Config`] saying what is wrong.
+    pub fn load(path: &Path) -> Result<Self, ClientError> {
+        let s = std::fs::read_to_string(path).map_err(|e| ClientError::Config(format!("cannot read profile {}: {e}", path.display())))?;
+        toml::from_str(&s).map_err(|e| ClientError::Config(format!("profile {}: {e}", path.display())))
+    }
+
+    /// Reads the signing key.
+    ///
+    /// # Errors
+    /// [`ClientError::Config`] if missing or malformed.
+    pub fn signing_key(&self) -> Result<ed25519_dalek::SigningKey, ClientError> {
+        let p = self.signing_key.as_ref().ok_or_else(|| ClientError::Config("the profile has no signing_key".into()))?;
+        let s = std::fs::read_to_string(p).map_err(|e| ClientError::Config(format!("cannot read {}: {e}", p.display())))?;
+        let seed: [u8; 32] = hex::decode(s.trim())
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| ClientError::Config(format!("{} must hold 64 hex characters (an Ed25519 seed)", p.display())))?;
+        Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
+    }
+}
+
+/// Loads and compiles a trust policy file.
+///
+/// # Errors
+/// [`ClientError::Config`] for unreadable files, [`ClientError::Trust`] for bad policies.
+pub fn load_policy(path: &Path) -> Result<gridledger_core::trust::Policy, ClientError> {
+    let s = std::fs::read_to_string(path).map_err(|e| ClientError::Config(format!("cannot read trust file {}: {e}", path.display())))?;
+    Ok(gridledger_core::trust::TrustPolicy::from_json(&s)?.compile()?)
+}
