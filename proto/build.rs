@@ -12,10 +12,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={}", f.display());
     }
     let mut b = tonic_prost_build::configure()
-        .file_descriptor_set_path(std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("gridledger_descriptor.bin"))
+        .file_descriptor_set_path(
+            std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("gridledger_descriptor.bin"),
+        )
         .bytes(".gridledger.v1.SubmitRequest.signed_tx");
-    for m in ["SignedTx", "TxBody", "OrgKind", "RegisterOrg", "RegisterSigner", "InstrumentKind", "RegisterInstrument", "CertificateKind", "LoadPointError", "IssueCertificate", "RecordReading"] {
-        b = b.extern_path(format!(".gridledger.v1.{m}"), format!("::gridledger_core::pb::{m}"));
+    for m in [
+        "SignedTx",
+        "TxBody",
+        "OrgKind",
+        "RegisterOrg",
+        "RegisterSigner",
+        "InstrumentKind",
+        "RegisterInstrument",
+        "CertificateKind",
+        "LoadPointError",
+        "IssueCertificate",
+        "RecordReading",
+    ] {
+        b = b.extern_path(
+            format!(".gridledger.v1.{m}"),
+            format!("::gridledger_core::pb::{m}"),
+        );
     }
     b.compile_protos(&files, &[dir.to_path_buf()])?;
     Ok(())

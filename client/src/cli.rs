@@ -14,7 +14,11 @@ use crate::profile::{Profile, load_policy};
 
 /// gridledger client.
 #[derive(Debug, Parser)]
-#[command(name = "gridledger", version, about = "gridledger light client: verifies everything it is told")]
+#[command(
+    name = "gridledger",
+    version,
+    about = "gridledger light client: verifies everything it is told"
+)]
 pub struct Cli {
     /// Profile (endpoint, certificates, keys, trust policy).
     #[arg(long, global = true, env = "GRIDLEDGER_PROFILE")]
@@ -99,14 +103,20 @@ pub enum ProofKind {
 }
 
 fn profile(cli_profile: &Option<PathBuf>) -> Result<Profile, ClientError> {
-    let p = cli_profile.as_ref().ok_or_else(|| ClientError::Config("no profile: pass --profile FILE or set GRIDLEDGER_PROFILE".into()))?;
+    let p = cli_profile.as_ref().ok_or_else(|| {
+        ClientError::Config("no profile: pass --profile FILE or set GRIDLEDGER_PROFILE".into())
+    })?;
     Profile::load(p)
 }
 
 async fn light(p: &Profile) -> Result<LightClient<GrpcFetcher>, ClientError> {
     let policy = load_policy(&p.trust)?;
     let client = crate::grpc::connect(p).await?;
-    Ok(LightClient::new(policy, GrpcFetcher { client }, StateStore::new(&p.state_dir)))
+    Ok(LightClient::new(
+        policy,
+        GrpcFetcher { client },
+        StateStore::new(&p.state_dir),
+    ))
 }
 
 /// Runs a command; returns the exit code (0 ok, 1 does not verify, 2 other failure).
@@ -124,7 +134,9 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
     match cli.command {
         Command::Verify { file, trust } => {
             let v = verify_receipt_file(&file, &trust)?;
-            let kind = gridledger_core::tx::decode(&v.leaf).map(|(_, b)| gridledger_core::tx::payload_kind(&b)).unwrap_or("undecodable");
+            let kind = gridledger_core::tx::decode(&v.leaf)
+                .map(|(_, b)| gridledger_core::tx::payload_kind(&b))
+                .unwrap_or("undecodable");
             let cp = &v.checkpoint.checkpoint;
             println!(
                 "OK: leaf {} ({kind}, sha256 {}) is in {} at tree size {} (root {}), signed by {}",
@@ -142,14 +154,25 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
             let mut c = crate::grpc::connect(&p).await?;
             let s = c.get_status(pb::GetStatusRequest {}).await?.into_inner();
             if json {
-                let counts: serde_json::Map<String, serde_json::Value> = s.tx_counts.iter().map(|c| (c.kind.clone(), c.count.into())).collect();
+                let counts: serde_json::Map<String, serde_json::Value> = s
+                    .tx_counts
+                    .iter()
+                    .map(|c| (c.kind.clone(), c.count.into()))
+                    .collect();
                 let v = serde_json::json!({
                     "origin": s.origin, "tree_size": s.tree_size, "height": s.height,
                     "root": hex::encode(&s.root), "node_id": s.node_id, "total_tx": s.total_tx, "tx_counts": counts,
                 });
                 println!("{v}");
             } else {
-                println!("origin:    {}\nnode:      {}\nheight:    {}\ntree size: {}\nroot:      {}", s.origin, s.node_id, s.height, s.tree_size, hex::encode(&s.root));
+                println!(
+                    "origin:    {}\nnode:      {}\nheight:    {}\ntree size: {}\nroot:      {}",
+                    s.origin,
+                    s.node_id,
+                    s.height,
+                    s.tree_size,
+                    hex::encode(&s.root)
+                );
                 for c in &s.tx_counts {
                     println!("  {:<22} {}", c.kind, c.count);
                 }
@@ -161,7 +184,10 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
             let u = light(&p).await?.update().await?;
             print!("{}", u.served.note);
             if u.stale {
-                eprintln!("warning: this checkpoint is older than one verified before (size {})", u.trusted.checkpoint.size);
+                eprintln!(
+                    "warning: this checkpoint is older than one verified before (size {})",
+                    u.trusted.checkpoint.size
+                );
             }
             Ok(())
         }
@@ -172,13 +198,22 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
                 None => print!("{text}"),
                 Some(path) => {
                     let tmp = path.with_extension("tmp");
-                    std::fs::write(&tmp, &text).and_then(|_| std::fs::rename(&tmp, &path)).map_err(|e| ClientError::Config(format!("cannot write {}: {e}", path.display())))?;
-                    eprintln!("receipt for leaf {index} verified and written to {}", path.display());
+                    std::fs::write(&tmp, &text)
+                        .and_then(|_| std::fs::rename(&tmp, &path))
+                        .map_err(|e| {
+                            ClientError::Config(format!("cannot write {}: {e}", path.display()))
+                        })?;
+                    eprintln!(
+                        "receipt for leaf {index} verified and written to {}",
+                        path.display()
+                    );
                 }
             }
             Ok(())
         }
-        Command::Proof { kind: ProofKind::Consistency { from, to } } => {
+        Command::Proof {
+            kind: ProofKind::Consistency { from, to },
+        } => {
             let p = profile(&cli.profile)?;
             let (_, _, path) = light(&p).await?.consistency(from, to).await?;
             for h in path {
@@ -186,17 +221,43 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
             }
             Ok(())
         }
-        Command::Load { count, concurrency, stream, chunk, rate, org, json } => {
+        Command::Load {
+            count,
+            concurrency,
+            stream,
+            chunk,
+            rate,
+            org,
+            json,
+        } => {
             let p = profile(&cli.profile)?;
             let key = p.signing_key()?;
             let policy = load_policy(&p.trust)?;
             let client = crate::grpc::connect(&p).await?;
-            let opts = crate::load::LoadOptions { count, concurrency, stream, chunk, rate, org, origin: policy.origin().to_string() };
+            let opts = crate::load::LoadOptions {
+                count,
+                concurrency,
+                stream,
+                chunk,
+                rate,
+                org,
+                origin: policy.origin().to_string(),
+            };
             let r = crate::load::run(client, &key, &opts).await?;
             if json {
                 println!("{}", serde_json::to_string(&r).expect("plain struct"));
             } else {
-                println!("{} mode, {} submitted, {} committed, {} rejected in {:.2}s: {:.0} tx/s, p50 {:.2} ms, p99 {:.2} ms", r.mode, r.submitted, r.committed, r.rejected, r.seconds, r.tx_per_s, r.p50_ms, r.p99_ms);
+                println!(
+                    "{} mode, {} submitted, {} committed, {} rejected in {:.2}s: {:.0} tx/s, p50 {:.2} ms, p99 {:.2} ms",
+                    r.mode,
+                    r.submitted,
+                    r.committed,
+                    r.rejected,
+                    r.seconds,
+                    r.tx_per_s,
+                    r.p50_ms,
+                    r.p99_ms
+                );
             }
             Ok(())
         }

@@ -43,6 +43,9 @@ impl ClientError {
     /// Whether this means "the data does not verify" (exit 1) rather than an operational
     /// failure (exit 2).
     pub fn is_verification_failure(&self) -> bool {
-        matches!(self, Self::Trust(_) | Self::Proof(_) | Self::Receipt(_) | Self::Fork(_) | Self::Malformed(_))
+        matches!(
+            self,
+            Self::Trust(_) | Self::Proof(_) | Self::Receipt(_) | Self::Fork(_) | Self::Malformed(_)
+        )
     }
 }

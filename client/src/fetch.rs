@@ -43,7 +43,8 @@ pub trait Fetcher {
 }
 
 fn hash(v: &[u8]) -> Result<Hash, ClientError> {
-    v.try_into().map_err(|_| ClientError::Malformed(format!("hash of {} bytes", v.len())))
+    v.try_into()
+        .map_err(|_| ClientError::Malformed(format!("hash of {} bytes", v.len())))
 }
 
 /// Over gRPC.
@@ -55,11 +56,23 @@ pub struct GrpcFetcher {
 
 impl Fetcher for GrpcFetcher {
     async fn checkpoint(&mut self) -> Result<String, ClientError> {
-        Ok(self.client.get_checkpoint(pb::GetCheckpointRequest {}).await?.into_inner().note)
+        Ok(self
+            .client
+            .get_checkpoint(pb::GetCheckpointRequest {})
+            .await?
+            .into_inner()
+            .note)
     }
 
     async fn consistency(&mut self, old: u64, new: u64) -> Result<ConsistencyReply, ClientError> {
-        let r = self.client.get_consistency_proof(pb::GetConsistencyProofRequest { old_size: old, new_size: new }).await?.into_inner();
+        let r = self
+            .client
+            .get_consistency_proof(pb::GetConsistencyProofRequest {
+                old_size: old,
+                new_size: new,
+            })
+            .await?
+            .into_inner();
         Ok(ConsistencyReply {
             path: r.path.iter().map(|h| hash(h)).collect::<Result<_, _>>()?,
             old_root: hash(&r.old_root)?,
@@ -69,7 +82,12 @@ impl Fetcher for GrpcFetcher {
     }
 
     async fn receipt(&mut self, index: u64) -> Result<String, ClientError> {
-        Ok(self.client.get_receipt(pb::GetReceiptRequest { index }).await?.into_inner().receipt)
+        Ok(self
+            .client
+            .get_receipt(pb::GetReceiptRequest { index })
+            .await?
+            .into_inner()
+            .receipt)
     }
 }
 
@@ -89,7 +107,12 @@ pub struct MemFetcher {
 impl MemFetcher {
     /// An empty log signed by `signers`.
     pub fn new(origin: &str, signers: Vec<NoteSigner>) -> Self {
-        Self { leaves: Vec::new(), data: Vec::new(), origin: origin.into(), signers }
+        Self {
+            leaves: Vec::new(),
+            data: Vec::new(),
+            origin: origin.into(),
+            signers,
+        }
     }
 
     /// Appends a leaf.
@@ -100,9 +123,18 @@ impl MemFetcher {
 
     /// The signed note at the current size.
     pub fn note(&self) -> String {
-        let cp = gridledger_core::checkpoint::Checkpoint { origin: self.origin.clone(), size: self.leaves.len() as u64, root: merkle::root(self.leaves.as_slice(), self.leaves.len() as u64).expect("in memory") };
+        let cp = gridledger_core::checkpoint::Checkpoint {
+            origin: self.origin.clone(),
+            size: self.leaves.len() as u64,
+            root: merkle::root(self.leaves.as_slice(), self.leaves.len() as u64)
+                .expect("in memory"),
+        };
         let text = cp.body();
-        let sigs: String = self.signers.iter().map(|s| s.sign(&text).to_string()).collect();
+        let sigs: String = self
+            .signers
+            .iter()
+            .map(|s| s.sign(&text).to_string())
+            .collect();
         format!("{text}\n{sigs}")
     }
 }
@@ -113,15 +145,31 @@ impl Fetcher for MemFetcher {
     }
 
     async fn consistency(&mut self, old: u64, new: u64) -> Result<ConsistencyReply, ClientError> {
-        let n = if new == 0 { self.leaves.len() as u64 } else { new };
+        let n = if new == 0 {
+            self.leaves.len() as u64
+        } else {
+            new
+        };
         let src = self.leaves.as_slice();
-        let path = merkle::consistency_proof(src, old, n).map_err(|e| ClientError::Rpc(tonic::Status::invalid_argument(e.to_string())))?;
-        Ok(ConsistencyReply { path, old_root: merkle::root(src, old)?, new_root: merkle::root(src, n)?, new_size: n })
+        let path = merkle::consistency_proof(src, old, n)
+            .map_err(|e| ClientError::Rpc(tonic::Status::invalid_argument(e.to_string())))?;
+        Ok(ConsistencyReply {
+            path,
+            old_root: merkle::root(src, old)?,
+            new_root: merkle::root(src, n)?,
+            new_size: n,
+        })
     }
 
     async fn receipt(&mut self, index: u64) -> Result<String, ClientError> {
         let n = self.leaves.len() as u64;
         let path = merkle::inclusion_proof(self.leaves.as_slice(), index, n)?;
-        Ok(gridledger_core::receipt::Receipt { leaf: self.data[index as usize].clone(), index, path, checkpoint: self.note() }.to_string())
+        Ok(gridledger_core::receipt::Receipt {
+            leaf: self.data[index as usize].clone(),
+            index,
+            path,
+            checkpoint: self.note(),
+        }
+        .to_string())
     }
 }

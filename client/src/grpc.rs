@@ -14,9 +14,19 @@ pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 /// # Errors
 /// Config errors for unreadable files; transport errors when the node is unreachable.
 pub async fn connect(p: &Profile) -> Result<ChainServiceClient<Channel>, ClientError> {
-    let read = |path: &std::path::Path| std::fs::read(path).map_err(|e| ClientError::Config(format!("cannot read {}: {e}", path.display())));
-    let uri: tonic::transport::Uri = p.endpoint.parse().map_err(|e| ClientError::Config(format!("endpoint {:?}: {e}", p.endpoint)))?;
-    let host = uri.host().unwrap_or("localhost").trim_matches(['[', ']']).to_string();
+    let read = |path: &std::path::Path| {
+        std::fs::read(path)
+            .map_err(|e| ClientError::Config(format!("cannot read {}: {e}", path.display())))
+    };
+    let uri: tonic::transport::Uri = p
+        .endpoint
+        .parse()
+        .map_err(|e| ClientError::Config(format!("endpoint {:?}: {e}", p.endpoint)))?;
+    let host = uri
+        .host()
+        .unwrap_or("localhost")
+        .trim_matches(['[', ']'])
+        .to_string();
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(read(&p.ca)?))
         .identity(Identity::from_pem(read(&p.cert)?, read(&p.key)?))

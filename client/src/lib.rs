@@ -10,7 +10,7 @@
 //! - [`profile`]: CLI profiles and trust files.
 //! - [`load`]: the load generator behind `gridledger load`.
 //! - [`cli`]: the commands (main.rs only parses and calls [`cli::run`]).
-//! - [`error`]: [`error::ClientError`].
+//! - [`error`]: the client error type, [`error::ClientError`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

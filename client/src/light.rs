@@ -52,7 +52,16 @@ impl StateStore {
     }
 
     fn path(&self, origin: &str) -> PathBuf {
-        let safe: String = origin.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
+        let safe: String = origin
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         self.dir.join(format!("{safe}.checkpoint"))
     }
 
@@ -91,9 +100,13 @@ impl StateStore {
     /// [`ClientError::State`] on I/O errors.
     pub fn save_evidence(&self, ev: &ForkEvidence) -> Result<PathBuf, ClientError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| ClientError::State(e.to_string()))?;
-        let ts = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         let p = self.dir.join(format!("fork-{ts}.json"));
-        std::fs::write(&p, serde_json::to_string_pretty(ev).expect("plain struct")).map_err(|e| ClientError::State(e.to_string()))?;
+        std::fs::write(&p, serde_json::to_string_pretty(ev).expect("plain struct"))
+            .map_err(|e| ClientError::State(e.to_string()))?;
         Ok(p)
     }
 }
@@ -119,7 +132,11 @@ pub struct Update {
 impl<F: Fetcher> LightClient<F> {
     /// A client with a policy, a fetcher and a state directory.
     pub fn new(policy: Policy, fetcher: F, state: StateStore) -> Self {
-        Self { policy, fetcher, state }
+        Self {
+            policy,
+            fetcher,
+            state,
+        }
     }
 
     /// The fetcher.
@@ -158,46 +175,109 @@ impl<F: Fetcher> LightClient<F> {
         };
         let Some(trusted) = trusted else {
             self.state.store(&origin, note)?;
-            return Ok(Update { trusted: served.clone(), served, stale: false });
+            return Ok(Update {
+                trusted: served.clone(),
+                served,
+                stale: false,
+            });
         };
         let (t, s) = (&trusted.checkpoint, &served.checkpoint);
         if s.size == t.size {
             if s.root != t.root {
-                return Err(self.fork(&trusted, &served, vec![], "same tree size, different roots".into()));
+                return Err(self.fork(
+                    &trusted,
+                    &served,
+                    vec![],
+                    "same tree size, different roots".into(),
+                ));
             }
-            return Ok(Update { trusted: served.clone(), served, stale: false });
+            return Ok(Update {
+                trusted: served.clone(),
+                served,
+                stale: false,
+            });
         }
-        let (small, large) = if s.size > t.size { (&trusted, &served) } else { (&served, &trusted) };
+        let (small, large) = if s.size > t.size {
+            (&trusted, &served)
+        } else {
+            (&served, &trusted)
+        };
         if small.checkpoint.size == 0 {
             if small.checkpoint.root != merkle::empty_root() {
-                return Err(self.fork(&trusted, &served, vec![], "size-0 checkpoint with a non-empty root".into()));
+                return Err(self.fork(
+                    &trusted,
+                    &served,
+                    vec![],
+                    "size-0 checkpoint with a non-empty root".into(),
+                ));
             }
         } else {
             // Ask for the proof between exactly these two sizes; a lagging server may not
             // have the larger one, which is not a fork.
-            let reply = match self.fetcher.consistency(small.checkpoint.size, large.checkpoint.size).await {
+            let reply = match self
+                .fetcher
+                .consistency(small.checkpoint.size, large.checkpoint.size)
+                .await
+            {
                 Ok(r) => r,
                 Err(e) if s.size < t.size => {
                     tracing_stale(&e);
-                    return Ok(Update { served, trusted, stale: true });
+                    return Ok(Update {
+                        served,
+                        trusted,
+                        stale: true,
+                    });
                 }
                 Err(e) => return Err(e),
             };
-            if let Err(e) = merkle::verify_consistency(small.checkpoint.size, large.checkpoint.size, &small.checkpoint.root, &large.checkpoint.root, &reply.path) {
+            if let Err(e) = merkle::verify_consistency(
+                small.checkpoint.size,
+                large.checkpoint.size,
+                &small.checkpoint.root,
+                &large.checkpoint.root,
+                &reply.path,
+            ) {
                 let proof = reply.path.iter().map(|h| B64.encode(h)).collect();
-                return Err(self.fork(&trusted, &served, proof, format!("consistency proof {} -> {} does not verify: {e}", small.checkpoint.size, large.checkpoint.size)));
+                return Err(self.fork(
+                    &trusted,
+                    &served,
+                    proof,
+                    format!(
+                        "consistency proof {} -> {} does not verify: {e}",
+                        small.checkpoint.size, large.checkpoint.size
+                    ),
+                ));
             }
         }
         if s.size > t.size {
             self.state.store(&origin, note)?;
-            Ok(Update { trusted: served.clone(), served, stale: false })
+            Ok(Update {
+                trusted: served.clone(),
+                served,
+                stale: false,
+            })
         } else {
-            Ok(Update { served, trusted, stale: true })
+            Ok(Update {
+                served,
+                trusted,
+                stale: true,
+            })
         }
     }
 
-    fn fork(&self, trusted: &VerifiedCheckpoint, served: &VerifiedCheckpoint, proof: Vec<String>, reason: String) -> ClientError {
-        let ev = ForkEvidence { trusted_note: trusted.note.clone(), conflicting_note: served.note.clone(), proof, reason };
+    fn fork(
+        &self,
+        trusted: &VerifiedCheckpoint,
+        served: &VerifiedCheckpoint,
+        proof: Vec<String>,
+        reason: String,
+    ) -> ClientError {
+        let ev = ForkEvidence {
+            trusted_note: trusted.note.clone(),
+            conflicting_note: served.note.clone(),
+            proof,
+            reason,
+        };
         let reason = match self.state.save_evidence(&ev) {
             Ok(p) => format!("{} (evidence saved to {})", ev.reason, p.display()),
             Err(e) => format!("{} (evidence could not be saved: {e})", ev.reason),
@@ -214,7 +294,10 @@ impl<F: Fetcher> LightClient<F> {
         let text = self.fetcher.receipt(index).await?;
         let r = Receipt::parse(&text)?;
         if r.index != index {
-            return Err(ClientError::Malformed(format!("asked for leaf {index}, the receipt is for leaf {}", r.index)));
+            return Err(ClientError::Malformed(format!(
+                "asked for leaf {index}, the receipt is for leaf {}",
+                r.index
+            )));
         }
         let v = r.verify(&self.policy)?;
         self.observe(&r.checkpoint).await?;
@@ -229,21 +312,40 @@ impl<F: Fetcher> LightClient<F> {
     ///
     /// # Errors
     /// Verification failures, transport errors.
-    pub async fn consistency(&mut self, old: u64, new: u64) -> Result<(u64, u64, Vec<Hash>), ClientError> {
+    pub async fn consistency(
+        &mut self,
+        old: u64,
+        new: u64,
+    ) -> Result<(u64, u64, Vec<Hash>), ClientError> {
         let latest = self.update().await?.trusted.checkpoint;
         let new = if new == 0 { latest.size } else { new };
         if new > latest.size {
-            return Err(ClientError::Config(format!("size {new} is beyond the latest verified checkpoint ({})", latest.size)));
+            return Err(ClientError::Config(format!(
+                "size {new} is beyond the latest verified checkpoint ({})",
+                latest.size
+            )));
         }
         let reply = self.fetcher.consistency(old, new).await?;
         if reply.new_size != new {
-            return Err(ClientError::Malformed(format!("asked for a proof to size {new}, got one to {}", reply.new_size)));
+            return Err(ClientError::Malformed(format!(
+                "asked for a proof to size {new}, got one to {}",
+                reply.new_size
+            )));
         }
         if new != latest.size {
             let link = self.fetcher.consistency(new, latest.size).await?;
-            merkle::verify_consistency(new, latest.size, &reply.new_root, &latest.root, &link.path)?;
+            merkle::verify_consistency(
+                new,
+                latest.size,
+                &reply.new_root,
+                &latest.root,
+                &link.path,
+            )?;
         } else if reply.new_root != latest.root {
-            return Err(ClientError::Proof(merkle::ProofError::RootMismatch { expected: latest.root, computed: reply.new_root }));
+            return Err(ClientError::Proof(merkle::ProofError::RootMismatch {
+                expected: latest.root,
+                computed: reply.new_root,
+            }));
         }
         merkle::verify_consistency(old, new, &reply.old_root, &reply.new_root, &reply.path)?;
         Ok((old, new, reply.path))
@@ -251,7 +353,9 @@ impl<F: Fetcher> LightClient<F> {
 }
 
 fn tracing_stale(e: &ClientError) {
-    eprintln!("warning: the server serves an older checkpoint than one verified before and cannot prove it consistent ({e}); keeping the newer one");
+    eprintln!(
+        "warning: the server serves an older checkpoint than one verified before and cannot prove it consistent ({e}); keeping the newer one"
+    );
 }
 
 /// Verifies a receipt file offline against a trust policy file.
@@ -260,7 +364,12 @@ fn tracing_stale(e: &ClientError) {
 /// Config errors for unreadable files; verification errors otherwise.
 pub fn verify_receipt_file(receipt: &Path, trust: &Path) -> Result<VerifiedReceipt, ClientError> {
     let policy = crate::profile::load_policy(trust)?;
-    let text = std::fs::read(receipt).map_err(|e| ClientError::Config(format!("cannot read {}: {e}", receipt.display())))?;
-    let text = String::from_utf8(text).map_err(|_| ClientError::Receipt(gridledger_core::receipt::ReceiptError::Malformed("receipt is not UTF-8 text".into())))?;
+    let text = std::fs::read(receipt)
+        .map_err(|e| ClientError::Config(format!("cannot read {}: {e}", receipt.display())))?;
+    let text = String::from_utf8(text).map_err(|_| {
+        ClientError::Receipt(gridledger_core::receipt::ReceiptError::Malformed(
+            "receipt is not UTF-8 text".into(),
+        ))
+    })?;
     Ok(Receipt::parse(&text)?.verify(&policy)?)
 }

@@ -100,7 +100,11 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 ///
 /// # Errors
 /// Transport failures that stop the run.
-pub async fn run(client: ChainServiceClient<Channel>, key: &SigningKey, opts: &LoadOptions) -> Result<LoadReport, ClientError> {
+pub async fn run(
+    client: ChainServiceClient<Channel>,
+    key: &SigningKey,
+    opts: &LoadOptions,
+) -> Result<LoadReport, ClientError> {
     let txs = Arc::new(build(key, &opts.origin, &opts.org, opts.count));
     let started = Instant::now();
     let mut latencies: Vec<f64> = Vec::with_capacity(opts.count);
@@ -120,7 +124,12 @@ pub async fn run(client: ChainServiceClient<Channel>, key: &SigningKey, opts: &L
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(chunk) = chunks.get(i) else { break };
-                    let reqs: Vec<SubmitRequest> = chunk.iter().map(|b| SubmitRequest { signed_tx: b.clone() }).collect();
+                    let reqs: Vec<SubmitRequest> = chunk
+                        .iter()
+                        .map(|b| SubmitRequest {
+                            signed_tx: b.clone(),
+                        })
+                        .collect();
                     let t = Instant::now();
                     let r = c.submit_stream(tokio_stream::iter(reqs)).await;
                     out.push((t.elapsed(), r.map(|r| r.into_inner())));
@@ -136,7 +145,10 @@ pub async fn run(client: ChainServiceClient<Channel>, key: &SigningKey, opts: &L
                         committed += resp.committed;
                         rejected += resp.errors.len() as u64;
                         if first_error.is_none() {
-                            first_error = resp.errors.first().map(|e| format!("{}: {}", e.code, e.message));
+                            first_error = resp
+                                .errors
+                                .first()
+                                .map(|e| format!("{}: {}", e.code, e.message));
                         }
                     }
                     Err(s) => return Err(s.into()),
@@ -144,13 +156,21 @@ pub async fn run(client: ChainServiceClient<Channel>, key: &SigningKey, opts: &L
             }
         }
     } else {
-        mode = if opts.rate.is_some() { "unary-rate" } else { "unary" };
+        mode = if opts.rate.is_some() {
+            "unary-rate"
+        } else {
+            "unary"
+        };
         let next = Arc::new(AtomicUsize::new(0));
         let rate_start = Instant::now();
         let interval = opts.rate.map(|r| Duration::from_secs_f64(1.0 / r.max(1.0)));
         // Open loop: many workers, each waits for its slot in the schedule, so a slow
         // response does not delay the next send (no coordinated omission).
-        let workers = if interval.is_some() { opts.concurrency.max(256) } else { opts.concurrency.max(1) };
+        let workers = if interval.is_some() {
+            opts.concurrency.max(256)
+        } else {
+            opts.concurrency.max(1)
+        };
         let mut tasks = Vec::new();
         for _ in 0..workers {
             let (mut c, next, txs) = (client.clone(), next.clone(), txs.clone());
@@ -164,7 +184,11 @@ pub async fn run(client: ChainServiceClient<Channel>, key: &SigningKey, opts: &L
                         tokio::time::sleep_until(s.into()).await;
                     }
                     let t = sched.unwrap_or_else(Instant::now);
-                    let r = c.submit(SubmitRequest { signed_tx: tx.clone() }).await;
+                    let r = c
+                        .submit(SubmitRequest {
+                            signed_tx: tx.clone(),
+                        })
+                        .await;
                     out.push((t.elapsed(), r.err()));
                 }
                 out

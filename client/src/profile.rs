@@ -36,8 +36,11 @@ impl Profile {
     /// # Errors
     /// [`ClientError::Config`] saying what is wrong.
     pub fn load(path: &Path) -> Result<Self, ClientError> {
-        let s = std::fs::read_to_string(path).map_err(|e| ClientError::Config(format!("cannot read profile {}: {e}", path.display())))?;
-        toml::from_str(&s).map_err(|e| ClientError::Config(format!("profile {}: {e}", path.display())))
+        let s = std::fs::read_to_string(path).map_err(|e| {
+            ClientError::Config(format!("cannot read profile {}: {e}", path.display()))
+        })?;
+        toml::from_str(&s)
+            .map_err(|e| ClientError::Config(format!("profile {}: {e}", path.display())))
     }
 
     /// Reads the signing key.
@@ -45,12 +48,21 @@ impl Profile {
     /// # Errors
     /// [`ClientError::Config`] if missing or malformed.
     pub fn signing_key(&self) -> Result<ed25519_dalek::SigningKey, ClientError> {
-        let p = self.signing_key.as_ref().ok_or_else(|| ClientError::Config("the profile has no signing_key".into()))?;
-        let s = std::fs::read_to_string(p).map_err(|e| ClientError::Config(format!("cannot read {}: {e}", p.display())))?;
+        let p = self
+            .signing_key
+            .as_ref()
+            .ok_or_else(|| ClientError::Config("the profile has no signing_key".into()))?;
+        let s = std::fs::read_to_string(p)
+            .map_err(|e| ClientError::Config(format!("cannot read {}: {e}", p.display())))?;
         let seed: [u8; 32] = hex::decode(s.trim())
             .ok()
             .and_then(|v| v.try_into().ok())
-            .ok_or_else(|| ClientError::Config(format!("{} must hold 64 hex characters (an Ed25519 seed)", p.display())))?;
+            .ok_or_else(|| {
+                ClientError::Config(format!(
+                    "{} must hold 64 hex characters (an Ed25519 seed)",
+                    p.display()
+                ))
+            })?;
         Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
     }
 }
@@ -60,6 +72,8 @@ impl Profile {
 /// # Errors
 /// [`ClientError::Config`] for unreadable files, [`ClientError::Trust`] for bad policies.
 pub fn load_policy(path: &Path) -> Result<gridledger_core::trust::Policy, ClientError> {
-    let s = std::fs::read_to_string(path).map_err(|e| ClientError::Config(format!("cannot read trust file {}: {e}", path.display())))?;
+    let s = std::fs::read_to_string(path).map_err(|e| {
+        ClientError::Config(format!("cannot read trust file {}: {e}", path.display()))
+    })?;
     Ok(gridledger_core::trust::TrustPolicy::from_json(&s)?.compile()?)
 }

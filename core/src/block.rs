@@ -65,7 +65,8 @@ impl BlockHeader {
         b.extend_from_slice(&self.tree_size.to_be_bytes());
         b.extend_from_slice(&self.root);
         b.extend_from_slice(&self.timestamp_ms.to_be_bytes());
-        let len = u16::try_from(p.len()).expect("proposer ids are short; config validation bounds them");
+        let len =
+            u16::try_from(p.len()).expect("proposer ids are short; config validation bounds them");
         b.extend_from_slice(&len.to_be_bytes());
         b.extend_from_slice(p);
         b
@@ -89,7 +90,9 @@ impl BlockHeader {
         if b.len() != 107 + plen {
             return Err(bad("length does not match proposer length"));
         }
-        let proposer = std::str::from_utf8(&b[107..]).map_err(|_| bad("proposer is not UTF-8"))?.to_string();
+        let proposer = std::str::from_utf8(&b[107..])
+            .map_err(|_| bad("proposer is not UTF-8"))?
+            .to_string();
         let h = Self {
             height: u64_at(1),
             prev_hash: h32(9),

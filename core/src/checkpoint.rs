@@ -26,7 +26,12 @@ pub struct CheckpointError(pub String);
 impl Checkpoint {
     /// The note text that is signed.
     pub fn body(&self) -> String {
-        format!("{}\n{}\n{}\n", self.origin, self.size, B64.encode(self.root))
+        format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            B64.encode(self.root)
+        )
     }
 
     /// Parses a note text strictly: three lines, decimal size without leading zeros,
@@ -36,27 +41,44 @@ impl Checkpoint {
     /// [`CheckpointError`] naming what is wrong.
     pub fn parse(text: &str) -> Result<Self, CheckpointError> {
         let bad = |m: &str| CheckpointError(m.to_string());
-        let body = text.strip_suffix('\n').ok_or_else(|| bad("does not end in a newline"))?;
+        let body = text
+            .strip_suffix('\n')
+            .ok_or_else(|| bad("does not end in a newline"))?;
         let lines: Vec<&str> = body.split('\n').collect();
         if lines.len() < 3 {
             return Err(bad("fewer than three lines"));
         }
         if lines.len() > 3 {
-            return Err(bad("extension lines are not allowed in gridledger checkpoints"));
+            return Err(bad(
+                "extension lines are not allowed in gridledger checkpoints",
+            ));
         }
         let origin = lines[0];
         if origin.is_empty() {
             return Err(bad("empty origin"));
         }
         let size_s = lines[1];
-        if size_s.is_empty() || !size_s.bytes().all(|b| b.is_ascii_digit()) || (size_s.len() > 1 && size_s.starts_with('0')) {
-            return Err(CheckpointError(format!("tree size {size_s:?} is not a decimal without leading zeros")));
+        if size_s.is_empty()
+            || !size_s.bytes().all(|b| b.is_ascii_digit())
+            || (size_s.len() > 1 && size_s.starts_with('0'))
+        {
+            return Err(CheckpointError(format!(
+                "tree size {size_s:?} is not a decimal without leading zeros"
+            )));
         }
-        let size = size_s.parse::<u64>().map_err(|_| CheckpointError(format!("tree size {size_s:?} does not fit in 64 bits")))?;
-        let root_raw = B64.decode(lines[2]).map_err(|_| bad("root is not standard base64"))?;
-        let root: Hash = root_raw
-            .try_into()
-            .map_err(|v: Vec<u8>| CheckpointError(format!("root has {} bytes, expected 32", v.len())))?;
-        Ok(Self { origin: origin.to_string(), size, root })
+        let size = size_s.parse::<u64>().map_err(|_| {
+            CheckpointError(format!("tree size {size_s:?} does not fit in 64 bits"))
+        })?;
+        let root_raw = B64
+            .decode(lines[2])
+            .map_err(|_| bad("root is not standard base64"))?;
+        let root: Hash = root_raw.try_into().map_err(|v: Vec<u8>| {
+            CheckpointError(format!("root has {} bytes, expected 32", v.len()))
+        })?;
+        Ok(Self {
+            origin: origin.to_string(),
+            size,
+            root,
+        })
     }
 }

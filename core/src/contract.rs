@@ -10,7 +10,16 @@
 use crate::pb::{TxBody, tx_body::Payload};
 
 /// Roles a signer can hold (DOMAIN.md §1).
-pub const ROLES: &[&str] = &["admin", "regulator", "verifier", "operator", "supplier", "market", "resident", "auditor"];
+pub const ROLES: &[&str] = &[
+    "admin",
+    "regulator",
+    "verifier",
+    "operator",
+    "supplier",
+    "market",
+    "resident",
+    "auditor",
+];
 
 /// Size limits on payload fields, so a single transaction cannot bloat state.
 pub const MAX_ID_LEN: usize = 128;
@@ -96,12 +105,20 @@ pub enum RejectKind {
 }
 
 fn reject(rule: &'static str, kind: RejectKind, detail: impl Into<String>) -> Rejection {
-    Rejection { rule, detail: detail.into(), kind }
+    Rejection {
+        rule,
+        detail: detail.into(),
+        kind,
+    }
 }
 
 fn check_id(what: &str, v: &str) -> Result<(), Rejection> {
     if v.is_empty() || v.len() > MAX_ID_LEN || v.chars().any(char::is_control) {
-        return Err(reject("shape", RejectKind::Invalid, format!("{what} must be 1..={MAX_ID_LEN} printable characters")));
+        return Err(reject(
+            "shape",
+            RejectKind::Invalid,
+            format!("{what} must be 1..={MAX_ID_LEN} printable characters"),
+        ));
     }
     Ok(())
 }
@@ -109,13 +126,23 @@ fn check_id(what: &str, v: &str) -> Result<(), Rejection> {
 fn check_day(what: &str, v: &str) -> Result<(), Rejection> {
     let b = v.as_bytes();
     let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    let ok = b.len() == 10 && b[4] == b'-' && b[7] == b'-' && digits(0..4) && digits(5..7) && digits(8..10) && {
-        let m: u32 = v[5..7].parse().unwrap_or(0);
-        let d: u32 = v[8..10].parse().unwrap_or(0);
-        (1..=12).contains(&m) && (1..=31).contains(&d)
-    };
+    let ok = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && digits(0..4)
+        && digits(5..7)
+        && digits(8..10)
+        && {
+            let m: u32 = v[5..7].parse().unwrap_or(0);
+            let d: u32 = v[8..10].parse().unwrap_or(0);
+            (1..=12).contains(&m) && (1..=31).contains(&d)
+        };
     if !ok {
-        return Err(reject("shape", RejectKind::Invalid, format!("{what} {v:?} is not a YYYY-MM-DD date")));
+        return Err(reject(
+            "shape",
+            RejectKind::Invalid,
+            format!("{what} {v:?} is not a YYYY-MM-DD date"),
+        ));
     }
     Ok(())
 }
@@ -128,13 +155,32 @@ fn has_role(s: &SignerInfo, roles: &[&str]) -> bool {
 ///
 /// # Errors
 /// A [`Rejection`] naming the rule that failed.
-pub fn check(view: &dyn StateView, ctx: &BlockContext<'_>, signer: &[u8; 32], body: &TxBody) -> Result<Vec<Effect>, Rejection> {
+pub fn check(
+    view: &dyn StateView,
+    ctx: &BlockContext<'_>,
+    signer: &[u8; 32],
+    body: &TxBody,
+) -> Result<Vec<Effect>, Rejection> {
     if body.origin != ctx.origin {
-        return Err(reject("4.1/origin", RejectKind::Invalid, format!("transaction is for origin {:?}, this ledger is {:?}", body.origin, ctx.origin)));
+        return Err(reject(
+            "4.1/origin",
+            RejectKind::Invalid,
+            format!(
+                "transaction is for origin {:?}, this ledger is {:?}",
+                body.origin, ctx.origin
+            ),
+        ));
     }
-    let payload = body.payload.as_ref().ok_or_else(|| reject("shape", RejectKind::Invalid, "transaction has no payload"))?;
+    let payload = body
+        .payload
+        .as_ref()
+        .ok_or_else(|| reject("shape", RejectKind::Invalid, "transaction has no payload"))?;
     if view.nonce_used(signer, body.nonce) {
-        return Err(reject("4.1/nonce", RejectKind::AlreadyExists, format!("nonce {} was already used by this signer", body.nonce)));
+        return Err(reject(
+            "4.1/nonce",
+            RejectKind::AlreadyExists,
+            format!("nonce {} was already used by this signer", body.nonce),
+        ));
     }
     let mut effects = vec![Effect::Nonce(*signer, body.nonce)];
 
@@ -143,9 +189,22 @@ pub fn check(view: &dyn StateView, ctx: &BlockContext<'_>, signer: &[u8; 32], bo
     // consortium from one founding key without any out-of-ledger trust.
     let info = match view.signer(signer) {
         Some(info) if info.active => Some(info),
-        Some(_) => return Err(reject("4.1/signer", RejectKind::Unauthenticated, "signer key is revoked")),
+        Some(_) => {
+            return Err(reject(
+                "4.1/signer",
+                RejectKind::Unauthenticated,
+                "signer key is revoked",
+            ));
+        }
         None if view.has_signers() => {
-            return Err(reject("4.1/signer", RejectKind::Unauthenticated, format!("signer {} is not registered on this ledger", hex::encode(signer))));
+            return Err(reject(
+                "4.1/signer",
+                RejectKind::Unauthenticated,
+                format!(
+                    "signer {} is not registered on this ledger",
+                    hex::encode(signer)
+                ),
+            ));
         }
         None => None,
     };
@@ -156,46 +215,92 @@ pub fn check(view: &dyn StateView, ctx: &BlockContext<'_>, signer: &[u8; 32], bo
             check_id("org_id", &o.org_id)?;
             check_id("name", &o.name)?;
             if o.kind == 0 || crate::pb::OrgKind::try_from(o.kind).is_err() {
-                return Err(reject("shape", RejectKind::Invalid, "org kind is missing or unknown"));
+                return Err(reject(
+                    "shape",
+                    RejectKind::Invalid,
+                    "org kind is missing or unknown",
+                ));
             }
-            if let Some(i) = &info {
-                if !has_role(i, &["regulator"]) {
-                    return Err(reject("4.5/approval", RejectKind::PermissionDenied, "only the regulator registers member orgs"));
-                }
+            if let Some(i) = &info
+                && !has_role(i, &["regulator"])
+            {
+                return Err(reject(
+                    "4.5/approval",
+                    RejectKind::PermissionDenied,
+                    "only the regulator registers member orgs",
+                ));
             }
             if view.org_exists(&o.org_id) {
-                return Err(reject("4.5/org", RejectKind::AlreadyExists, format!("org {:?} already exists", o.org_id)));
+                return Err(reject(
+                    "4.5/org",
+                    RejectKind::AlreadyExists,
+                    format!("org {:?} already exists", o.org_id),
+                ));
             }
             effects.push(Effect::Org(o.org_id.clone()));
         }
         Payload::RegisterSigner(s) => {
-            let key: [u8; 32] = s.public_key.as_slice().try_into().map_err(|_| reject("shape", RejectKind::Invalid, "public_key must be 32 bytes"))?;
+            let key: [u8; 32] =
+                s.public_key.as_slice().try_into().map_err(|_| {
+                    reject("shape", RejectKind::Invalid, "public_key must be 32 bytes")
+                })?;
             check_id("org_id", &s.org_id)?;
             if s.roles.is_empty() || s.roles.iter().any(|r| !ROLES.contains(&r.as_str())) {
-                return Err(reject("shape", RejectKind::Invalid, format!("roles must be a non-empty subset of {ROLES:?}")));
+                return Err(reject(
+                    "shape",
+                    RejectKind::Invalid,
+                    format!("roles must be a non-empty subset of {ROLES:?}"),
+                ));
             }
             if !view.org_exists(&s.org_id) {
-                return Err(reject("4.1/org", RejectKind::FailedPrecondition, format!("org {:?} is not registered", s.org_id)));
+                return Err(reject(
+                    "4.1/org",
+                    RejectKind::FailedPrecondition,
+                    format!("org {:?} is not registered", s.org_id),
+                ));
             }
             match &info {
                 None if key != *signer => {
-                    return Err(reject("4.1/genesis", RejectKind::Unauthenticated, "the first signer must register its own key"));
+                    return Err(reject(
+                        "4.1/genesis",
+                        RejectKind::Unauthenticated,
+                        "the first signer must register its own key",
+                    ));
                 }
                 None => {}
                 Some(i) => {
                     let own_admin = i.org_id == s.org_id && has_role(i, &["admin"]);
                     if !own_admin && !has_role(i, &["regulator"]) {
-                        return Err(reject("4.1/role", RejectKind::PermissionDenied, "only the org's admin or the regulator registers signer keys"));
+                        return Err(reject(
+                            "4.1/role",
+                            RejectKind::PermissionDenied,
+                            "only the org's admin or the regulator registers signer keys",
+                        ));
                     }
                 }
             }
             if view.signer(&key).is_some() {
-                return Err(reject("4.1/signer", RejectKind::AlreadyExists, "key is already registered"));
+                return Err(reject(
+                    "4.1/signer",
+                    RejectKind::AlreadyExists,
+                    "key is already registered",
+                ));
             }
-            effects.push(Effect::Signer(key, SignerInfo { org_id: s.org_id.clone(), roles: s.roles.clone(), active: true }));
+            effects.push(Effect::Signer(
+                key,
+                SignerInfo {
+                    org_id: s.org_id.clone(),
+                    roles: s.roles.clone(),
+                    active: true,
+                },
+            ));
         }
         _ if genesis => {
-            return Err(reject("4.1/genesis", RejectKind::Unauthenticated, "only org and signer registrations are accepted before the first signer exists"));
+            return Err(reject(
+                "4.1/genesis",
+                RejectKind::Unauthenticated,
+                "only org and signer registrations are accepted before the first signer exists",
+            ));
         }
         Payload::RegisterInstrument(r) => {
             let i = info.as_ref().expect("not genesis");
@@ -203,10 +308,18 @@ pub fn check(view: &dyn StateView, ctx: &BlockContext<'_>, signer: &[u8; 32], bo
             check_id("serial_no", &r.serial_no)?;
             check_id("owner_org", &r.owner_org)?;
             if i.org_id != r.owner_org || !has_role(i, &["operator", "admin"]) {
-                return Err(reject("4.6/owner", RejectKind::PermissionDenied, "instruments are registered by their owning grid company's operators"));
+                return Err(reject(
+                    "4.6/owner",
+                    RejectKind::PermissionDenied,
+                    "instruments are registered by their owning grid company's operators",
+                ));
             }
             if view.instrument_owner(&r.asset_no).is_some() {
-                return Err(reject("4.3/instrument", RejectKind::AlreadyExists, format!("instrument {:?} already registered", r.asset_no)));
+                return Err(reject(
+                    "4.3/instrument",
+                    RejectKind::AlreadyExists,
+                    format!("instrument {:?} already registered", r.asset_no),
+                ));
             }
             effects.push(Effect::Instrument(r.asset_no.clone(), r.owner_org.clone()));
         }
@@ -217,13 +330,25 @@ pub fn check(view: &dyn StateView, ctx: &BlockContext<'_>, signer: &[u8; 32], bo
             check_day("test_date", &c.test_date)?;
             check_day("valid_until", &c.valid_until)?;
             if c.valid_until < c.test_date {
-                return Err(reject("shape", RejectKind::Invalid, "valid_until is before test_date"));
+                return Err(reject(
+                    "shape",
+                    RejectKind::Invalid,
+                    "valid_until is before test_date",
+                ));
             }
             if i.org_id != c.institution_org || !has_role(i, &["verifier"]) {
-                return Err(reject("4.2/institution", RejectKind::PermissionDenied, "an institution's verifiers issue certificates only in its own name"));
+                return Err(reject(
+                    "4.2/institution",
+                    RejectKind::PermissionDenied,
+                    "an institution's verifiers issue certificates only in its own name",
+                ));
             }
             if view.instrument_owner(&c.asset_no).is_none() {
-                return Err(reject("4.2/instrument", RejectKind::FailedPrecondition, format!("instrument {:?} is not registered", c.asset_no)));
+                return Err(reject(
+                    "4.2/instrument",
+                    RejectKind::FailedPrecondition,
+                    format!("instrument {:?} is not registered", c.asset_no),
+                ));
             }
             effects.push(Effect::Certificate(c.asset_no.clone()));
         }
@@ -232,24 +357,55 @@ pub fn check(view: &dyn StateView, ctx: &BlockContext<'_>, signer: &[u8; 32], bo
             check_id("asset_no", &r.asset_no)?;
             check_day("day", &r.day)?;
             if r.import_wh.len() > INTERVALS_PER_DAY || r.export_wh.len() > INTERVALS_PER_DAY {
-                return Err(reject("shape", RejectKind::Invalid, format!("at most {INTERVALS_PER_DAY} interval values per day")));
+                return Err(reject(
+                    "shape",
+                    RejectKind::Invalid,
+                    format!("at most {INTERVALS_PER_DAY} interval values per day"),
+                ));
             }
             match view.instrument_owner(&r.asset_no) {
-                None => return Err(reject("4.6/instrument", RejectKind::FailedPrecondition, format!("meter {:?} is not registered", r.asset_no))),
+                None => {
+                    return Err(reject(
+                        "4.6/instrument",
+                        RejectKind::FailedPrecondition,
+                        format!("meter {:?} is not registered", r.asset_no),
+                    ));
+                }
                 Some(owner) if owner != i.org_id || !has_role(i, &["operator", "admin"]) => {
-                    return Err(reject("4.6/owner", RejectKind::PermissionDenied, "readings come only from the owning grid company's keys"));
+                    return Err(reject(
+                        "4.6/owner",
+                        RejectKind::PermissionDenied,
+                        "readings come only from the owning grid company's keys",
+                    ));
                 }
                 Some(_) => {}
             }
             match (view.reading(&r.asset_no, &r.day), r.corrects) {
                 (Some(_), None) => {
-                    return Err(reject("4.6/correction", RejectKind::AlreadyExists, format!("a reading for {} on {} exists; send a correction that refers to it", r.asset_no, r.day)));
+                    return Err(reject(
+                        "4.6/correction",
+                        RejectKind::AlreadyExists,
+                        format!(
+                            "a reading for {} on {} exists; send a correction that refers to it",
+                            r.asset_no, r.day
+                        ),
+                    ));
                 }
                 (Some(prev), Some(c)) if prev != c => {
-                    return Err(reject("4.6/correction", RejectKind::FailedPrecondition, format!("correction refers to leaf {c}, the current reading is leaf {prev}")));
+                    return Err(reject(
+                        "4.6/correction",
+                        RejectKind::FailedPrecondition,
+                        format!(
+                            "correction refers to leaf {c}, the current reading is leaf {prev}"
+                        ),
+                    ));
                 }
                 (None, Some(_)) => {
-                    return Err(reject("4.6/correction", RejectKind::FailedPrecondition, "nothing to correct: no reading exists for that day"));
+                    return Err(reject(
+                        "4.6/correction",
+                        RejectKind::FailedPrecondition,
+                        "nothing to correct: no reading exists for that day",
+                    ));
                 }
                 _ => {}
             }

@@ -69,7 +69,11 @@ pub enum ProofError {
         got: usize,
     },
     /// The recomputed root does not match the claimed one.
-    #[error("root mismatch: expected {}, computed {}", hex::encode(expected), hex::encode(computed))]
+    #[error(
+        "root mismatch: expected {}, computed {}",
+        hex::encode(expected),
+        hex::encode(computed)
+    )]
     RootMismatch {
         /// The root the proof was checked against.
         expected: Hash,
@@ -77,7 +81,11 @@ pub enum ProofError {
         computed: Hash,
     },
     /// A consistency proof between equal sizes needs equal roots.
-    #[error("equal sizes but different roots: {} vs {}", hex::encode(old), hex::encode(new))]
+    #[error(
+        "equal sizes but different roots: {} vs {}",
+        hex::encode(old),
+        hex::encode(new)
+    )]
     EqualSizeDifferentRoots {
         /// Old root.
         old: Hash,
@@ -111,7 +119,10 @@ impl HashSource for [Hash] {
         let start = (index << level) as usize;
         let end = ((index + 1) << level) as usize;
         if end > self.len() {
-            return Err(format!("subtree {level}/{index} beyond {} leaves", self.len()));
+            return Err(format!(
+                "subtree {level}/{index} beyond {} leaves",
+                self.len()
+            ));
         }
         Ok(fold_perfect(&self[start..end]))
     }
@@ -142,8 +153,10 @@ fn split(n: u64) -> u64 {
 pub fn range_hash<S: HashSource + ?Sized>(src: &S, a: u64, b: u64) -> Result<Hash, ProofError> {
     debug_assert!(b > a);
     let n = b - a;
-    if n.is_power_of_two() && a % n == 0 {
-        return src.perfect(n.trailing_zeros(), a / n).map_err(ProofError::Source);
+    if n.is_power_of_two() && a.is_multiple_of(n) {
+        return src
+            .perfect(n.trailing_zeros(), a / n)
+            .map_err(ProofError::Source);
     }
     let k = split(n);
     let left = range_hash(src, a, a + k)?;
@@ -248,7 +261,10 @@ pub fn verify_inclusion(
 ) -> Result<(), ProofError> {
     let computed = root_from_inclusion(leaf_hash, index, size, path)?;
     if &computed != root {
-        return Err(ProofError::RootMismatch { expected: *root, computed });
+        return Err(ProofError::RootMismatch {
+            expected: *root,
+            computed,
+        });
     }
     Ok(())
 }
@@ -265,7 +281,10 @@ pub fn root_from_inclusion(
     }
     let expected = inclusion_len(index, size);
     if path.len() != expected {
-        return Err(ProofError::WrongLength { expected, got: path.len() });
+        return Err(ProofError::WrongLength {
+            expected,
+            got: path.len(),
+        });
     }
     let (mut f_n, mut s_n) = (index, size - 1);
     let mut r = *leaf_hash;
@@ -299,12 +318,11 @@ pub fn inclusion_len(index: u64, size: u64) -> usize {
 fn walk_len(mut f_n: u64, mut s_n: u64) -> usize {
     let mut steps = 0;
     while s_n != 0 {
-        if f_n & 1 == 1 || f_n == s_n {
-            if f_n & 1 == 0 {
-                while f_n & 1 == 0 && f_n != 0 {
-                    f_n >>= 1;
-                    s_n >>= 1;
-                }
+        // The RFC's right-border case: climb while f_n is a left child.
+        if f_n & 1 == 0 && f_n == s_n {
+            while f_n & 1 == 0 && f_n != 0 {
+                f_n >>= 1;
+                s_n >>= 1;
             }
         }
         f_n >>= 1;
@@ -332,10 +350,16 @@ pub fn verify_consistency(
     }
     if old == new {
         if !proof.is_empty() {
-            return Err(ProofError::WrongLength { expected: 0, got: proof.len() });
+            return Err(ProofError::WrongLength {
+                expected: 0,
+                got: proof.len(),
+            });
         }
         if old_root != new_root {
-            return Err(ProofError::EqualSizeDifferentRoots { old: *old_root, new: *new_root });
+            return Err(ProofError::EqualSizeDifferentRoots {
+                old: *old_root,
+                new: *new_root,
+            });
         }
         return Ok(());
     }
@@ -344,7 +368,10 @@ pub fn verify_consistency(
     }
     let expected = consistency_len(old, new);
     if proof.len() != expected {
-        return Err(ProofError::WrongLength { expected, got: proof.len() });
+        return Err(ProofError::WrongLength {
+            expected,
+            got: proof.len(),
+        });
     }
     // Step 1: if old is a power of two, the old root is the first node of the path.
     let mut nodes: Vec<Hash> = Vec::with_capacity(proof.len() + 1);
@@ -361,7 +388,10 @@ pub fn verify_consistency(
     for c in &nodes[1..] {
         if s_n == 0 {
             // More hashes than the tree has levels: the length check prevents this.
-            return Err(ProofError::WrongLength { expected, got: proof.len() });
+            return Err(ProofError::WrongLength {
+                expected,
+                got: proof.len(),
+            });
         }
         if f_n & 1 == 1 || f_n == s_n {
             fr = node_hash(c, &fr);
@@ -379,10 +409,16 @@ pub fn verify_consistency(
         s_n >>= 1;
     }
     if &fr != old_root {
-        return Err(ProofError::RootMismatch { expected: *old_root, computed: fr });
+        return Err(ProofError::RootMismatch {
+            expected: *old_root,
+            computed: fr,
+        });
     }
     if &sr != new_root {
-        return Err(ProofError::RootMismatch { expected: *new_root, computed: sr });
+        return Err(ProofError::RootMismatch {
+            expected: *new_root,
+            computed: sr,
+        });
     }
     Ok(())
 }
@@ -424,7 +460,10 @@ impl Frontier {
         let mut start = 0u64;
         for level in (0..64u32).rev() {
             if size & (1 << level) != 0 {
-                edge.push(src.perfect(level, start >> level).map_err(ProofError::Source)?);
+                edge.push(
+                    src.perfect(level, start >> level)
+                        .map_err(ProofError::Source)?,
+                );
                 start += 1 << level;
             }
         }
@@ -444,7 +483,10 @@ impl Frontier {
         let mut h = leaf;
         let mut level = 0u32;
         while (index >> level) & 1 == 1 {
-            let left = self.edge.pop().expect("a set bit of size has an edge subtree");
+            let left = self
+                .edge
+                .pop()
+                .expect("a set bit of size has an edge subtree");
             h = node_hash(&left, &h);
             level += 1;
             completed(level, index >> level, &h);

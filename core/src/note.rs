@@ -99,18 +99,31 @@ impl VerifierKey {
     /// # Errors
     /// [`NoteError::BadKey`] saying what is wrong.
     pub fn parse(s: &str) -> Result<Self, NoteError> {
-        let bad = |reason: &str| NoteError::BadKey { key: s.to_string(), reason: reason.to_string() };
+        let bad = |reason: &str| NoteError::BadKey {
+            key: s.to_string(),
+            reason: reason.to_string(),
+        };
         // Names cannot contain '+', but standard base64 can: split at the first two only.
         let mut parts = s.splitn(3, '+');
-        let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next()) else {
+        let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
+        else {
             return Err(bad("expected name+keyid+key"));
         };
         check_name(name).map_err(|_| bad("invalid key name"))?;
-        if id_hex.len() != 8 || !id_hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        if id_hex.len() != 8
+            || !id_hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
             return Err(bad("key id must be 8 lowercase hex digits"));
         }
-        let id: [u8; 4] = hex::decode(id_hex).map_err(|_| bad("key id is not hex"))?.try_into().map_err(|_| bad("key id length"))?;
-        let raw = B64.decode(key_b64).map_err(|_| bad("key is not standard base64"))?;
+        let id: [u8; 4] = hex::decode(id_hex)
+            .map_err(|_| bad("key id is not hex"))?
+            .try_into()
+            .map_err(|_| bad("key id length"))?;
+        let raw = B64
+            .decode(key_b64)
+            .map_err(|_| bad("key is not standard base64"))?;
         if raw.len() != 33 {
             return Err(bad("key must be 1 type byte and 32 key bytes"));
         }
@@ -119,11 +132,17 @@ impl VerifierKey {
             return Err(bad("unsupported signature type (want 0x01 or 0x04)"));
         }
         let public_bytes: [u8; 32] = raw[1..].try_into().expect("33 - 1 bytes");
-        let public = VerifyingKey::from_bytes(&public_bytes).map_err(|_| bad("not an Ed25519 point"))?;
+        let public =
+            VerifyingKey::from_bytes(&public_bytes).map_err(|_| bad("not an Ed25519 point"))?;
         if key_id(name, alg, &public_bytes) != id {
             return Err(bad("key id does not match name and key"));
         }
-        Ok(Self { name: name.to_string(), key_id: id, alg, public })
+        Ok(Self {
+            name: name.to_string(),
+            key_id: id,
+            alg,
+            public,
+        })
     }
 }
 
@@ -132,7 +151,13 @@ impl std::fmt::Display for VerifierKey {
         let mut raw = Vec::with_capacity(33);
         raw.push(self.alg);
         raw.extend_from_slice(self.public.as_bytes());
-        write!(f, "{}+{}+{}", self.name, hex::encode(self.key_id), B64.encode(raw))
+        write!(
+            f,
+            "{}+{}+{}",
+            self.name,
+            hex::encode(self.key_id),
+            B64.encode(raw)
+        )
     }
 }
 
@@ -173,9 +198,14 @@ impl SignedNote {
     pub fn parse(note: &str) -> Result<Self, NoteError> {
         let bad = |m: &str| NoteError::Malformed(m.to_string());
         if let Some(c) = note.chars().find(|&c| c != '\n' && c.is_control()) {
-            return Err(NoteError::Malformed(format!("control character U+{:04X} in note", c as u32)));
+            return Err(NoteError::Malformed(format!(
+                "control character U+{:04X} in note",
+                c as u32
+            )));
         }
-        let split = note.rfind("\n\n").ok_or_else(|| bad("no blank line before the signatures"))?;
+        let split = note
+            .rfind("\n\n")
+            .ok_or_else(|| bad("no blank line before the signatures"))?;
         let text = &note[..split + 1];
         let sig_block = &note[split + 2..];
         if sig_block.is_empty() {
@@ -187,20 +217,26 @@ impl SignedNote {
         let mut sigs = Vec::new();
         for line in sig_block[..sig_block.len() - 1].split('\n') {
             if sigs.len() == MAX_SIGNATURES {
-                return Err(NoteError::Malformed(format!("more than {MAX_SIGNATURES} signatures")));
+                return Err(NoteError::Malformed(format!(
+                    "more than {MAX_SIGNATURES} signatures"
+                )));
             }
-            let rest = line
-                .strip_prefix(SIG_LINE_PREFIX)
-                .ok_or_else(|| NoteError::Malformed(format!("signature line {line:?} does not start with an em dash and a space")))?;
-            let (name, b64) = rest
-                .split_once(' ')
-                .ok_or_else(|| NoteError::Malformed(format!("signature line {line:?} has no signature")))?;
+            let rest = line.strip_prefix(SIG_LINE_PREFIX).ok_or_else(|| {
+                NoteError::Malformed(format!(
+                    "signature line {line:?} does not start with an em dash and a space"
+                ))
+            })?;
+            let (name, b64) = rest.split_once(' ').ok_or_else(|| {
+                NoteError::Malformed(format!("signature line {line:?} has no signature"))
+            })?;
             check_name(name).map_err(|e| NoteError::Malformed(e.to_string()))?;
-            let raw = B64
-                .decode(b64)
-                .map_err(|_| NoteError::Malformed(format!("signature by {name} is not standard base64")))?;
+            let raw = B64.decode(b64).map_err(|_| {
+                NoteError::Malformed(format!("signature by {name} is not standard base64"))
+            })?;
             if raw.len() < 5 {
-                return Err(NoteError::Malformed(format!("signature by {name} is too short")));
+                return Err(NoteError::Malformed(format!(
+                    "signature by {name} is too short"
+                )));
             }
             sigs.push(SignatureLine {
                 name: name.to_string(),
@@ -208,7 +244,10 @@ impl SignedNote {
                 sig: raw[4..].to_vec(),
             });
         }
-        Ok(Self { text: text.to_string(), sigs })
+        Ok(Self {
+            text: text.to_string(),
+            sigs,
+        })
     }
 }
 
@@ -233,7 +272,10 @@ pub struct NoteSigner {
 
 impl std::fmt::Debug for NoteSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NoteSigner").field("name", &self.name).field("key_id", &hex::encode(self.key_id)).finish_non_exhaustive()
+        f.debug_struct("NoteSigner")
+            .field("name", &self.name)
+            .field("key_id", &hex::encode(self.key_id))
+            .finish_non_exhaustive()
     }
 }
 
@@ -245,7 +287,11 @@ impl NoteSigner {
     pub fn new(name: &str, key: SigningKey) -> Result<Self, NoteError> {
         check_name(name)?;
         let key_id = key_id(name, ALG_ED25519, key.verifying_key().as_bytes());
-        Ok(Self { name: name.to_string(), key, key_id })
+        Ok(Self {
+            name: name.to_string(),
+            key,
+            key_id,
+        })
     }
 
     /// The key name.
@@ -255,13 +301,22 @@ impl NoteSigner {
 
     /// The verifier key string clients put in their trust policy.
     pub fn verifier_key(&self) -> VerifierKey {
-        VerifierKey { name: self.name.clone(), key_id: self.key_id, alg: ALG_ED25519, public: self.key.verifying_key() }
+        VerifierKey {
+            name: self.name.clone(),
+            key_id: self.key_id,
+            alg: ALG_ED25519,
+            public: self.key.verifying_key(),
+        }
     }
 
     /// Signs a note text (which must end in a newline).
     pub fn sign(&self, text: &str) -> SignatureLine {
         let sig = self.key.sign(text.as_bytes());
-        SignatureLine { name: self.name.clone(), key_id: self.key_id, sig: sig.to_bytes().to_vec() }
+        SignatureLine {
+            name: self.name.clone(),
+            key_id: self.key_id,
+            sig: sig.to_bytes().to_vec(),
+        }
     }
 }
 
@@ -291,12 +346,21 @@ impl Cosigner {
     pub fn new(name: &str, key: SigningKey) -> Result<Self, NoteError> {
         check_name(name)?;
         let key_id = key_id(name, ALG_COSIGNATURE_V1, key.verifying_key().as_bytes());
-        Ok(Self { name: name.to_string(), key, key_id })
+        Ok(Self {
+            name: name.to_string(),
+            key,
+            key_id,
+        })
     }
 
     /// The verifier key string (type 0x04).
     pub fn verifier_key(&self) -> VerifierKey {
-        VerifierKey { name: self.name.clone(), key_id: self.key_id, alg: ALG_COSIGNATURE_V1, public: self.key.verifying_key() }
+        VerifierKey {
+            name: self.name.clone(),
+            key_id: self.key_id,
+            alg: ALG_COSIGNATURE_V1,
+            public: self.key.verifying_key(),
+        }
     }
 
     /// Cosigns a checkpoint text at `timestamp` (POSIX seconds, at most 2^63 - 1).
@@ -305,7 +369,11 @@ impl Cosigner {
         let mut raw = Vec::with_capacity(72);
         raw.extend_from_slice(&timestamp.to_be_bytes());
         raw.extend_from_slice(&sig.to_bytes());
-        SignatureLine { name: self.name.clone(), key_id: self.key_id, sig: raw }
+        SignatureLine {
+            name: self.name.clone(),
+            key_id: self.key_id,
+            sig: raw,
+        }
     }
 }
 
@@ -316,12 +384,21 @@ impl Cosigner {
 /// # Errors
 /// [`NoteError::BadSignature`] if it does not verify (including a wrong length, or a
 /// cosignature timestamp above 2^63 - 1).
-pub fn verify_line(key: &VerifierKey, text: &str, line: &SignatureLine) -> Result<Option<u64>, NoteError> {
-    let bad = || NoteError::BadSignature { name: key.name.clone(), key_id: hex::encode(key.key_id) };
+pub fn verify_line(
+    key: &VerifierKey,
+    text: &str,
+    line: &SignatureLine,
+) -> Result<Option<u64>, NoteError> {
+    let bad = || NoteError::BadSignature {
+        name: key.name.clone(),
+        key_id: hex::encode(key.key_id),
+    };
     match key.alg {
         ALG_ED25519 => {
             let sig = Signature::from_slice(&line.sig).map_err(|_| bad())?;
-            key.public.verify(text.as_bytes(), &sig).map_err(|_| bad())?;
+            key.public
+                .verify(text.as_bytes(), &sig)
+                .map_err(|_| bad())?;
             Ok(None)
         }
         ALG_COSIGNATURE_V1 => {
@@ -333,7 +410,9 @@ pub fn verify_line(key: &VerifierKey, text: &str, line: &SignatureLine) -> Resul
                 return Err(bad());
             }
             let sig = Signature::from_slice(&line.sig[8..]).map_err(|_| bad())?;
-            key.public.verify(&cosignature_message(ts, text), &sig).map_err(|_| bad())?;
+            key.public
+                .verify(&cosignature_message(ts, text), &sig)
+                .map_err(|_| bad())?;
             Ok(Some(ts))
         }
         _ => Err(bad()),

@@ -67,9 +67,14 @@ impl Receipt {
     pub fn parse(s: &str) -> Result<Self, ReceiptError> {
         let bad = |m: String| ReceiptError::Malformed(m);
         if s.len() > MAX_RECEIPT_BYTES {
-            return Err(bad(format!("{} bytes exceeds the {MAX_RECEIPT_BYTES}-byte limit", s.len())));
+            return Err(bad(format!(
+                "{} bytes exceeds the {MAX_RECEIPT_BYTES}-byte limit",
+                s.len()
+            )));
         }
-        let (head, checkpoint) = s.split_once("\n\n").ok_or_else(|| bad("no blank line before the checkpoint".into()))?;
+        let (head, checkpoint) = s
+            .split_once("\n\n")
+            .ok_or_else(|| bad("no blank line before the checkpoint".into()))?;
         let mut lines = head.split('\n');
         if lines.next() != Some(TLOG_PROOF_HEADER) {
             return Err(bad(format!("first line must be {TLOG_PROOF_HEADER:?}")));
@@ -78,25 +83,43 @@ impl Receipt {
             .next()
             .and_then(|l| l.strip_prefix("extra "))
             .ok_or_else(|| bad("second line must be `extra <base64 leaf bytes>`".into()))?;
-        let leaf = B64.decode(extra).map_err(|_| bad("extra is not standard base64".into()))?;
+        let leaf = B64
+            .decode(extra)
+            .map_err(|_| bad("extra is not standard base64".into()))?;
         let index_s = lines
             .next()
             .and_then(|l| l.strip_prefix("index "))
             .ok_or_else(|| bad("missing `index N` line".into()))?;
-        if index_s.is_empty() || !index_s.bytes().all(|b| b.is_ascii_digit()) || (index_s.len() > 1 && index_s.starts_with('0')) {
-            return Err(bad(format!("index {index_s:?} is not a decimal without leading zeros")));
+        if index_s.is_empty()
+            || !index_s.bytes().all(|b| b.is_ascii_digit())
+            || (index_s.len() > 1 && index_s.starts_with('0'))
+        {
+            return Err(bad(format!(
+                "index {index_s:?} is not a decimal without leading zeros"
+            )));
         }
-        let index = index_s.parse().map_err(|_| bad(format!("index {index_s:?} does not fit in 64 bits")))?;
+        let index = index_s
+            .parse()
+            .map_err(|_| bad(format!("index {index_s:?} does not fit in 64 bits")))?;
         let mut path = Vec::new();
         for (i, l) in lines.enumerate() {
             if path.len() == 64 {
                 return Err(bad("more than 64 proof hashes".into()));
             }
-            let raw = B64.decode(l).map_err(|_| bad(format!("proof hash {i} is not standard base64")))?;
-            let h: Hash = raw.try_into().map_err(|v: Vec<u8>| bad(format!("proof hash {i} has {} bytes, expected 32", v.len())))?;
+            let raw = B64
+                .decode(l)
+                .map_err(|_| bad(format!("proof hash {i} is not standard base64")))?;
+            let h: Hash = raw.try_into().map_err(|v: Vec<u8>| {
+                bad(format!("proof hash {i} has {} bytes, expected 32", v.len()))
+            })?;
             path.push(h);
         }
-        Ok(Self { leaf, index, path, checkpoint: checkpoint.to_string() })
+        Ok(Self {
+            leaf,
+            index,
+            path,
+            checkpoint: checkpoint.to_string(),
+        })
     }
 
     /// Verifies the checkpoint against the policy and the leaf's inclusion in it.
@@ -105,8 +128,18 @@ impl Receipt {
     /// [`ReceiptError::Trust`] or [`ReceiptError::Proof`].
     pub fn verify(&self, policy: &Policy) -> Result<VerifiedReceipt, ReceiptError> {
         let checkpoint = policy.verify_checkpoint(&self.checkpoint)?;
-        verify_inclusion(&leaf_hash(&self.leaf), self.index, checkpoint.checkpoint.size, &self.path, &checkpoint.checkpoint.root)?;
-        Ok(VerifiedReceipt { leaf: self.leaf.clone(), index: self.index, checkpoint })
+        verify_inclusion(
+            &leaf_hash(&self.leaf),
+            self.index,
+            checkpoint.checkpoint.size,
+            &self.path,
+            &checkpoint.checkpoint.root,
+        )?;
+        Ok(VerifiedReceipt {
+            leaf: self.leaf.clone(),
+            index: self.index,
+            checkpoint,
+        })
     }
 }
 

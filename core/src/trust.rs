@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
-use crate::note::{ALG_COSIGNATURE_V1, ALG_ED25519, NoteError, SignedNote, VerifierKey, verify_line};
+use crate::note::{
+    ALG_COSIGNATURE_V1, ALG_ED25519, NoteError, SignedNote, VerifierKey, verify_line,
+};
 
 /// The policy as written in `trust.json`:
 /// `{"origin", "quorum", "keys", "witnesses", "witness_quorum"}`.
@@ -97,7 +99,9 @@ impl TrustPolicy {
     /// # Errors
     /// [`TrustError::InvalidPolicy`] with the JSON error.
     pub fn from_json(s: &str) -> Result<Self, TrustError> {
-        serde_json::from_str(s).map_err(|e| TrustError::InvalidPolicy(format!("trust file is not valid policy JSON: {e}")))
+        serde_json::from_str(s).map_err(|e| {
+            TrustError::InvalidPolicy(format!("trust file is not valid policy JSON: {e}"))
+        })
     }
 
     /// Validates the policy and parses its keys.
@@ -109,32 +113,50 @@ impl TrustPolicy {
         if self.origin.is_empty() || self.origin.contains('\n') {
             return Err(bad("origin must be a non-empty single line".into()));
         }
-        let parse = |list: &[String], alg: u8, what: &str| -> Result<Vec<VerifierKey>, TrustError> {
-            let mut out: Vec<VerifierKey> = Vec::new();
-            for s in list {
-                let k = VerifierKey::parse(s).map_err(|e| bad(format!("{what}: {e}")))?;
-                if k.alg != alg {
-                    return Err(bad(format!("{what} {:?} has signature type {:#04x}, expected {alg:#04x}", k.name, k.alg)));
+        let parse =
+            |list: &[String], alg: u8, what: &str| -> Result<Vec<VerifierKey>, TrustError> {
+                let mut out: Vec<VerifierKey> = Vec::new();
+                for s in list {
+                    let k = VerifierKey::parse(s).map_err(|e| bad(format!("{what}: {e}")))?;
+                    if k.alg != alg {
+                        return Err(bad(format!(
+                            "{what} {:?} has signature type {:#04x}, expected {alg:#04x}",
+                            k.name, k.alg
+                        )));
+                    }
+                    if out.iter().any(|o| o.name == k.name || o.public == k.public) {
+                        return Err(bad(format!("{what} {:?} is listed twice", k.name)));
+                    }
+                    out.push(k);
                 }
-                if out.iter().any(|o| o.name == k.name || o.public == k.public) {
-                    return Err(bad(format!("{what} {:?} is listed twice", k.name)));
-                }
-                out.push(k);
-            }
-            Ok(out)
-        };
+                Ok(out)
+            };
         let keys = parse(&self.keys, ALG_ED25519, "node key")?;
         let witnesses = parse(&self.witnesses, ALG_COSIGNATURE_V1, "witness key")?;
         if self.quorum == 0 {
             return Err(bad("quorum must be at least 1".into()));
         }
         if self.quorum > keys.len() {
-            return Err(bad(format!("quorum {} exceeds the {} node keys listed", self.quorum, keys.len())));
+            return Err(bad(format!(
+                "quorum {} exceeds the {} node keys listed",
+                self.quorum,
+                keys.len()
+            )));
         }
         if self.witness_quorum > witnesses.len() {
-            return Err(bad(format!("witness_quorum {} exceeds the {} witnesses listed", self.witness_quorum, witnesses.len())));
+            return Err(bad(format!(
+                "witness_quorum {} exceeds the {} witnesses listed",
+                self.witness_quorum,
+                witnesses.len()
+            )));
         }
-        Ok(Policy { origin: self.origin.clone(), quorum: self.quorum, keys, witnesses, witness_quorum: self.witness_quorum })
+        Ok(Policy {
+            origin: self.origin.clone(),
+            quorum: self.quorum,
+            keys,
+            witnesses,
+            witness_quorum: self.witness_quorum,
+        })
     }
 }
 
@@ -156,18 +178,27 @@ impl Policy {
         let parsed = SignedNote::parse(note)?;
         let checkpoint = Checkpoint::parse(&parsed.text)?;
         if checkpoint.origin != self.origin {
-            return Err(TrustError::WrongOrigin { expected: self.origin.clone(), got: checkpoint.origin });
+            return Err(TrustError::WrongOrigin {
+                expected: self.origin.clone(),
+                got: checkpoint.origin,
+            });
         }
         let mut signers = BTreeSet::new();
         let mut witnesses = Vec::new();
         for line in &parsed.sigs {
-            let known = self.keys.iter().chain(self.witnesses.iter()).find(|k| k.name == line.name && k.key_id == line.key_id);
+            let known = self
+                .keys
+                .iter()
+                .chain(self.witnesses.iter())
+                .find(|k| k.name == line.name && k.key_id == line.key_id);
             let Some(key) = known else { continue };
             let ts = verify_line(key, &parsed.text, line)?;
             let fresh = match ts {
                 None => signers.insert(key.name.clone()),
                 Some(ts) => {
-                    let dup = witnesses.iter().any(|(n, _): &(String, u64)| n == &key.name);
+                    let dup = witnesses
+                        .iter()
+                        .any(|(n, _): &(String, u64)| n == &key.name);
                     if !dup {
                         witnesses.push((key.name.clone(), ts));
                     }
@@ -179,11 +210,23 @@ impl Policy {
             }
         }
         if signers.len() < self.quorum {
-            return Err(TrustError::Quorum { need: self.quorum, got: signers.len(), signers: signers.into_iter().collect() });
+            return Err(TrustError::Quorum {
+                need: self.quorum,
+                got: signers.len(),
+                signers: signers.into_iter().collect(),
+            });
         }
         if witnesses.len() < self.witness_quorum {
-            return Err(TrustError::WitnessQuorum { need: self.witness_quorum, got: witnesses.len() });
+            return Err(TrustError::WitnessQuorum {
+                need: self.witness_quorum,
+                got: witnesses.len(),
+            });
         }
-        Ok(VerifiedCheckpoint { checkpoint, note: note.to_string(), signers: signers.into_iter().collect(), witnesses })
+        Ok(VerifiedCheckpoint {
+            checkpoint,
+            note: note.to_string(),
+            signers: signers.into_iter().collect(),
+            witnesses,
+        })
     }
 }

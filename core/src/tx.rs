@@ -36,7 +36,11 @@ pub fn signing_input(body: &[u8]) -> Vec<u8> {
 pub fn sign(key: &SigningKey, body: &TxBody) -> SignedTx {
     let body = body.encode_to_vec();
     let sig = key.sign(&signing_input(&body));
-    SignedTx { body, signer_key_id: key.verifying_key().to_bytes().to_vec(), signature: sig.to_bytes().to_vec() }
+    SignedTx {
+        body,
+        signer_key_id: key.verifying_key().to_bytes().to_vec(),
+        signature: sig.to_bytes().to_vec(),
+    }
 }
 
 /// Decodes a leaf into the envelope and its body.
@@ -45,7 +49,8 @@ pub fn sign(key: &SigningKey, body: &TxBody) -> SignedTx {
 /// [`TxError::Malformed`].
 pub fn decode(leaf: &[u8]) -> Result<(SignedTx, TxBody), TxError> {
     let tx = SignedTx::decode(leaf).map_err(|e| TxError::Malformed(format!("SignedTx: {e}")))?;
-    let body = TxBody::decode(tx.body.as_slice()).map_err(|e| TxError::Malformed(format!("TxBody: {e}")))?;
+    let body = TxBody::decode(tx.body.as_slice())
+        .map_err(|e| TxError::Malformed(format!("TxBody: {e}")))?;
     Ok((tx, body))
 }
 
@@ -54,10 +59,18 @@ pub fn decode(leaf: &[u8]) -> Result<(SignedTx, TxBody), TxError> {
 /// # Errors
 /// [`TxError::BadSignerKey`] or [`TxError::Malformed`] for a signature of the wrong size.
 pub fn parts(tx: &SignedTx) -> Result<(VerifyingKey, Signature), TxError> {
-    let key_bytes: [u8; 32] = tx.signer_key_id.as_slice().try_into().map_err(|_| TxError::BadSignerKey(tx.signer_key_id.len()))?;
+    let key_bytes: [u8; 32] = tx
+        .signer_key_id
+        .as_slice()
+        .try_into()
+        .map_err(|_| TxError::BadSignerKey(tx.signer_key_id.len()))?;
     let key = VerifyingKey::from_bytes(&key_bytes).map_err(|_| TxError::BadSignerKey(32))?;
-    let sig = Signature::from_slice(&tx.signature)
-        .map_err(|_| TxError::Malformed(format!("signature must be 64 bytes (got {})", tx.signature.len())))?;
+    let sig = Signature::from_slice(&tx.signature).map_err(|_| {
+        TxError::Malformed(format!(
+            "signature must be 64 bytes (got {})",
+            tx.signature.len()
+        ))
+    })?;
     Ok((key, sig))
 }
 
@@ -67,7 +80,8 @@ pub fn parts(tx: &SignedTx) -> Result<(VerifyingKey, Signature), TxError> {
 /// See [`TxError`].
 pub fn verify(tx: &SignedTx) -> Result<VerifyingKey, TxError> {
     let (key, sig) = parts(tx)?;
-    key.verify(&signing_input(&tx.body), &sig).map_err(|_| TxError::BadSignature(hex::encode(key.as_bytes())))?;
+    key.verify(&signing_input(&tx.body), &sig)
+        .map_err(|_| TxError::BadSignature(hex::encode(key.as_bytes())))?;
     Ok(key)
 }
 

@@ -10,12 +10,17 @@ use std::collections::HashMap;
 struct Stored(HashMap<(u32, u64), Hash>);
 impl HashSource for Stored {
     fn perfect(&self, level: u32, index: u64) -> Result<Hash, String> {
-        self.0.get(&(level, index)).copied().ok_or_else(|| format!("missing {level}/{index}"))
+        self.0
+            .get(&(level, index))
+            .copied()
+            .ok_or_else(|| format!("missing {level}/{index}"))
     }
 }
 
 fn tree(n: u64) -> (Vec<Hash>, Stored, Frontier) {
-    let leaves: Vec<Hash> = (0..n).map(|i| merkle::leaf_hash(&i.to_be_bytes())).collect();
+    let leaves: Vec<Hash> = (0..n)
+        .map(|i| merkle::leaf_hash(&i.to_be_bytes()))
+        .collect();
     let mut f = Frontier::new();
     let mut stored = HashMap::new();
     for l in &leaves {

@@ -10,7 +10,11 @@ fn body(nonce: u64) -> TxBody {
         origin: "o".into(),
         nonce,
         client_time_ms: 1,
-        payload: Some(Payload::RegisterOrg(RegisterOrg { org_id: "org".into(), name: "Org".into(), kind: 1 })),
+        payload: Some(Payload::RegisterOrg(RegisterOrg {
+            org_id: "org".into(),
+            name: "Org".into(),
+            kind: 1,
+        })),
     }
 }
 
@@ -21,7 +25,10 @@ fn signatures_cover_domain_and_body() {
     tx::verify(&t).unwrap();
     let mut other = t.clone();
     other.body = prost::Message::encode_to_vec(&body(2));
-    assert!(tx::verify(&other).is_err(), "signature by a known key over a different body");
+    assert!(
+        tx::verify(&other).is_err(),
+        "signature by a known key over a different body"
+    );
     // Signing the body without the domain separator must not verify.
     use ed25519_dalek::Signer as _;
     let mut raw = t.clone();
@@ -29,7 +36,10 @@ fn signatures_cover_domain_and_body() {
     assert!(tx::verify(&raw).is_err());
     let mut short = t.clone();
     short.signer_key_id.pop();
-    assert!(matches!(tx::verify(&short), Err(tx::TxError::BadSignerKey(31))));
+    assert!(matches!(
+        tx::verify(&short),
+        Err(tx::TxError::BadSignerKey(31))
+    ));
 }
 
 #[test]
@@ -48,10 +58,26 @@ fn batch_verification_names_exactly_the_bad_ones() {
 
 #[test]
 fn block_header_round_trip_and_hash() {
-    let h = BlockHeader { height: 2, prev_hash: [1; 32], first_index: 10, leaf_count: 5, tree_size: 15, root: [2; 32], timestamp_ms: 99, proposer: "node-1".into() };
+    let h = BlockHeader {
+        height: 2,
+        prev_hash: [1; 32],
+        first_index: 10,
+        leaf_count: 5,
+        tree_size: 15,
+        root: [2; 32],
+        timestamp_ms: 99,
+        proposer: "node-1".into(),
+    };
     let b = h.encode();
     assert_eq!(BlockHeader::decode(&b).unwrap(), h);
-    assert_ne!(h.hash(), BlockHeader { height: 3, ..h.clone() }.hash());
+    assert_ne!(
+        h.hash(),
+        BlockHeader {
+            height: 3,
+            ..h.clone()
+        }
+        .hash()
+    );
     let mut bad = b.clone();
     bad[0] = 9;
     assert!(BlockHeader::decode(&bad).is_err());

@@ -9,12 +9,17 @@ use gridledger_core::note::{NoteSigner, SignedNote, VerifierKey};
 use serde_json::Value;
 
 fn load(name: &str) -> Value {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name);
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(name);
     serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
 }
 
 fn h(s: &Value) -> Hash {
-    hex::decode(s.as_str().unwrap()).unwrap().try_into().unwrap()
+    hex::decode(s.as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap()
 }
 
 fn hashes(v: &Value) -> Vec<Hash> {
@@ -22,7 +27,12 @@ fn hashes(v: &Value) -> Vec<Hash> {
 }
 
 fn leaves() -> Vec<Hash> {
-    load("merkle-vectors.json")["leaves_hex"].as_array().unwrap().iter().map(|l| merkle::leaf_hash(&hex::decode(l.as_str().unwrap()).unwrap())).collect()
+    load("merkle-vectors.json")["leaves_hex"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| merkle::leaf_hash(&hex::decode(l.as_str().unwrap()).unwrap()))
+        .collect()
 }
 
 fn flip_each(path: &[Hash]) -> Vec<Vec<Hash>> {
@@ -43,9 +53,15 @@ fn roots_match_vectors() {
     let leaves = leaves();
     for r in v["roots"].as_array().unwrap() {
         let n = r["tree_size"].as_u64().unwrap();
-        assert_eq!(merkle::root(&leaves[..n as usize], n).unwrap(), h(&r["root"]), "size {n}");
+        assert_eq!(
+            merkle::root(&leaves[..n as usize], n).unwrap(),
+            h(&r["root"]),
+            "size {n}"
+        );
         let mut f = merkle::Frontier::new();
-        leaves[..n as usize].iter().for_each(|l| f.push(*l, |_, _, _| {}));
+        leaves[..n as usize]
+            .iter()
+            .for_each(|l| f.push(*l, |_, _, _| {}));
         assert_eq!(f.root(), h(&r["root"]), "frontier size {n}");
     }
 }
@@ -55,37 +71,69 @@ fn inclusion_vectors_build_verify_and_reject_mutations() {
     let v = load("merkle-vectors.json");
     let leaves = leaves();
     for c in v["inclusion"].as_array().unwrap() {
-        let (i, n) = (c["leaf_index"].as_u64().unwrap(), c["tree_size"].as_u64().unwrap());
+        let (i, n) = (
+            c["leaf_index"].as_u64().unwrap(),
+            c["tree_size"].as_u64().unwrap(),
+        );
         let path = hashes(&c["path"]);
         let src = &leaves[..n as usize];
-        assert_eq!(merkle::inclusion_proof(src, i, n).unwrap(), path, "build {i}/{n}");
+        assert_eq!(
+            merkle::inclusion_proof(src, i, n).unwrap(),
+            path,
+            "build {i}/{n}"
+        );
         let root = merkle::root(src, n).unwrap();
         let leaf = leaves[i as usize];
         merkle::verify_inclusion(&leaf, i, n, &path, &root).unwrap();
         for bad in flip_each(&path) {
-            assert!(matches!(merkle::verify_inclusion(&leaf, i, n, &bad, &root), Err(ProofError::RootMismatch { .. })));
+            assert!(matches!(
+                merkle::verify_inclusion(&leaf, i, n, &bad, &root),
+                Err(ProofError::RootMismatch { .. })
+            ));
         }
         if !path.is_empty() {
-            let e = merkle::verify_inclusion(&leaf, i, n, &path[..path.len() - 1], &root).unwrap_err();
-            assert!(matches!(e, ProofError::WrongLength { .. }), "truncated {i}/{n}: {e}");
+            let e =
+                merkle::verify_inclusion(&leaf, i, n, &path[..path.len() - 1], &root).unwrap_err();
+            assert!(
+                matches!(e, ProofError::WrongLength { .. }),
+                "truncated {i}/{n}: {e}"
+            );
         }
         let mut longer = path.clone();
         longer.push([7; 32]);
-        assert!(merkle::verify_inclusion(&leaf, i, n, &longer, &root).is_err(), "trailing {i}/{n}");
+        assert!(
+            merkle::verify_inclusion(&leaf, i, n, &longer, &root).is_err(),
+            "trailing {i}/{n}"
+        );
         // A wrong size is caught by the path when its shape differs; when the shape is
         // the same (leaf 0 of 3 vs 4) only the checkpoint, which signs size and root
         // together, catches it: the trust tests cover that.
         for wrong in [n + 1, n + 2, 2 * n + 1] {
             if merkle::inclusion_len(i, wrong) != path.len() {
-                assert!(matches!(merkle::verify_inclusion(&leaf, i, wrong, &path, &root), Err(ProofError::WrongLength { .. })), "size {wrong} {i}/{n}");
+                assert!(
+                    matches!(
+                        merkle::verify_inclusion(&leaf, i, wrong, &path, &root),
+                        Err(ProofError::WrongLength { .. })
+                    ),
+                    "size {wrong} {i}/{n}"
+                );
             }
         }
         if n > 1 {
             let other = leaves[((i + 1) % n) as usize];
-            assert!(merkle::verify_inclusion(&other, i, n, &path, &root).is_err(), "wrong leaf {i}/{n}");
-            assert!(merkle::verify_inclusion(&leaf, (i + 1) % n, n, &path, &root).is_err(), "wrong index {i}/{n}");
+            assert!(
+                merkle::verify_inclusion(&other, i, n, &path, &root).is_err(),
+                "wrong leaf {i}/{n}"
+            );
+            assert!(
+                merkle::verify_inclusion(&leaf, (i + 1) % n, n, &path, &root).is_err(),
+                "wrong index {i}/{n}"
+            );
         }
-        assert!(merkle::verify_inclusion(&leaf, n, n, &path, &root).is_err(), "index = size");
+        assert!(
+            merkle::verify_inclusion(&leaf, n, n, &path, &root).is_err(),
+            "index = size"
+        );
         let mut root_flip = root;
         root_flip[0] ^= 1;
         assert!(merkle::verify_inclusion(&leaf, i, n, &path, &root_flip).is_err());
@@ -97,31 +145,60 @@ fn consistency_vectors_build_verify_and_reject_mutations() {
     let v = load("merkle-vectors.json");
     let leaves = leaves();
     for c in v["consistency"].as_array().unwrap() {
-        let (m, n) = (c["old_size"].as_u64().unwrap(), c["new_size"].as_u64().unwrap());
+        let (m, n) = (
+            c["old_size"].as_u64().unwrap(),
+            c["new_size"].as_u64().unwrap(),
+        );
         let proof = hashes(&c["path"]);
         let src = &leaves[..n as usize];
-        assert_eq!(merkle::consistency_proof(src, m, n).unwrap(), proof, "build {m}->{n}");
+        assert_eq!(
+            merkle::consistency_proof(src, m, n).unwrap(),
+            proof,
+            "build {m}->{n}"
+        );
         let (r1, r2) = (merkle::root(src, m).unwrap(), merkle::root(src, n).unwrap());
         merkle::verify_consistency(m, n, &r1, &r2, &proof).unwrap();
         for bad in flip_each(&proof) {
-            assert!(merkle::verify_consistency(m, n, &r1, &r2, &bad).is_err(), "flip {m}->{n}");
+            assert!(
+                merkle::verify_consistency(m, n, &r1, &r2, &bad).is_err(),
+                "flip {m}->{n}"
+            );
         }
         if !proof.is_empty() {
-            assert!(merkle::verify_consistency(m, n, &r1, &r2, &proof[1..]).is_err(), "truncated");
+            assert!(
+                merkle::verify_consistency(m, n, &r1, &r2, &proof[1..]).is_err(),
+                "truncated"
+            );
         }
         let mut longer = proof.clone();
         longer.push([9; 32]);
-        assert!(merkle::verify_consistency(m, n, &r1, &r2, &longer).is_err(), "trailing {m}->{n}");
+        assert!(
+            merkle::verify_consistency(m, n, &r1, &r2, &longer).is_err(),
+            "trailing {m}->{n}"
+        );
         if m != n {
-            assert!(merkle::verify_consistency(m, n, &r2, &r1, &proof).is_err(), "swapped roots {m}->{n}");
-            assert!(merkle::verify_consistency(n, m, &r2, &r1, &proof).is_err(), "swapped sizes");
+            assert!(
+                merkle::verify_consistency(m, n, &r2, &r1, &proof).is_err(),
+                "swapped roots {m}->{n}"
+            );
+            assert!(
+                merkle::verify_consistency(n, m, &r2, &r1, &proof).is_err(),
+                "swapped sizes"
+            );
             if merkle::consistency_len(m, n + 1) != proof.len() {
-                assert!(merkle::verify_consistency(m, n + 1, &r1, &r2, &proof).is_err(), "wrong new size {m}->{n}");
+                assert!(
+                    merkle::verify_consistency(m, n + 1, &r1, &r2, &proof).is_err(),
+                    "wrong new size {m}->{n}"
+                );
             }
-            if m > 1 {
-                if merkle::consistency_len(m - 1, n) != proof.len() || (m - 1).is_power_of_two() != m.is_power_of_two() {
-                    assert!(merkle::verify_consistency(m - 1, n, &r1, &r2, &proof).is_err(), "wrong old size {m}->{n}");
-                }
+            if m > 1
+                && (merkle::consistency_len(m - 1, n) != proof.len()
+                    || (m - 1).is_power_of_two() != m.is_power_of_two())
+            {
+                assert!(
+                    merkle::verify_consistency(m - 1, n, &r1, &r2, &proof).is_err(),
+                    "wrong old size {m}->{n}"
+                );
             }
         }
     }
@@ -131,7 +208,9 @@ fn consistency_vectors_build_verify_and_reject_mutations() {
 fn large_tree_vectors() {
     let v = load("merkle-vectors.json");
     let large = &v["large"];
-    let leaves: Vec<Hash> = (0..1000).map(|i| merkle::leaf_hash(format!("leaf-{i}").as_bytes())).collect();
+    let leaves: Vec<Hash> = (0..1000)
+        .map(|i| merkle::leaf_hash(format!("leaf-{i}").as_bytes()))
+        .collect();
     let root = merkle::root(&leaves, 1000).unwrap();
     assert_eq!(root, h(&large["root_1000"]));
     let path = hashes(&large["inclusion_517_of_1000"]);
@@ -147,11 +226,20 @@ fn large_tree_vectors() {
 #[test]
 fn signed_note_vector_reproduces_byte_for_byte() {
     let v = load("signed-note-vectors.json");
-    let seed: [u8; 32] = hex::decode(v["private_key_seed_hex"].as_str().unwrap()).unwrap().try_into().unwrap();
+    let seed: [u8; 32] = hex::decode(v["private_key_seed_hex"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
     let key = SigningKey::from_bytes(&seed);
-    assert_eq!(hex::encode(key.verifying_key().as_bytes()), v["public_key_hex"].as_str().unwrap());
+    assert_eq!(
+        hex::encode(key.verifying_key().as_bytes()),
+        v["public_key_hex"].as_str().unwrap()
+    );
     let signer = NoteSigner::new(v["key_name"].as_str().unwrap(), key).unwrap();
-    assert_eq!(signer.verifier_key().to_string(), v["verifier_key"].as_str().unwrap());
+    assert_eq!(
+        signer.verifier_key().to_string(),
+        v["verifier_key"].as_str().unwrap()
+    );
     let vk = VerifierKey::parse(v["verifier_key"].as_str().unwrap()).unwrap();
     assert_eq!(vk, signer.verifier_key());
 

@@ -19,7 +19,9 @@ impl From<LedgerError> for ServiceError {
         match e {
             LedgerError::NotFound(m) => ServiceError::NotFound(m),
             LedgerError::InvalidArgument(m) => ServiceError::InvalidArgument(m),
-            e @ (LedgerError::Store(_) | LedgerError::Corrupt(_)) => ServiceError::Internal(e.to_string()),
+            e @ (LedgerError::Store(_) | LedgerError::Corrupt(_)) => {
+                ServiceError::Internal(e.to_string())
+            }
         }
     }
 }
@@ -53,14 +55,27 @@ impl<S: Store> ChainBackend for NodeChain<S> {
     }
 
     fn block(&self, height: u64, include_leaves: bool) -> Result<BlockInfo, ServiceError> {
-        let header = self.ledger.block_header(height)?.ok_or_else(|| ServiceError::NotFound(format!("block {height} does not exist: height is {}", self.ledger.tip().height)))?;
-        let leaves = if include_leaves { self.ledger.leaves(header.first_index, header.leaf_count)? } else { Vec::new() };
+        let header = self.ledger.block_header(height)?.ok_or_else(|| {
+            ServiceError::NotFound(format!(
+                "block {height} does not exist: height is {}",
+                self.ledger.tip().height
+            ))
+        })?;
+        let leaves = if include_leaves {
+            self.ledger.leaves(header.first_index, header.leaf_count)?
+        } else {
+            Vec::new()
+        };
         Ok(BlockInfo { header, leaves })
     }
 
     fn entry(&self, index: u64) -> Result<EntryInfo, ServiceError> {
         let e = self.ledger.entry(index)?;
-        Ok(EntryInfo { index: e.index, leaf: e.leaf, block_height: e.block_height })
+        Ok(EntryInfo {
+            index: e.index,
+            leaf: e.leaf,
+            block_height: e.block_height,
+        })
     }
 
     fn inclusion(&self, index: u64, size: u64) -> Result<(u64, Vec<Hash>), ServiceError> {

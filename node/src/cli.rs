@@ -15,7 +15,11 @@ use crate::store::rocks::RocksStore;
 
 /// gridledger node.
 #[derive(Debug, Parser)]
-#[command(name = "gridledger-node", version, about = "gridledger node: a permissioned, verifiable ledger for legal-metrology data")]
+#[command(
+    name = "gridledger-node",
+    version,
+    about = "gridledger node: a permissioned, verifiable ledger for legal-metrology data"
+)]
 pub struct Cli {
     /// Log as JSON lines instead of text.
     #[arg(long, global = true, env = "GRIDLEDGER_LOG_JSON")]
@@ -73,8 +77,11 @@ pub enum Command {
 
 /// Sets up logging.
 pub fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         b.json().init();
     } else {
@@ -83,7 +90,8 @@ pub fn init_tracing(json: bool) {
 }
 
 async fn ctrl_c() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("install SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("install SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
@@ -96,8 +104,22 @@ async fn ctrl_c() {
 /// Any failure, with context, for main to print.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Dev { data_dir, listen, meters, days } => {
-            crate::dev::run(crate::dev::DevOptions { data_dir, listen, meters, days }, ctrl_c()).await?;
+        Command::Dev {
+            data_dir,
+            listen,
+            meters,
+            days,
+        } => {
+            crate::dev::run(
+                crate::dev::DevOptions {
+                    data_dir,
+                    listen,
+                    meters,
+                    days,
+                },
+                ctrl_c(),
+            )
+            .await?;
             Ok(0)
         }
         Command::Run { config } => {
@@ -109,30 +131,59 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let cfg = NodeConfig::load(&config)?;
             let key = read_signing_key(&cfg.signing_key).map_err(anyhow::Error::msg)?;
             let signer = NoteSigner::new(&format!("{}/{}", cfg.origin, cfg.node_id), key)?;
-            let store = Arc::new(RocksStore::open(&cfg.data_dir.join("ledger")).context("opening the ledger (is the node still running?)")?);
+            let store = Arc::new(
+                RocksStore::open(&cfg.data_dir.join("ledger"))
+                    .context("opening the ledger (is the node still running?)")?,
+            );
             let ledger = Ledger::open_for_audit(store, &cfg.origin, &cfg.node_id, signer)?;
             let tip = ledger.tip();
-            let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(tip.size) };
-            bar.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} leaves ({per_sec}, eta {eta})").expect("static template"));
+            let bar = if quiet {
+                indicatif::ProgressBar::hidden()
+            } else {
+                indicatif::ProgressBar::new(tip.size)
+            };
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} leaves ({per_sec}, eta {eta})",
+                )
+                .expect("static template"),
+            );
             let report = ledger.audit(|done, _| bar.set_position(done))?;
             bar.finish_and_clear();
             match report.first_mismatch {
                 None => {
-                    println!("audit ok: {} leaves, {} blocks, root {} at size {}", report.leaves, report.blocks, hex::encode(tip.root), tip.size);
+                    println!(
+                        "audit ok: {} leaves, {} blocks, root {} at size {}",
+                        report.leaves,
+                        report.blocks,
+                        hex::encode(tip.root),
+                        tip.size
+                    );
                     Ok(0)
                 }
                 Some(m) => {
-                    println!("audit FAILED after {} leaves and {} blocks: {m}", report.leaves, report.blocks);
+                    println!(
+                        "audit FAILED after {} leaves and {} blocks: {m}",
+                        report.leaves, report.blocks
+                    );
                     Ok(1)
                 }
             }
         }
         Command::Backup { config, to } => {
             let cfg = NodeConfig::load(&config)?;
-            anyhow::ensure!(!to.exists(), "{} already exists; a backup goes to a new directory", to.display());
-            let store = RocksStore::open(&cfg.data_dir.join("ledger")).context("opening the ledger (is the node still running?)")?;
+            anyhow::ensure!(
+                !to.exists(),
+                "{} already exists; a backup goes to a new directory",
+                to.display()
+            );
+            let store = RocksStore::open(&cfg.data_dir.join("ledger"))
+                .context("opening the ledger (is the node still running?)")?;
             store.checkpoint_to(&to)?;
-            println!("backup written to {}; restore by pointing data_dir/ledger at a copy of it", to.display());
+            println!(
+                "backup written to {}; restore by pointing data_dir/ledger at a copy of it",
+                to.display()
+            );
             Ok(0)
         }
     }

@@ -49,7 +49,9 @@ impl Default for CommitConfig {
             max_batch: 8192,
             max_batch_bytes: 8 << 20,
             queue: 65536,
-            verify_threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            verify_threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
         }
     }
 }
@@ -74,7 +76,8 @@ impl Committer {
     pub fn spawn<S: Store>(ledger: Arc<Ledger<S>>, cfg: CommitConfig) -> Self {
         let (tx, rx) = mpsc::channel(cfg.queue);
         let (height_tx, heights) = watch::channel(ledger.tip().height);
-        let (apply_tx, apply_rx) = std::sync::mpsc::sync_channel::<(Vec<Pending>, watch::Sender<usize>)>(2);
+        let (apply_tx, apply_rx) =
+            std::sync::mpsc::sync_channel::<(Vec<Pending>, watch::Sender<usize>)>(2);
         let l = ledger.clone();
         std::thread::Builder::new()
             .name("gl-apply".into())
@@ -86,13 +89,26 @@ impl Committer {
 
     /// Submits encoded SignedTx bytes; resolves after commit or rejection.
     pub async fn submit(&self, leaf: Bytes) -> Result<Committed, ServiceError> {
-        let tx = SignedTx::decode(leaf.clone()).map_err(|e| ServiceError::InvalidArgument(format!("signed_tx is not a valid SignedTx protobuf: {e}")))?;
-        let (reply, rx) = oneshot::channel();
-        self.tx.try_send(Pending { leaf, tx, reply }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => ServiceError::ResourceExhausted("the node's submission queue is full; retry with back-off".into()),
-            mpsc::error::TrySendError::Closed(_) => ServiceError::Unavailable { message: "node is shutting down".into(), leader: None },
+        let tx = SignedTx::decode(leaf.clone()).map_err(|e| {
+            ServiceError::InvalidArgument(format!(
+                "signed_tx is not a valid SignedTx protobuf: {e}"
+            ))
         })?;
-        rx.await.map_err(|_| ServiceError::Internal("commit pipeline stopped before answering".into()))?
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .try_send(Pending { leaf, tx, reply })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => ServiceError::ResourceExhausted(
+                    "the node's submission queue is full; retry with back-off".into(),
+                ),
+                mpsc::error::TrySendError::Closed(_) => ServiceError::Unavailable {
+                    message: "node is shutting down".into(),
+                    leader: None,
+                },
+            })?;
+        rx.await.map_err(|_| {
+            ServiceError::Internal("commit pipeline stopped before answering".into())
+        })?
     }
 
     /// The committed height, updated after every block.
@@ -101,7 +117,11 @@ impl Committer {
     }
 }
 
-async fn collect_loop(mut rx: mpsc::Receiver<Pending>, apply: std::sync::mpsc::SyncSender<(Vec<Pending>, watch::Sender<usize>)>, cfg: CommitConfig) {
+async fn collect_loop(
+    mut rx: mpsc::Receiver<Pending>,
+    apply: std::sync::mpsc::SyncSender<(Vec<Pending>, watch::Sender<usize>)>,
+    cfg: CommitConfig,
+) {
     // Batches between verification and the end of apply. A batch closes as soon as the
     // pipeline is idle (waiting then would only add latency), and otherwise keeps
     // gathering while the previous block is being written (waiting then is free), up to
@@ -148,7 +168,11 @@ async fn collect_loop(mut rx: mpsc::Receiver<Pending>, apply: std::sync::mpsc::S
         let apply = apply.clone();
         let done = busy_tx.clone();
         // The apply thread takes at most two batches ahead; waiting here is back-pressure.
-        if tokio::task::spawn_blocking(move || apply.send((verified, done))).await.map(|r| r.is_err()).unwrap_or(true) {
+        if tokio::task::spawn_blocking(move || apply.send((verified, done)))
+            .await
+            .map(|r| r.is_err())
+            .unwrap_or(true)
+        {
             return;
         }
     }
@@ -166,20 +190,29 @@ fn verify(batch: Vec<Pending>, threads: usize) -> Vec<Pending> {
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("verify thread")).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("verify thread"))
+            .collect()
     });
     let mut ok = Vec::with_capacity(batch.len());
     for (p, r) in batch.into_iter().zip(results) {
         match r {
             Ok(()) => ok.push(p),
             Err(tx::TxError::BadSignerKey(n)) => {
-                let _ = p.reply.send(Err(ServiceError::InvalidArgument(format!("signer_key_id must be a 32-byte Ed25519 public key (got {n} bytes)"))));
+                let _ = p.reply.send(Err(ServiceError::InvalidArgument(format!(
+                    "signer_key_id must be a 32-byte Ed25519 public key (got {n} bytes)"
+                ))));
             }
             Err(tx::TxError::BadSignature(k)) => {
-                let _ = p.reply.send(Err(ServiceError::Unauthenticated(format!("signature does not verify for signer {k}"))));
+                let _ = p.reply.send(Err(ServiceError::Unauthenticated(format!(
+                    "signature does not verify for signer {k}"
+                ))));
             }
             Err(e @ tx::TxError::Malformed(_)) => {
-                let _ = p.reply.send(Err(ServiceError::InvalidArgument(e.to_string())));
+                let _ = p
+                    .reply
+                    .send(Err(ServiceError::InvalidArgument(e.to_string())));
             }
         }
     }
@@ -187,10 +220,17 @@ fn verify(batch: Vec<Pending>, threads: usize) -> Vec<Pending> {
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
-fn apply_loop<S: Store>(ledger: Arc<Ledger<S>>, rx: std::sync::mpsc::Receiver<(Vec<Pending>, watch::Sender<usize>)>, heights: watch::Sender<u64>) {
+fn apply_loop<S: Store>(
+    ledger: Arc<Ledger<S>>,
+    rx: std::sync::mpsc::Receiver<(Vec<Pending>, watch::Sender<usize>)>,
+    heights: watch::Sender<u64>,
+) {
     let mut last_ts = 0u64;
     while let Ok((batch, busy)) = rx.recv() {
         apply_batch(&ledger, batch, &heights, &mut last_ts);
@@ -198,7 +238,12 @@ fn apply_loop<S: Store>(ledger: Arc<Ledger<S>>, rx: std::sync::mpsc::Receiver<(V
     }
 }
 
-fn apply_batch<S: Store>(ledger: &Ledger<S>, batch: Vec<Pending>, heights: &watch::Sender<u64>, last_ts: &mut u64) {
+fn apply_batch<S: Store>(
+    ledger: &Ledger<S>,
+    batch: Vec<Pending>,
+    heights: &watch::Sender<u64>,
+    last_ts: &mut u64,
+) {
     {
         if batch.is_empty() {
             return;
@@ -207,19 +252,35 @@ fn apply_batch<S: Store>(ledger: &Ledger<S>, batch: Vec<Pending>, heights: &watc
         // it never goes backwards, even if the wall clock does.
         *last_ts = (*last_ts).max(now_ms());
         let started = Instant::now();
-        let (leaves, replies): (Vec<Bytes>, Vec<Reply>) = batch.into_iter().map(|p| (p.leaf, p.reply)).unzip();
+        let (leaves, replies): (Vec<Bytes>, Vec<Reply>) =
+            batch.into_iter().map(|p| (p.leaf, p.reply)).unzip();
         match ledger.apply(&leaves, *last_ts) {
             Ok(outcome) => {
-                tracing::debug!(txs = leaves.len(), height = outcome.height, ms = started.elapsed().as_secs_f64() * 1e3, "block applied");
+                tracing::debug!(
+                    txs = leaves.len(),
+                    height = outcome.height,
+                    ms = started.elapsed().as_secs_f64() * 1e3,
+                    "block applied"
+                );
                 let _ = heights.send(outcome.height);
                 for ((reply, res), leaf) in replies.into_iter().zip(outcome.results).zip(&leaves) {
-                    let _ = reply.send(res.map(|leaf_index| Committed { leaf_index, block_height: outcome.height, tree_size: outcome.tree_size, leaf_hash: merkle::leaf_hash(leaf) }).map_err(ServiceError::from));
+                    let _ = reply.send(
+                        res.map(|leaf_index| Committed {
+                            leaf_index,
+                            block_height: outcome.height,
+                            tree_size: outcome.tree_size,
+                            leaf_hash: merkle::leaf_hash(leaf),
+                        })
+                        .map_err(ServiceError::from),
+                    );
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, "apply failed; rejecting the batch");
                 for reply in replies {
-                    let _ = reply.send(Err(ServiceError::Internal(format!("ledger write failed: {e}"))));
+                    let _ = reply.send(Err(ServiceError::Internal(format!(
+                        "ledger write failed: {e}"
+                    ))));
                 }
             }
         }

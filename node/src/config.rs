@@ -67,7 +67,11 @@ pub struct CommitSection {
 impl Default for CommitSection {
     fn default() -> Self {
         let d = CommitConfig::default();
-        Self { window_ms: d.window.as_millis() as u64, max_batch: d.max_batch, queue: d.queue }
+        Self {
+            window_ms: d.window.as_millis() as u64,
+            max_batch: d.max_batch,
+            queue: d.queue,
+        }
     }
 }
 
@@ -87,7 +91,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_tx_bytes: 64 << 10, max_message_bytes: 4 << 20, max_concurrent_requests: 4096, request_timeout_ms: 30_000 }
+        Self {
+            max_tx_bytes: 64 << 10,
+            max_message_bytes: 4 << 20,
+            max_concurrent_requests: 4096,
+            request_timeout_ms: 30_000,
+        }
     }
 }
 
@@ -102,7 +111,10 @@ pub struct ConfigError {
 }
 
 fn err(field: &str, problem: impl Into<String>) -> ConfigError {
-    ConfigError { field: field.into(), problem: problem.into() }
+    ConfigError {
+        field: field.into(),
+        problem: problem.into(),
+    }
 }
 
 impl NodeConfig {
@@ -113,13 +125,17 @@ impl NodeConfig {
     /// # Errors
     /// [`ConfigError`] naming the field.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| err("file", format!("cannot read {}: {e}", path.display())))?;
-        let mut cfg: NodeConfig = toml::from_str(&text).map_err(|e| err("file", format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| err("file", format!("cannot read {}: {e}", path.display())))?;
+        let mut cfg: NodeConfig =
+            toml::from_str(&text).map_err(|e| err("file", format!("{}: {e}", path.display())))?;
         if let Ok(v) = std::env::var("GRIDLEDGER_DATA_DIR") {
             cfg.data_dir = v.into();
         }
         if let Ok(v) = std::env::var("GRIDLEDGER_API_LISTEN") {
-            cfg.api.listen = v.parse().map_err(|e| err("GRIDLEDGER_API_LISTEN", format!("{v:?}: {e}")))?;
+            cfg.api.listen = v
+                .parse()
+                .map_err(|e| err("GRIDLEDGER_API_LISTEN", format!("{v:?}: {e}")))?;
         }
         cfg.validate()?;
         Ok(cfg)
@@ -130,19 +146,45 @@ impl NodeConfig {
     /// # Errors
     /// [`ConfigError`] for the first bad field.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.node_id.is_empty() || self.node_id.len() > 64 || !self.node_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
+        if self.node_id.is_empty()
+            || self.node_id.len() > 64
+            || !self
+                .node_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        {
             return Err(err("node_id", "1-64 characters of [A-Za-z0-9._-]"));
         }
-        if self.origin.is_empty() || self.origin.len() > 200 || self.origin.chars().any(|c| c.is_whitespace() || c.is_control() || c == '+') {
-            return Err(err("origin", "non-empty, at most 200 characters, no whitespace or '+'"));
+        if self.origin.is_empty()
+            || self.origin.len() > 200
+            || self
+                .origin
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '+')
+        {
+            return Err(err(
+                "origin",
+                "non-empty, at most 200 characters, no whitespace or '+'",
+            ));
         }
-        for (field, p) in [("signing_key", &self.signing_key), ("api.cert", &self.api.cert), ("api.key", &self.api.key), ("api.client_ca", &self.api.client_ca)] {
+        for (field, p) in [
+            ("signing_key", &self.signing_key),
+            ("api.cert", &self.api.cert),
+            ("api.key", &self.api.key),
+            ("api.client_ca", &self.api.client_ca),
+        ] {
             if !p.is_file() {
-                return Err(err(field, format!("{} is not a readable file", p.display())));
+                return Err(err(
+                    field,
+                    format!("{} is not a readable file", p.display()),
+                ));
             }
         }
         if self.commit.window_ms > 1000 {
-            return Err(err("commit.window_ms", "at most 1000 ms: the window is added to every commit's latency"));
+            return Err(err(
+                "commit.window_ms",
+                "at most 1000 ms: the window is added to every commit's latency",
+            ));
         }
         if self.commit.max_batch == 0 || self.commit.max_batch > 100_000 {
             return Err(err("commit.max_batch", "between 1 and 100000"));
@@ -150,8 +192,13 @@ impl NodeConfig {
         if self.commit.queue < self.commit.max_batch {
             return Err(err("commit.queue", "must be at least commit.max_batch"));
         }
-        if self.limits.max_tx_bytes < 256 || self.limits.max_tx_bytes > self.limits.max_message_bytes {
-            return Err(err("limits.max_tx_bytes", "between 256 and limits.max_message_bytes"));
+        if self.limits.max_tx_bytes < 256
+            || self.limits.max_tx_bytes > self.limits.max_message_bytes
+        {
+            return Err(err(
+                "limits.max_tx_bytes",
+                "between 256 and limits.max_message_bytes",
+            ));
         }
         if self.limits.max_concurrent_requests == 0 {
             return Err(err("limits.max_concurrent_requests", "at least 1"));
@@ -161,7 +208,12 @@ impl NodeConfig {
 
     /// The group-commit settings.
     pub fn commit_config(&self) -> CommitConfig {
-        CommitConfig { window: Duration::from_millis(self.commit.window_ms), max_batch: self.commit.max_batch, queue: self.commit.queue, ..CommitConfig::default() }
+        CommitConfig {
+            window: Duration::from_millis(self.commit.window_ms),
+            max_batch: self.commit.max_batch,
+            queue: self.commit.queue,
+            ..CommitConfig::default()
+        }
     }
 }
 
@@ -170,11 +222,17 @@ impl NodeConfig {
 /// # Errors
 /// A message saying what is wrong with the file.
 pub fn read_signing_key(path: &Path) -> Result<ed25519_dalek::SigningKey, String> {
-    let s = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let s = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let seed: [u8; 32] = hex::decode(s.trim())
         .map_err(|_| format!("{} is not hex", path.display()))?
         .try_into()
-        .map_err(|_| format!("{} must hold 64 hex characters (a 32-byte Ed25519 seed)", path.display()))?;
+        .map_err(|_| {
+            format!(
+                "{} must hold 64 hex characters (a 32-byte Ed25519 seed)",
+                path.display()
+            )
+        })?;
     Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
 }
 
@@ -185,6 +243,11 @@ pub fn read_signing_key(path: &Path) -> Result<ed25519_dalek::SigningKey, String
 pub fn write_secret(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(contents.as_bytes())
 }

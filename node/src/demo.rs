@@ -26,15 +26,60 @@ pub struct DemoOrg {
 /// The consortium: a regulator, two grid companies, two institutions, three suppliers
 /// and a market operator.
 pub const ORGS: &[DemoOrg] = &[
-    DemoOrg { id: "reg-metrology", name: "State Metrology Authority", kind: pb::OrgKind::Regulator, roles: &["admin", "regulator", "auditor"] },
-    DemoOrg { id: "grid-north", name: "North Provincial Grid Co.", kind: pb::OrgKind::GridCompany, roles: &["admin", "operator"] },
-    DemoOrg { id: "grid-south", name: "South Provincial Grid Co.", kind: pb::OrgKind::GridCompany, roles: &["admin", "operator"] },
-    DemoOrg { id: "inst-nmc", name: "North Metrology Centre", kind: pb::OrgKind::Institution, roles: &["admin", "verifier"] },
-    DemoOrg { id: "inst-lab2", name: "Accredited Meter Lab 2", kind: pb::OrgKind::Institution, roles: &["admin", "verifier"] },
-    DemoOrg { id: "sup-alpha", name: "Alpha Meters Ltd.", kind: pb::OrgKind::Supplier, roles: &["admin", "supplier"] },
-    DemoOrg { id: "sup-beta", name: "Beta Instruments", kind: pb::OrgKind::Supplier, roles: &["admin", "supplier"] },
-    DemoOrg { id: "sup-gamma", name: "Gamma Transformers", kind: pb::OrgKind::Supplier, roles: &["admin", "supplier"] },
-    DemoOrg { id: "mkt-px", name: "Regional Power Exchange", kind: pb::OrgKind::MarketOperator, roles: &["admin", "market"] },
+    DemoOrg {
+        id: "reg-metrology",
+        name: "State Metrology Authority",
+        kind: pb::OrgKind::Regulator,
+        roles: &["admin", "regulator", "auditor"],
+    },
+    DemoOrg {
+        id: "grid-north",
+        name: "North Provincial Grid Co.",
+        kind: pb::OrgKind::GridCompany,
+        roles: &["admin", "operator"],
+    },
+    DemoOrg {
+        id: "grid-south",
+        name: "South Provincial Grid Co.",
+        kind: pb::OrgKind::GridCompany,
+        roles: &["admin", "operator"],
+    },
+    DemoOrg {
+        id: "inst-nmc",
+        name: "North Metrology Centre",
+        kind: pb::OrgKind::Institution,
+        roles: &["admin", "verifier"],
+    },
+    DemoOrg {
+        id: "inst-lab2",
+        name: "Accredited Meter Lab 2",
+        kind: pb::OrgKind::Institution,
+        roles: &["admin", "verifier"],
+    },
+    DemoOrg {
+        id: "sup-alpha",
+        name: "Alpha Meters Ltd.",
+        kind: pb::OrgKind::Supplier,
+        roles: &["admin", "supplier"],
+    },
+    DemoOrg {
+        id: "sup-beta",
+        name: "Beta Instruments",
+        kind: pb::OrgKind::Supplier,
+        roles: &["admin", "supplier"],
+    },
+    DemoOrg {
+        id: "sup-gamma",
+        name: "Gamma Transformers",
+        kind: pb::OrgKind::Supplier,
+        roles: &["admin", "supplier"],
+    },
+    DemoOrg {
+        id: "mkt-px",
+        name: "Regional Power Exchange",
+        kind: pb::OrgKind::MarketOperator,
+        roles: &["admin", "market"],
+    },
 ];
 
 /// The deterministic system key of a demo org.
@@ -59,7 +104,12 @@ impl Rng {
 fn body(origin: &str, nonce: u64, payload: Payload) -> pb::TxBody {
     // Demo transactions carry a fixed client time so the demo ledger is identical on
     // every machine (the block timestamps still come from the node).
-    pb::TxBody { origin: origin.to_string(), nonce, client_time_ms: 1_767_225_600_000, payload: Some(payload) }
+    pb::TxBody {
+        origin: origin.to_string(),
+        nonce,
+        client_time_ms: 1_767_225_600_000,
+        payload: Some(payload),
+    }
 }
 
 /// Phases of the seed; each phase depends on the ones before it being committed.
@@ -77,15 +127,73 @@ pub fn seed(origin: &str, client_key: &[u8; 32], meters: usize, days: usize) -> 
 
     // Phase 1 (genesis, in order): the regulator registers itself, then everyone else.
     let mut genesis = vec![
-        enc(tx::sign(&reg, &body(origin, next(), Payload::RegisterOrg(pb::RegisterOrg { org_id: ORGS[0].id.into(), name: ORGS[0].name.into(), kind: ORGS[0].kind as i32 })))),
-        enc(tx::sign(&reg, &body(origin, next(), Payload::RegisterSigner(pb::RegisterSigner { public_key: reg.verifying_key().to_bytes().to_vec(), org_id: ORGS[0].id.into(), roles: ORGS[0].roles.iter().map(|r| r.to_string()).collect(), label: "regulator system".into() })))),
+        enc(tx::sign(
+            &reg,
+            &body(
+                origin,
+                next(),
+                Payload::RegisterOrg(pb::RegisterOrg {
+                    org_id: ORGS[0].id.into(),
+                    name: ORGS[0].name.into(),
+                    kind: ORGS[0].kind as i32,
+                }),
+            ),
+        )),
+        enc(tx::sign(
+            &reg,
+            &body(
+                origin,
+                next(),
+                Payload::RegisterSigner(pb::RegisterSigner {
+                    public_key: reg.verifying_key().to_bytes().to_vec(),
+                    org_id: ORGS[0].id.into(),
+                    roles: ORGS[0].roles.iter().map(|r| r.to_string()).collect(),
+                    label: "regulator system".into(),
+                }),
+            ),
+        )),
     ];
     for o in &ORGS[1..] {
-        genesis.push(enc(tx::sign(&reg, &body(origin, next(), Payload::RegisterOrg(pb::RegisterOrg { org_id: o.id.into(), name: o.name.into(), kind: o.kind as i32 })))));
-        genesis.push(enc(tx::sign(&reg, &body(origin, next(), Payload::RegisterSigner(pb::RegisterSigner { public_key: org_key(o.id).verifying_key().to_bytes().to_vec(), org_id: o.id.into(), roles: o.roles.iter().map(|r| r.to_string()).collect(), label: format!("{} system", o.name) })))));
+        genesis.push(enc(tx::sign(
+            &reg,
+            &body(
+                origin,
+                next(),
+                Payload::RegisterOrg(pb::RegisterOrg {
+                    org_id: o.id.into(),
+                    name: o.name.into(),
+                    kind: o.kind as i32,
+                }),
+            ),
+        )));
+        genesis.push(enc(tx::sign(
+            &reg,
+            &body(
+                origin,
+                next(),
+                Payload::RegisterSigner(pb::RegisterSigner {
+                    public_key: org_key(o.id).verifying_key().to_bytes().to_vec(),
+                    org_id: o.id.into(),
+                    roles: o.roles.iter().map(|r| r.to_string()).collect(),
+                    label: format!("{} system", o.name),
+                }),
+            ),
+        )));
     }
 
-    genesis.push(enc(tx::sign(&reg, &body(origin, next(), Payload::RegisterSigner(pb::RegisterSigner { public_key: client_key.to_vec(), org_id: "grid-north".into(), roles: vec!["operator".into()], label: "dev CLI".into() })))));
+    genesis.push(enc(tx::sign(
+        &reg,
+        &body(
+            origin,
+            next(),
+            Payload::RegisterSigner(pb::RegisterSigner {
+                public_key: client_key.to_vec(),
+                org_id: "grid-north".into(),
+                roles: vec!["operator".into()],
+                label: "dev CLI".into(),
+            }),
+        ),
+    )));
 
     let mut rng = Rng(0x5EED);
     let grids = ["grid-north", "grid-south"];
@@ -99,47 +207,82 @@ pub fn seed(origin: &str, client_key: &[u8; 32], meters: usize, days: usize) -> 
         let okey = org_key(owner);
         let asset = format!("{}-M{:06}", if i % 2 == 0 { "GN" } else { "GS" }, i);
         let class = classes[(rng.next() % 4) as usize];
-        instruments.push(enc(tx::sign(&okey, &body(origin, rng.next(), Payload::RegisterInstrument(pb::RegisterInstrument {
-            asset_no: asset.clone(),
-            serial_no: format!("SN{:010}", rng.next() % 10_000_000_000),
-            manufacturer_org: suppliers[i % 3].into(),
-            model: format!("DDZY-{}", 100 + i % 7),
-            kind: pb::InstrumentKind::Meter as i32,
-            accuracy_class: class.into(),
-            ratings: "3x220/380V 1.5(6)A 1200imp/kWh".into(),
-            owner_org: owner.into(),
-        })))));
+        instruments.push(enc(tx::sign(
+            &okey,
+            &body(
+                origin,
+                rng.next(),
+                Payload::RegisterInstrument(pb::RegisterInstrument {
+                    asset_no: asset.clone(),
+                    serial_no: format!("SN{:010}", rng.next() % 10_000_000_000),
+                    manufacturer_org: suppliers[i % 3].into(),
+                    model: format!("DDZY-{}", 100 + i % 7),
+                    kind: pb::InstrumentKind::Meter as i32,
+                    accuracy_class: class.into(),
+                    ratings: "3x220/380V 1.5(6)A 1200imp/kWh".into(),
+                    owner_org: owner.into(),
+                }),
+            ),
+        )));
         let inst = if i % 3 == 0 { "inst-lab2" } else { "inst-nmc" };
         let month = 1 + (i % 12);
-        certificates.push(enc(tx::sign(&org_key(inst), &body(origin, rng.next(), Payload::IssueCertificate(pb::IssueCertificate {
-            cert_no: format!("VC-2026-{i:06}"),
-            asset_no: asset.clone(),
-            institution_org: inst.into(),
-            kind: pb::CertificateKind::InitialVerification as i32,
-            verifier: format!("verifier-{}", i % 5),
-            checker: format!("checker-{}", i % 4),
-            equipment: vec![format!("{inst}-STD-01")],
-            test_date: format!("2026-{month:02}-10"),
-            valid_until: format!("2034-{month:02}-09"),
-            passed: true,
-            errors: ["Imax PF1.0", "Ib PF1.0", "0.1Ib PF1.0", "Ib PF0.5L"].iter().map(|lp| pb::LoadPointError { load_point: lp.to_string(), error_centi_percent: (rng.next() % 41) as i32 - 20 }).collect(),
-            temperature_deci_c: 200 + (rng.next() % 30) as i32,
-            humidity_deci_pct: 450 + (rng.next() % 100) as i32,
-        })))));
+        certificates.push(enc(tx::sign(
+            &org_key(inst),
+            &body(
+                origin,
+                rng.next(),
+                Payload::IssueCertificate(pb::IssueCertificate {
+                    cert_no: format!("VC-2026-{i:06}"),
+                    asset_no: asset.clone(),
+                    institution_org: inst.into(),
+                    kind: pb::CertificateKind::InitialVerification as i32,
+                    verifier: format!("verifier-{}", i % 5),
+                    checker: format!("checker-{}", i % 4),
+                    equipment: vec![format!("{inst}-STD-01")],
+                    test_date: format!("2026-{month:02}-10"),
+                    valid_until: format!("2034-{month:02}-09"),
+                    passed: true,
+                    errors: ["Imax PF1.0", "Ib PF1.0", "0.1Ib PF1.0", "Ib PF0.5L"]
+                        .iter()
+                        .map(|lp| pb::LoadPointError {
+                            load_point: lp.to_string(),
+                            error_centi_percent: (rng.next() % 41) as i32 - 20,
+                        })
+                        .collect(),
+                    temperature_deci_c: 200 + (rng.next() % 30) as i32,
+                    humidity_deci_pct: 450 + (rng.next() % 100) as i32,
+                }),
+            ),
+        )));
         let mut register = rng.next() % 5_000_000;
         for d in 0..days {
             let import: Vec<u64> = (0..96).map(|_| rng.next() % 400).collect();
-            let export: Vec<u64> = (0..96).map(|_| if rng.next() % 5 == 0 { rng.next() % 50 } else { 0 }).collect();
+            let export: Vec<u64> = (0..96)
+                .map(|_| {
+                    if rng.next().is_multiple_of(5) {
+                        rng.next() % 50
+                    } else {
+                        0
+                    }
+                })
+                .collect();
             register += import.iter().sum::<u64>();
-            readings.push(enc(tx::sign(&okey, &body(origin, rng.next(), Payload::RecordReading(pb::RecordReading {
-                asset_no: asset.clone(),
-                day: format!("2026-11-{:02}", 1 + d),
-                import_wh: import,
-                export_wh: export,
-                register_import_wh: register,
-                register_export_wh: 0,
-                corrects: None,
-            })))));
+            readings.push(enc(tx::sign(
+                &okey,
+                &body(
+                    origin,
+                    rng.next(),
+                    Payload::RecordReading(pb::RecordReading {
+                        asset_no: asset.clone(),
+                        day: format!("2026-11-{:02}", 1 + d),
+                        import_wh: import,
+                        export_wh: export,
+                        register_import_wh: register,
+                        register_export_wh: 0,
+                        corrects: None,
+                    }),
+                ),
+            )));
         }
     }
     vec![genesis, instruments, certificates, readings]

@@ -129,7 +129,13 @@ mod keys {
         [b"cert/".as_slice(), asset.as_bytes()].concat()
     }
     pub fn reading(asset: &str, day: &str) -> Vec<u8> {
-        [b"reading/".as_slice(), asset.as_bytes(), b"\0", day.as_bytes()].concat()
+        [
+            b"reading/".as_slice(),
+            asset.as_bytes(),
+            b"\0",
+            day.as_bytes(),
+        ]
+        .concat()
     }
     pub const TIP: &[u8] = b"tip";
     pub const CHECKPOINT: &[u8] = b"checkpoint";
@@ -138,7 +144,10 @@ mod keys {
 }
 
 fn be_u64(cf: Cf, v: &[u8]) -> Result<u64> {
-    let a: [u8; 8] = v.try_into().map_err(|_| StoreError::Corrupt { cf: cf.name(), detail: format!("expected 8 bytes, found {}", v.len()) })?;
+    let a: [u8; 8] = v.try_into().map_err(|_| StoreError::Corrupt {
+        cf: cf.name(),
+        detail: format!("expected 8 bytes, found {}", v.len()),
+    })?;
     Ok(u64::from_be_bytes(a))
 }
 
@@ -148,7 +157,9 @@ pub struct StoreHashes<'a, S: Store>(pub &'a S);
 impl<S: Store> HashSource for StoreHashes<'_, S> {
     fn perfect(&self, level: u32, index: u64) -> std::result::Result<Hash, String> {
         match self.0.get(Cf::Nodes, &keys::node(level, index)) {
-            Ok(Some(v)) => v.try_into().map_err(|_| format!("node {level}/{index} is not 32 bytes")),
+            Ok(Some(v)) => v
+                .try_into()
+                .map_err(|_| format!("node {level}/{index} is not 32 bytes")),
             Ok(None) => Err(format!("node {level}/{index} missing")),
             Err(e) => Err(e.to_string()),
         }
@@ -179,7 +190,10 @@ pub struct Ledger<S: Store> {
 
 impl<S: Store> std::fmt::Debug for Ledger<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ledger").field("origin", &self.origin).field("node_id", &self.node_id).finish_non_exhaustive()
+        f.debug_struct("Ledger")
+            .field("origin", &self.origin)
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -206,17 +220,42 @@ impl<S: Store> Ledger<S> {
     ///
     /// # Errors
     /// Storage errors, or a tip that cannot be decoded at all.
-    pub fn open_for_audit(store: Arc<S>, origin: &str, node_id: &str, signer: NoteSigner) -> Result<Self> {
+    pub fn open_for_audit(
+        store: Arc<S>,
+        origin: &str,
+        node_id: &str,
+        signer: NoteSigner,
+    ) -> Result<Self> {
         Self::load(store, origin, node_id, signer, false)
     }
 
-    fn load(store: Arc<S>, origin: &str, node_id: &str, signer: NoteSigner, strict: bool) -> Result<Self> {
+    fn load(
+        store: Arc<S>,
+        origin: &str,
+        node_id: &str,
+        signer: NoteSigner,
+        strict: bool,
+    ) -> Result<Self> {
         let (tip, frontier) = match store.get(Cf::Meta, keys::TIP)? {
             None => {
                 let root = merkle::empty_root();
-                let cp = Checkpoint { origin: origin.to_string(), size: 0, root };
+                let cp = Checkpoint {
+                    origin: origin.to_string(),
+                    size: 0,
+                    root,
+                };
                 let note = sign_note(&signer, &cp);
-                (Tip { size: 0, height: 0, root, block_hash: [0; 32], checkpoint: note.into(), counts: BTreeMap::new() }, Frontier::new())
+                (
+                    Tip {
+                        size: 0,
+                        height: 0,
+                        root,
+                        block_hash: [0; 32],
+                        checkpoint: note.into(),
+                        counts: BTreeMap::new(),
+                    },
+                    Frontier::new(),
+                )
             }
             Some(raw) => {
                 if raw.len() != 80 {
@@ -226,18 +265,36 @@ impl<S: Store> Ledger<S> {
                 let height = u64::from_be_bytes(raw[8..16].try_into().expect("8"));
                 let root: Hash = raw[16..48].try_into().expect("32");
                 let block_hash: Hash = raw[48..80].try_into().expect("32");
-                let note = store.get(Cf::Meta, keys::CHECKPOINT)?.ok_or_else(|| LedgerError::Corrupt("tip without checkpoint".into()))?;
-                let note = String::from_utf8(note).map_err(|_| LedgerError::Corrupt("checkpoint is not UTF-8".into()))?;
+                let note = store
+                    .get(Cf::Meta, keys::CHECKPOINT)?
+                    .ok_or_else(|| LedgerError::Corrupt("tip without checkpoint".into()))?;
+                let note = String::from_utf8(note)
+                    .map_err(|_| LedgerError::Corrupt("checkpoint is not UTF-8".into()))?;
                 let mut counts = BTreeMap::new();
-                for (k, v) in store.scan(Cf::Meta, keys::COUNT_PREFIX, keys::COUNT_END, usize::MAX)? {
-                    counts.insert(String::from_utf8_lossy(&k[keys::COUNT_PREFIX.len()..]).into_owned(), be_u64(Cf::Meta, &v)?);
+                for (k, v) in
+                    store.scan(Cf::Meta, keys::COUNT_PREFIX, keys::COUNT_END, usize::MAX)?
+                {
+                    counts.insert(
+                        String::from_utf8_lossy(&k[keys::COUNT_PREFIX.len()..]).into_owned(),
+                        be_u64(Cf::Meta, &v)?,
+                    );
                 }
                 let frontier = match Frontier::load(&StoreHashes(store.as_ref()), size) {
                     Ok(f) => f,
                     Err(e) if strict => return Err(proof_err(e)),
                     Err(_) => Frontier::new(),
                 };
-                (Tip { size, height, root, block_hash, checkpoint: note.into(), counts }, frontier)
+                (
+                    Tip {
+                        size,
+                        height,
+                        root,
+                        block_hash,
+                        checkpoint: note.into(),
+                        counts,
+                    },
+                    frontier,
+                )
             }
         };
         let ledger = Self {
@@ -256,10 +313,23 @@ impl<S: Store> Ledger<S> {
 
     fn load_caches(&self) -> Result<()> {
         let mut signers = self.signers.write();
-        for (k, v) in self.store.scan(Cf::State, b"signer/", b"signer0", usize::MAX)? {
-            let key: [u8; 32] = k[7..].try_into().map_err(|_| LedgerError::Corrupt("signer key length".into()))?;
-            let s: StoredSigner = serde_json::from_slice(&v).map_err(|e| LedgerError::Corrupt(format!("signer record: {e}")))?;
-            signers.insert(key, SignerInfo { org_id: s.org_id, roles: s.roles, active: s.active });
+        for (k, v) in self
+            .store
+            .scan(Cf::State, b"signer/", b"signer0", usize::MAX)?
+        {
+            let key: [u8; 32] = k[7..]
+                .try_into()
+                .map_err(|_| LedgerError::Corrupt("signer key length".into()))?;
+            let s: StoredSigner = serde_json::from_slice(&v)
+                .map_err(|e| LedgerError::Corrupt(format!("signer record: {e}")))?;
+            signers.insert(
+                key,
+                SignerInfo {
+                    org_id: s.org_id,
+                    roles: s.roles,
+                    active: s.active,
+                },
+            );
         }
         let mut orgs = self.orgs.write();
         for (k, _) in self.store.scan(Cf::State, b"org/", b"org0", usize::MAX)? {
@@ -277,22 +347,45 @@ impl<S: Store> Ledger<S> {
         let src = StoreHashes(self.store.as_ref());
         let frontier_root = self.frontier.lock().root();
         if frontier_root != tip.root {
-            return Err(LedgerError::Corrupt(format!("stored tree nodes give root {} at size {}, the tip says {}", hex::encode(frontier_root), tip.size, hex::encode(tip.root))));
+            return Err(LedgerError::Corrupt(format!(
+                "stored tree nodes give root {} at size {}, the tip says {}",
+                hex::encode(frontier_root),
+                tip.size,
+                hex::encode(tip.root)
+            )));
         }
-        let expected_note = sign_note(&self.signer, &Checkpoint { origin: self.origin.clone(), size: tip.size, root: tip.root });
+        let expected_note = sign_note(
+            &self.signer,
+            &Checkpoint {
+                origin: self.origin.clone(),
+                size: tip.size,
+                root: tip.root,
+            },
+        );
         if tip.height > 0 && *tip.checkpoint != *expected_note {
-            return Err(LedgerError::Corrupt("stored checkpoint does not match the tip (or was signed by another key)".into()));
+            return Err(LedgerError::Corrupt(
+                "stored checkpoint does not match the tip (or was signed by another key)".into(),
+            ));
         }
         let mut expect_hash = tip.block_hash;
         let lowest = tip.height.saturating_sub(STARTUP_CHECK_BLOCKS - 1).max(1);
         for h in (lowest..=tip.height).rev() {
-            let header = self.block_header(h)?.ok_or_else(|| LedgerError::Corrupt(format!("block {h} missing")))?;
+            let header = self
+                .block_header(h)?
+                .ok_or_else(|| LedgerError::Corrupt(format!("block {h} missing")))?;
             if header.hash() != expect_hash {
-                return Err(LedgerError::Corrupt(format!("block {h} hash does not match its successor's prev_hash (or the tip)")));
+                return Err(LedgerError::Corrupt(format!(
+                    "block {h} hash does not match its successor's prev_hash (or the tip)"
+                )));
             }
             let root = merkle::root(&src, header.tree_size).map_err(proof_err)?;
             if root != header.root {
-                return Err(LedgerError::Corrupt(format!("block {h}: stored nodes give root {} at size {}, header says {}", hex::encode(root), header.tree_size, hex::encode(header.root))));
+                return Err(LedgerError::Corrupt(format!(
+                    "block {h}: stored nodes give root {} at size {}, header says {}",
+                    hex::encode(root),
+                    header.tree_size,
+                    hex::encode(header.root)
+                )));
             }
             expect_hash = header.prev_hash;
         }
@@ -335,21 +428,52 @@ impl<S: Store> Ledger<S> {
         let nonce_keys: Vec<Vec<u8>> = decoded
             .iter()
             .filter_map(|d| d.as_ref().ok())
-            .filter_map(|(t, b)| <[u8; 32]>::try_from(t.signer_key_id.as_slice()).ok().map(|k| keys::nonce(&k, b.nonce)))
+            .filter_map(|(t, b)| {
+                <[u8; 32]>::try_from(t.signer_key_id.as_slice())
+                    .ok()
+                    .map(|k| keys::nonce(&k, b.nonce))
+            })
             .collect();
-        let used: HashSet<Vec<u8>> = self.store.multi_get(Cf::Nonces, &nonce_keys)?.into_iter().zip(nonce_keys).filter_map(|(v, k)| v.map(|_| k)).collect();
+        let used: HashSet<Vec<u8>> = self
+            .store
+            .multi_get(Cf::Nonces, &nonce_keys)?
+            .into_iter()
+            .zip(nonce_keys)
+            .filter_map(|(v, k)| v.map(|_| k))
+            .collect();
 
-        let mut view = Overlay { ledger: self, used_nonces: used, new_signers: Vec::new(), new_orgs: Vec::new(), instruments: HashMap::new(), readings: HashMap::new() };
-        let ctx = BlockContext { origin: &self.origin };
+        let mut view = Overlay {
+            ledger: self,
+            used_nonces: used,
+            new_signers: Vec::new(),
+            new_orgs: Vec::new(),
+            instruments: HashMap::new(),
+            readings: HashMap::new(),
+        };
+        let ctx = BlockContext {
+            origin: &self.origin,
+        };
         let mut batch = WriteBatch::new();
         let mut results = Vec::with_capacity(leaves.len());
         let mut next = frontier.clone();
         let mut counts = tip.counts.clone();
         for (leaf, d) in leaves.iter().zip(decoded) {
             let checked = d
-                .map_err(|e| Rejection { rule: "shape", detail: e.to_string(), kind: contract::RejectKind::Invalid })
+                .map_err(|e| Rejection {
+                    rule: "shape",
+                    detail: e.to_string(),
+                    kind: contract::RejectKind::Invalid,
+                })
                 .and_then(|(t, body)| {
-                    let key: [u8; 32] = t.signer_key_id.as_slice().try_into().map_err(|_| Rejection { rule: "shape", detail: "signer_key_id must be 32 bytes".into(), kind: contract::RejectKind::Invalid })?;
+                    let key: [u8; 32] =
+                        t.signer_key_id
+                            .as_slice()
+                            .try_into()
+                            .map_err(|_| Rejection {
+                                rule: "shape",
+                                detail: "signer_key_id must be 32 bytes".into(),
+                                kind: contract::RejectKind::Invalid,
+                            })?;
                     let effects = contract::check(&view, &ctx, &key, &body)?;
                     Ok((effects, tx::payload_kind(&body)))
                 });
@@ -357,7 +481,9 @@ impl<S: Store> Ledger<S> {
                 Err(r) => results.push(Err(r)),
                 Ok((effects, kind)) => {
                     let index = next.size();
-                    next.push(merkle::leaf_hash(leaf), |level, idx, h| batch.put(Cf::Nodes, keys::node(level, idx), h.to_vec()));
+                    next.push(merkle::leaf_hash(leaf), |level, idx, h| {
+                        batch.put(Cf::Nodes, keys::node(level, idx), h.to_vec())
+                    });
                     batch.put(Cf::Leaves, keys::u64k(index), leaf.clone());
                     for e in effects {
                         view.record(e, index, &mut batch);
@@ -368,7 +494,11 @@ impl<S: Store> Ledger<S> {
             }
         }
         if next.size() == tip.size {
-            return Ok(ApplyOutcome { results, height: tip.height, tree_size: tip.size });
+            return Ok(ApplyOutcome {
+                results,
+                height: tip.height,
+                tree_size: tip.size,
+            });
         }
         let root = next.root();
         let header = BlockHeader {
@@ -382,19 +512,38 @@ impl<S: Store> Ledger<S> {
             proposer: self.node_id.clone(),
         };
         let block_hash = header.hash();
-        let note = sign_note(&self.signer, &Checkpoint { origin: self.origin.clone(), size: next.size(), root });
+        let note = sign_note(
+            &self.signer,
+            &Checkpoint {
+                origin: self.origin.clone(),
+                size: next.size(),
+                root,
+            },
+        );
         batch.put(Cf::Blocks, keys::u64k(header.height), header.encode());
-        batch.put(Cf::BlockStarts, keys::u64k(header.first_index), keys::u64k(header.height));
+        batch.put(
+            Cf::BlockStarts,
+            keys::u64k(header.first_index),
+            keys::u64k(header.height),
+        );
         let mut tip_raw = Vec::with_capacity(80);
         tip_raw.extend_from_slice(&next.size().to_be_bytes());
         tip_raw.extend_from_slice(&header.height.to_be_bytes());
         tip_raw.extend_from_slice(&root);
         tip_raw.extend_from_slice(&block_hash);
         batch.put(Cf::Meta, keys::TIP.to_vec(), tip_raw);
-        batch.put(Cf::Meta, keys::CHECKPOINT.to_vec(), note.clone().into_bytes());
+        batch.put(
+            Cf::Meta,
+            keys::CHECKPOINT.to_vec(),
+            note.clone().into_bytes(),
+        );
         for (k, v) in &counts {
             if tip.counts.get(k) != Some(v) {
-                batch.put(Cf::Meta, [keys::COUNT_PREFIX, k.as_bytes()].concat(), v.to_be_bytes().to_vec());
+                batch.put(
+                    Cf::Meta,
+                    [keys::COUNT_PREFIX, k.as_bytes()].concat(),
+                    v.to_be_bytes().to_vec(),
+                );
             }
         }
         self.store.write(batch, Durability::Sync)?;
@@ -403,8 +552,19 @@ impl<S: Store> Ledger<S> {
         self.signers.write().extend(view.new_signers);
         self.orgs.write().extend(view.new_orgs);
         *frontier = next;
-        *self.tip.write() = Tip { size: header.tree_size, height: header.height, root, block_hash, checkpoint: note.into(), counts };
-        Ok(ApplyOutcome { results, height: header.height, tree_size: header.tree_size })
+        *self.tip.write() = Tip {
+            size: header.tree_size,
+            height: header.height,
+            root,
+            block_hash,
+            checkpoint: note.into(),
+            counts,
+        };
+        Ok(ApplyOutcome {
+            results,
+            height: header.height,
+            tree_size: header.tree_size,
+        })
     }
 
     /// A block header by height.
@@ -414,7 +574,9 @@ impl<S: Store> Ledger<S> {
     pub fn block_header(&self, height: u64) -> Result<Option<BlockHeader>> {
         match self.store.get(Cf::Blocks, &keys::u64k(height))? {
             None => Ok(None),
-            Some(b) => BlockHeader::decode(&b).map(Some).map_err(|e| LedgerError::Corrupt(format!("block {height}: {e}"))),
+            Some(b) => BlockHeader::decode(&b)
+                .map(Some)
+                .map_err(|e| LedgerError::Corrupt(format!("block {height}: {e}"))),
         }
     }
 
@@ -424,7 +586,17 @@ impl<S: Store> Ledger<S> {
     /// Storage errors.
     pub fn leaves(&self, first: u64, count: u64) -> Result<Vec<Vec<u8>>> {
         let end = first.saturating_add(count);
-        Ok(self.store.scan(Cf::Leaves, &keys::u64k(first), &keys::u64k(end), count as usize)?.into_iter().map(|(_, v)| v).collect())
+        Ok(self
+            .store
+            .scan(
+                Cf::Leaves,
+                &keys::u64k(first),
+                &keys::u64k(end),
+                count as usize,
+            )?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
     }
 
     /// One leaf and its block.
@@ -434,11 +606,23 @@ impl<S: Store> Ledger<S> {
     pub fn entry(&self, index: u64) -> Result<EntryRecord> {
         let size = self.tip.read().size;
         if index >= size {
-            return Err(LedgerError::NotFound(format!("leaf {index} does not exist: tree size is {size}")));
+            return Err(LedgerError::NotFound(format!(
+                "leaf {index} does not exist: tree size is {size}"
+            )));
         }
-        let leaf = self.store.get(Cf::Leaves, &keys::u64k(index))?.ok_or_else(|| LedgerError::Corrupt(format!("leaf {index} missing below tree size")))?;
-        let (_, h) = self.store.seek_prev(Cf::BlockStarts, &keys::u64k(index))?.ok_or_else(|| LedgerError::Corrupt(format!("no block holds leaf {index}")))?;
-        Ok(EntryRecord { index, leaf, block_height: be_u64(Cf::BlockStarts, &h)? })
+        let leaf = self
+            .store
+            .get(Cf::Leaves, &keys::u64k(index))?
+            .ok_or_else(|| LedgerError::Corrupt(format!("leaf {index} missing below tree size")))?;
+        let (_, h) = self
+            .store
+            .seek_prev(Cf::BlockStarts, &keys::u64k(index))?
+            .ok_or_else(|| LedgerError::Corrupt(format!("no block holds leaf {index}")))?;
+        Ok(EntryRecord {
+            index,
+            leaf,
+            block_height: be_u64(Cf::BlockStarts, &h)?,
+        })
     }
 
     fn size_or_tip(&self, size: u64) -> Result<u64> {
@@ -447,7 +631,9 @@ impl<S: Store> Ledger<S> {
             return Ok(tip);
         }
         if size > tip {
-            return Err(LedgerError::NotFound(format!("tree size {size} is beyond the current size {tip}")));
+            return Err(LedgerError::NotFound(format!(
+                "tree size {size} is beyond the current size {tip}"
+            )));
         }
         Ok(size)
     }
@@ -459,9 +645,12 @@ impl<S: Store> Ledger<S> {
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<(u64, Vec<Hash>)> {
         let size = self.size_or_tip(size)?;
         if index >= size {
-            return Err(LedgerError::NotFound(format!("leaf {index} is not in a tree of size {size}")));
+            return Err(LedgerError::NotFound(format!(
+                "leaf {index} is not in a tree of size {size}"
+            )));
         }
-        let path = merkle::inclusion_proof(&StoreHashes(self.store.as_ref()), index, size).map_err(proof_err)?;
+        let path = merkle::inclusion_proof(&StoreHashes(self.store.as_ref()), index, size)
+            .map_err(proof_err)?;
         Ok((size, path))
     }
 
@@ -473,12 +662,17 @@ impl<S: Store> Ledger<S> {
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<(u64, Vec<Hash>)> {
         let new = self.size_or_tip(new)?;
         if old == 0 {
-            return Err(LedgerError::InvalidArgument("old size must be at least 1: nothing is proven from the empty tree".into()));
+            return Err(LedgerError::InvalidArgument(
+                "old size must be at least 1: nothing is proven from the empty tree".into(),
+            ));
         }
         if old > new {
-            return Err(LedgerError::InvalidArgument(format!("old size {old} is larger than new size {new}")));
+            return Err(LedgerError::InvalidArgument(format!(
+                "old size {old} is larger than new size {new}"
+            )));
         }
-        let path = merkle::consistency_proof(&StoreHashes(self.store.as_ref()), old, new).map_err(proof_err)?;
+        let path = merkle::consistency_proof(&StoreHashes(self.store.as_ref()), old, new)
+            .map_err(proof_err)?;
         Ok((new, path))
     }
 
@@ -498,11 +692,24 @@ impl<S: Store> Ledger<S> {
     pub fn receipt(&self, index: u64) -> Result<String> {
         let tip = self.tip();
         if index >= tip.size {
-            return Err(LedgerError::NotFound(format!("leaf {index} does not exist: tree size is {}", tip.size)));
+            return Err(LedgerError::NotFound(format!(
+                "leaf {index} does not exist: tree size is {}",
+                tip.size
+            )));
         }
-        let path = merkle::inclusion_proof(&StoreHashes(self.store.as_ref()), index, tip.size).map_err(proof_err)?;
-        let leaf = self.store.get(Cf::Leaves, &keys::u64k(index))?.ok_or_else(|| LedgerError::Corrupt(format!("leaf {index} missing")))?;
-        Ok(Receipt { leaf, index, path, checkpoint: tip.checkpoint.to_string() }.to_string())
+        let path = merkle::inclusion_proof(&StoreHashes(self.store.as_ref()), index, tip.size)
+            .map_err(proof_err)?;
+        let leaf = self
+            .store
+            .get(Cf::Leaves, &keys::u64k(index))?
+            .ok_or_else(|| LedgerError::Corrupt(format!("leaf {index} missing")))?;
+        Ok(Receipt {
+            leaf,
+            index,
+            path,
+            checkpoint: tip.checkpoint.to_string(),
+        }
+        .to_string())
     }
 
     /// Recomputes everything from the leaves: every tree node, every block root and
@@ -527,7 +734,12 @@ impl<S: Store> Ledger<S> {
         const CHUNK: u64 = 8192;
         let mut index = 0u64;
         while index < tip.size {
-            let chunk = self.store.scan(Cf::Leaves, &keys::u64k(index), &keys::u64k(tip.size.min(index + CHUNK)), CHUNK as usize)?;
+            let chunk = self.store.scan(
+                Cf::Leaves,
+                &keys::u64k(index),
+                &keys::u64k(tip.size.min(index + CHUNK)),
+                CHUNK as usize,
+            )?;
             if chunk.is_empty() {
                 report.first_mismatch = Some(format!("leaf {index} is missing"));
                 return Ok(report);
@@ -556,8 +768,15 @@ impl<S: Store> Ledger<S> {
                 report.leaves = index;
                 while index == next_boundary.tree_size {
                     let h = &next_boundary;
-                    if h.height != next_block || h.prev_hash != prev_hash || h.root != f.root() || h.first_index + h.leaf_count != index {
-                        report.first_mismatch = Some(format!("block {} does not match the leaves (root, size or prev_hash)", h.height));
+                    if h.height != next_block
+                        || h.prev_hash != prev_hash
+                        || h.root != f.root()
+                        || h.first_index + h.leaf_count != index
+                    {
+                        report.first_mismatch = Some(format!(
+                            "block {} does not match the leaves (root, size or prev_hash)",
+                            h.height
+                        ));
                         return Ok(report);
                     }
                     prev_hash = h.hash();
@@ -572,7 +791,10 @@ impl<S: Store> Ledger<S> {
             progress(index, tip.size);
         }
         if report.blocks != tip.height || prev_hash != tip.block_hash || f.root() != tip.root {
-            report.first_mismatch = Some(format!("tip (height {}, size {}) does not match the recomputed chain (height {})", tip.height, tip.size, report.blocks));
+            report.first_mismatch = Some(format!(
+                "tip (height {}, size {}) does not match the recomputed chain (height {})",
+                tip.height, tip.size, report.blocks
+            ));
         }
         Ok(report)
     }
@@ -612,15 +834,29 @@ impl<'a, S: Store> Overlay<'a, S> {
                 self.new_orgs.push(id);
             }
             Effect::Signer(k, info) => {
-                let stored = StoredSigner { org_id: info.org_id.clone(), roles: info.roles.clone(), active: info.active };
-                batch.put(Cf::State, keys::signer(&k), serde_json::to_vec(&stored).expect("plain struct serialises"));
+                let stored = StoredSigner {
+                    org_id: info.org_id.clone(),
+                    roles: info.roles.clone(),
+                    active: info.active,
+                };
+                batch.put(
+                    Cf::State,
+                    keys::signer(&k),
+                    serde_json::to_vec(&stored).expect("plain struct serialises"),
+                );
                 self.new_signers.push((k, info));
             }
             Effect::Instrument(asset, owner) => {
-                batch.put(Cf::State, keys::instrument(&asset), owner.clone().into_bytes());
+                batch.put(
+                    Cf::State,
+                    keys::instrument(&asset),
+                    owner.clone().into_bytes(),
+                );
                 self.instruments.insert(asset, owner);
             }
-            Effect::Certificate(asset) => batch.put(Cf::State, keys::certificate(&asset), keys::u64k(index)),
+            Effect::Certificate(asset) => {
+                batch.put(Cf::State, keys::certificate(&asset), keys::u64k(index))
+            }
             Effect::Reading(asset, day) => {
                 batch.put(Cf::State, keys::reading(&asset, &day), keys::u64k(index));
                 self.readings.insert((asset, day), index);
@@ -634,7 +870,12 @@ impl<'a, S: Store> Overlay<'a, S> {
 // everything else; the block's own write will then surface the storage failure.
 impl<S: Store> StateView for Overlay<'_, S> {
     fn signer(&self, key: &[u8; 32]) -> Option<SignerInfo> {
-        self.new_signers.iter().rev().find(|(k, _)| k == key).map(|(_, i)| i.clone()).or_else(|| self.ledger().signers.read().get(key).cloned())
+        self.new_signers
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, i)| i.clone())
+            .or_else(|| self.ledger().signers.read().get(key).cloned())
     }
     fn has_signers(&self) -> bool {
         !self.new_signers.is_empty() || !self.ledger().signers.read().is_empty()
@@ -649,12 +890,22 @@ impl<S: Store> StateView for Overlay<'_, S> {
         if let Some(o) = self.instruments.get(asset_no) {
             return Some(o.clone());
         }
-        self.ledger().store.get(Cf::State, &keys::instrument(asset_no)).ok().flatten().map(|v| String::from_utf8_lossy(&v).into_owned())
+        self.ledger()
+            .store
+            .get(Cf::State, &keys::instrument(asset_no))
+            .ok()
+            .flatten()
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
     }
     fn reading(&self, asset_no: &str, day: &str) -> Option<u64> {
         if let Some(i) = self.readings.get(&(asset_no.to_string(), day.to_string())) {
             return Some(*i);
         }
-        self.ledger().store.get(Cf::State, &keys::reading(asset_no, day)).ok().flatten().and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
+        self.ledger()
+            .store
+            .get(Cf::State, &keys::reading(asset_no, day))
+            .ok()
+            .flatten()
+            .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
     }
 }

@@ -2,7 +2,10 @@
 
 use std::net::IpAddr;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
 
 /// A certificate and its private key, PEM.
 #[derive(Debug, Clone)]
@@ -32,13 +35,24 @@ impl Ca {
     pub fn new(org: &str) -> Result<Self, String> {
         let mut p = CertificateParams::default();
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        p.distinguished_name.push(DnType::CommonName, format!("{org} development CA"));
+        p.distinguished_name
+            .push(DnType::CommonName, format!("{org} development CA"));
         p.distinguished_name.push(DnType::OrganizationName, org);
-        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let key = KeyPair::generate().map_err(rc)?;
         let cert = p.self_signed(&key).map_err(rc)?;
-        let pem = Pem { cert: cert.pem(), key: key.serialize_pem() };
-        Ok(Self { issuer: Issuer::new(p, key), pem })
+        let pem = Pem {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        };
+        Ok(Self {
+            issuer: Issuer::new(p, key),
+            pem,
+        })
     }
 
     /// A server certificate for `names` (DNS names or IP addresses).
@@ -57,12 +71,21 @@ impl Ca {
         self.leaf(cn, org, &[], ExtendedKeyUsagePurpose::ClientAuth)
     }
 
-    fn leaf(&self, cn: &str, org: &str, names: &[String], eku: ExtendedKeyUsagePurpose) -> Result<Pem, String> {
+    fn leaf(
+        &self,
+        cn: &str,
+        org: &str,
+        names: &[String],
+        eku: ExtendedKeyUsagePurpose,
+    ) -> Result<Pem, String> {
         let mut p = CertificateParams::default();
         p.distinguished_name.push(DnType::CommonName, cn);
         p.distinguished_name.push(DnType::OrganizationName, org);
         p.extended_key_usages = vec![eku];
-        p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        p.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         for n in names {
             let san = match n.parse::<IpAddr>() {
                 Ok(ip) => SanType::IpAddress(ip),
@@ -72,6 +95,9 @@ impl Ca {
         }
         let key = KeyPair::generate().map_err(rc)?;
         let cert = p.signed_by(&key, &self.issuer).map_err(rc)?;
-        Ok(Pem { cert: cert.pem(), key: key.serialize_pem() })
+        Ok(Pem {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        })
     }
 }

@@ -37,7 +37,12 @@ pub fn open_ledger(cfg: &NodeConfig) -> anyhow::Result<Arc<Ledger<RocksStore>>> 
     let signer = NoteSigner::new(&format!("{}/{}", cfg.origin, cfg.node_id), key)?;
     std::fs::create_dir_all(&cfg.data_dir)?;
     let store = Arc::new(RocksStore::open(&cfg.data_dir.join("ledger"))?);
-    Ok(Arc::new(Ledger::open(store, &cfg.origin, &cfg.node_id, signer)?))
+    Ok(Arc::new(Ledger::open(
+        store,
+        &cfg.origin,
+        &cfg.node_id,
+        signer,
+    )?))
 }
 
 /// Starts the node: opens storage, checks the tip, binds the API and serves.
@@ -47,7 +52,11 @@ pub fn open_ledger(cfg: &NodeConfig) -> anyhow::Result<Arc<Ledger<RocksStore>>> 
 pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
     let ledger = open_ledger(&cfg)?;
     let committer = Committer::spawn(ledger.clone(), cfg.commit_config());
-    let backend = Arc::new(NodeChain { ledger: ledger.clone(), committer: committer.clone(), max_tx_bytes: cfg.limits.max_tx_bytes });
+    let backend = Arc::new(NodeChain {
+        ledger: ledger.clone(),
+        committer: committer.clone(),
+        max_tx_bytes: cfg.limits.max_tx_bytes,
+    });
 
     let tls = {
         let cert = std::fs::read(&cfg.api.cert)?;
@@ -60,14 +69,19 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
     };
 
     let (health, health_svc) = tonic_health::server::health_reporter();
-    health.set_serving::<ChainServiceServer<Chain<NodeChain<RocksStore>>>>().await;
+    health
+        .set_serving::<ChainServiceServer<Chain<NodeChain<RocksStore>>>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(gridledger_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let chain = ChainServiceServer::new(Chain::new(backend)).max_decoding_message_size(cfg.limits.max_message_bytes);
+    let chain = ChainServiceServer::new(Chain::new(backend))
+        .max_decoding_message_size(cfg.limits.max_message_bytes);
 
-    let listener = TcpListener::bind(cfg.api.listen).await.map_err(|e| anyhow::anyhow!("cannot bind the API on {}: {e}", cfg.api.listen))?;
+    let listener = TcpListener::bind(cfg.api.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot bind the API on {}: {e}", cfg.api.listen))?;
     let api_addr = listener.local_addr()?;
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -83,7 +97,9 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
         .tls_config(tls)?
         .timeout(Duration::from_millis(cfg.limits.request_timeout_ms))
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(cfg.limits.max_concurrent_requests))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            cfg.limits.max_concurrent_requests,
+        ))
         .load_shed(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
@@ -95,7 +111,13 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
         });
     let server = tokio::spawn(server);
     tracing::info!(%api_addr, origin = ledger.origin(), node = ledger.node_id(), size = ledger.tip().size, "node serving");
-    Ok(Running { api_addr, ledger, committer, server, stop })
+    Ok(Running {
+        api_addr,
+        ledger,
+        committer,
+        server,
+        stop,
+    })
 }
 
 impl Running {
@@ -103,7 +125,10 @@ impl Running {
     ///
     /// # Errors
     /// Server failures.
-    pub async fn serve_until(self, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    pub async fn serve_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
         let mut server = self.server;
         tokio::select! {
             r = &mut server => { r??; return Ok(()); }
@@ -123,6 +148,9 @@ impl Running {
 ///
 /// # Errors
 /// See [`start`].
-pub async fn run(cfg: NodeConfig, shutdown: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    cfg: NodeConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     start(cfg).await?.serve_until(shutdown).await
 }

@@ -37,24 +37,42 @@ type BlockStream = Pin<Box<dyn Stream<Item = Result<pb::Block, Status>> + Send +
 
 #[tonic::async_trait]
 impl<B: ChainBackend> ChainService for Chain<B> {
-    async fn get_status(&self, _: Request<pb::GetStatusRequest>) -> Result<Response<pb::ChainStatus>, Status> {
+    async fn get_status(
+        &self,
+        _: Request<pb::GetStatusRequest>,
+    ) -> Result<Response<pb::ChainStatus>, Status> {
         Ok(Response::new(convert::status(self.backend.status()?)))
     }
 
-    async fn get_checkpoint(&self, _: Request<pb::GetCheckpointRequest>) -> Result<Response<pb::SignedCheckpoint>, Status> {
+    async fn get_checkpoint(
+        &self,
+        _: Request<pb::GetCheckpointRequest>,
+    ) -> Result<Response<pb::SignedCheckpoint>, Status> {
         let (note, tree_size, root) = self.backend.checkpoint()?;
-        Ok(Response::new(pb::SignedCheckpoint { note, tree_size, root: root.to_vec() }))
+        Ok(Response::new(pb::SignedCheckpoint {
+            note,
+            tree_size,
+            root: root.to_vec(),
+        }))
     }
 
-    async fn get_block(&self, r: Request<pb::GetBlockRequest>) -> Result<Response<pb::Block>, Status> {
+    async fn get_block(
+        &self,
+        r: Request<pb::GetBlockRequest>,
+    ) -> Result<Response<pb::Block>, Status> {
         let r = r.into_inner();
         if r.height == 0 {
             return Err(ServiceError::InvalidArgument("block heights start at 1".into()).into());
         }
-        Ok(Response::new(convert::block(self.backend.block(r.height, r.include_leaves)?)))
+        Ok(Response::new(convert::block(
+            self.backend.block(r.height, r.include_leaves)?,
+        )))
     }
 
-    async fn get_blocks(&self, r: Request<pb::GetBlocksRequest>) -> Result<Response<pb::GetBlocksResponse>, Status> {
+    async fn get_blocks(
+        &self,
+        r: Request<pb::GetBlocksRequest>,
+    ) -> Result<Response<pb::GetBlocksResponse>, Status> {
         let r = r.into_inner();
         let from = r.from_height.max(1);
         let limit = r.limit.clamp(1, MAX_BLOCKS_PER_CALL) as u64;
@@ -66,11 +84,19 @@ impl<B: ChainBackend> ChainService for Chain<B> {
         Ok(Response::new(pb::GetBlocksResponse { blocks }))
     }
 
-    async fn get_entry(&self, r: Request<pb::GetEntryRequest>) -> Result<Response<pb::Entry>, Status> {
-        Ok(Response::new(convert::entry(self.backend.entry(r.into_inner().index)?)))
+    async fn get_entry(
+        &self,
+        r: Request<pb::GetEntryRequest>,
+    ) -> Result<Response<pb::Entry>, Status> {
+        Ok(Response::new(convert::entry(
+            self.backend.entry(r.into_inner().index)?,
+        )))
     }
 
-    async fn get_inclusion_proof(&self, r: Request<pb::GetInclusionProofRequest>) -> Result<Response<pb::InclusionProof>, Status> {
+    async fn get_inclusion_proof(
+        &self,
+        r: Request<pb::GetInclusionProofRequest>,
+    ) -> Result<Response<pb::InclusionProof>, Status> {
         let r = r.into_inner();
         let (tree_size, path) = self.backend.inclusion(r.index, r.tree_size)?;
         let entry = self.backend.entry(r.index)?;
@@ -82,37 +108,64 @@ impl<B: ChainBackend> ChainService for Chain<B> {
         }))
     }
 
-    async fn get_consistency_proof(&self, r: Request<pb::GetConsistencyProofRequest>) -> Result<Response<pb::ConsistencyProof>, Status> {
+    async fn get_consistency_proof(
+        &self,
+        r: Request<pb::GetConsistencyProofRequest>,
+    ) -> Result<Response<pb::ConsistencyProof>, Status> {
         let r = r.into_inner();
         let (new_size, path) = self.backend.consistency(r.old_size, r.new_size)?;
         let old_root = self.backend.root_at(r.old_size)?.to_vec();
         let new_root = self.backend.root_at(new_size)?.to_vec();
-        Ok(Response::new(pb::ConsistencyProof { old_size: r.old_size, new_size, path: path.iter().map(|h| h.to_vec()).collect(), old_root, new_root }))
+        Ok(Response::new(pb::ConsistencyProof {
+            old_size: r.old_size,
+            new_size,
+            path: path.iter().map(|h| h.to_vec()).collect(),
+            old_root,
+            new_root,
+        }))
     }
 
-    async fn get_receipt(&self, r: Request<pb::GetReceiptRequest>) -> Result<Response<pb::ReceiptResponse>, Status> {
-        Ok(Response::new(pb::ReceiptResponse { receipt: self.backend.receipt(r.into_inner().index)? }))
+    async fn get_receipt(
+        &self,
+        r: Request<pb::GetReceiptRequest>,
+    ) -> Result<Response<pb::ReceiptResponse>, Status> {
+        Ok(Response::new(pb::ReceiptResponse {
+            receipt: self.backend.receipt(r.into_inner().index)?,
+        }))
     }
 
-    async fn submit(&self, r: Request<pb::SubmitRequest>) -> Result<Response<pb::SubmitResponse>, Status> {
+    async fn submit(
+        &self,
+        r: Request<pb::SubmitRequest>,
+    ) -> Result<Response<pb::SubmitResponse>, Status> {
         let tx = r.into_inner().signed_tx;
         check_size(tx.len(), self.backend.max_tx_bytes())?;
         let c = self.backend.submit(tx).await?;
         Ok(Response::new(convert::committed(c)))
     }
 
-    async fn submit_stream(&self, r: Request<Streaming<pb::SubmitRequest>>) -> Result<Response<pb::SubmitStreamResponse>, Status> {
+    async fn submit_stream(
+        &self,
+        r: Request<Streaming<pb::SubmitRequest>>,
+    ) -> Result<Response<pb::SubmitStreamResponse>, Status> {
         let mut incoming = r.into_inner();
         let max = self.backend.max_tx_bytes();
         let mut pending = FuturesOrdered::new();
         let mut out = pb::SubmitStreamResponse::default();
-        let record = |out: &mut pb::SubmitStreamResponse, pos: u64, res: Result<crate::backend::Committed, ServiceError>| match res {
-            Ok(c) => {
-                out.committed += 1;
-                out.leaf_indexes.push(c.leaf_index);
-            }
-            Err(e) => out.errors.push(pb::SubmitError { position: pos, code: e.code_name().into(), message: e.to_string() }),
-        };
+        let record =
+            |out: &mut pb::SubmitStreamResponse,
+             pos: u64,
+             res: Result<crate::backend::Committed, ServiceError>| match res {
+                Ok(c) => {
+                    out.committed += 1;
+                    out.leaf_indexes.push(c.leaf_index);
+                }
+                Err(e) => out.errors.push(pb::SubmitError {
+                    position: pos,
+                    code: e.code_name().into(),
+                    message: e.to_string(),
+                }),
+            };
         loop {
             tokio::select! {
                 biased;
@@ -144,7 +197,10 @@ impl<B: ChainBackend> ChainService for Chain<B> {
 
     type WatchBlocksStream = BlockStream;
 
-    async fn watch_blocks(&self, r: Request<pb::WatchBlocksRequest>) -> Result<Response<Self::WatchBlocksStream>, Status> {
+    async fn watch_blocks(
+        &self,
+        r: Request<pb::WatchBlocksRequest>,
+    ) -> Result<Response<Self::WatchBlocksStream>, Status> {
         let r = r.into_inner();
         let backend = self.backend.clone();
         let mut heights = backend.heights();
@@ -172,7 +228,9 @@ fn check_size(len: usize, max: usize) -> Result<(), ServiceError> {
         return Err(ServiceError::InvalidArgument("signed_tx is empty".into()));
     }
     if len > max {
-        return Err(ServiceError::ResourceExhausted(format!("transaction is {len} bytes; the limit is {max}")));
+        return Err(ServiceError::ResourceExhausted(format!(
+            "transaction is {len} bytes; the limit is {max}"
+        )));
     }
     Ok(())
 }

@@ -13,7 +13,11 @@ pub fn status(s: StatusInfo) -> pb::ChainStatus {
         height: s.height,
         root: s.root.to_vec(),
         node_id: s.node_id,
-        tx_counts: s.counts.into_iter().map(|(kind, count)| pb::TxCount { kind, count }).collect(),
+        tx_counts: s
+            .counts
+            .into_iter()
+            .map(|(kind, count)| pb::TxCount { kind, count })
+            .collect(),
         total_tx,
     }
 }
@@ -38,10 +42,20 @@ pub fn block(b: BlockInfo) -> pb::Block {
 
 /// Entry → proto.
 pub fn entry(e: EntryInfo) -> pb::Entry {
-    pb::Entry { index: e.index, leaf_hash: gridledger_core::merkle::leaf_hash(&e.leaf).to_vec(), leaf: e.leaf, block_height: e.block_height }
+    pb::Entry {
+        index: e.index,
+        leaf_hash: gridledger_core::merkle::leaf_hash(&e.leaf).to_vec(),
+        leaf: e.leaf,
+        block_height: e.block_height,
+    }
 }
 
 /// Commit → proto.
 pub fn committed(c: Committed) -> pb::SubmitResponse {
-    pb::SubmitResponse { leaf_index: c.leaf_index, block_height: c.block_height, leaf_hash: c.leaf_hash.to_vec(), tree_size: c.tree_size }
+    pb::SubmitResponse {
+        leaf_index: c.leaf_index,
+        block_height: c.block_height,
+        leaf_hash: c.leaf_hash.to_vec(),
+        tree_size: c.tree_size,
+    }
 }

@@ -7,10 +7,12 @@ use parking_lot::RwLock;
 
 use super::{Cf, Durability, Result, Store, WriteBatch};
 
+type Table = BTreeMap<Vec<u8>, Vec<u8>>;
+
 /// A `BTreeMap` per column family behind one lock, so a batch is atomic to readers.
 #[derive(Debug, Default)]
 pub struct MemStore {
-    cfs: RwLock<BTreeMap<Cf, BTreeMap<Vec<u8>, Vec<u8>>>>,
+    cfs: RwLock<BTreeMap<Cf, Table>>,
 }
 
 impl MemStore {
@@ -27,16 +29,31 @@ impl Store for MemStore {
 
     fn seek_prev(&self, cf: Cf, key: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         let g = self.cfs.read();
-        Ok(g.get(&cf).and_then(|m| m.range(..=key.to_vec()).next_back().map(|(k, v)| (k.clone(), v.clone()))))
+        Ok(g.get(&cf).and_then(|m| {
+            m.range(..=key.to_vec())
+                .next_back()
+                .map(|(k, v)| (k.clone(), v.clone()))
+        }))
     }
 
-    fn scan(&self, cf: Cf, from: &[u8], to: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn scan(
+        &self,
+        cf: Cf,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         if from >= to {
             return Ok(Vec::new());
         }
         let g = self.cfs.read();
         Ok(g.get(&cf)
-            .map(|m| m.range(from.to_vec()..to.to_vec()).take(limit).map(|(k, v)| (k.clone(), v.clone())).collect())
+            .map(|m| {
+                m.range(from.to_vec()..to.to_vec())
+                    .take(limit)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
             .unwrap_or_default())
     }
 

@@ -43,7 +43,15 @@ pub enum Cf {
 
 impl Cf {
     /// Every column family, in a fixed order.
-    pub const ALL: [Cf; 7] = [Cf::Leaves, Cf::Nodes, Cf::Blocks, Cf::BlockStarts, Cf::Nonces, Cf::State, Cf::Meta];
+    pub const ALL: [Cf; 7] = [
+        Cf::Leaves,
+        Cf::Nodes,
+        Cf::Blocks,
+        Cf::BlockStarts,
+        Cf::Nonces,
+        Cf::State,
+        Cf::Meta,
+    ];
 
     /// The column family's name on disk.
     pub fn name(self) -> &'static str {
@@ -147,7 +155,8 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// # Errors
     /// As [`Store::get`].
-    fn scan(&self, cf: Cf, from: &[u8], to: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    fn scan(&self, cf: Cf, from: &[u8], to: &[u8], limit: usize)
+    -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
 
     /// Applies a batch atomically.
     ///

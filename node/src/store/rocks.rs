@@ -2,7 +2,10 @@
 
 use std::path::Path;
 
-use rocksdb::{BlockBasedOptions, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions, WriteOptions};
+use rocksdb::{
+    BlockBasedOptions, ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions,
+    WriteOptions,
+};
 
 use super::{Cf, Durability, Result, Store, StoreError, WriteBatch};
 
@@ -13,7 +16,9 @@ pub struct RocksStore {
 
 impl std::fmt::Debug for RocksStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RocksStore").field("path", &self.db.path()).finish()
+        f.debug_struct("RocksStore")
+            .field("path", &self.db.path())
+            .finish()
     }
 }
 
@@ -49,7 +54,9 @@ impl RocksStore {
     }
 
     fn cf(&self, cf: Cf) -> &rocksdb::ColumnFamily {
-        self.db.cf_handle(cf.name()).expect("every Cf is created at open")
+        self.db
+            .cf_handle(cf.name())
+            .expect("every Cf is created at open")
     }
 }
 
@@ -60,26 +67,43 @@ impl Store for RocksStore {
 
     fn multi_get(&self, cf: Cf, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
         let h = self.cf(cf);
-        self.db.batched_multi_get_cf(h, keys.iter(), false).into_iter().map(|r| r.map(|o| o.map(|p| p.to_vec())).map_err(engine)).collect()
+        self.db
+            .batched_multi_get_cf(h, keys.iter(), false)
+            .into_iter()
+            .map(|r| r.map(|o| o.map(|p| p.to_vec())).map_err(engine))
+            .collect()
     }
 
     fn seek_prev(&self, cf: Cf, key: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         let mut it = self.db.raw_iterator_cf(self.cf(cf));
         it.seek_for_prev(key);
         if it.valid() {
-            return Ok(Some((it.key().expect("valid").to_vec(), it.value().expect("valid").to_vec())));
+            return Ok(Some((
+                it.key().expect("valid").to_vec(),
+                it.value().expect("valid").to_vec(),
+            )));
         }
         it.status().map_err(engine)?;
         Ok(None)
     }
 
-    fn scan(&self, cf: Cf, from: &[u8], to: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn scan(
+        &self,
+        cf: Cf,
+        from: &[u8],
+        to: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         if from >= to {
             return Ok(Vec::new());
         }
         let mut ro = ReadOptions::default();
         ro.set_iterate_upper_bound(to.to_vec());
-        let it = self.db.iterator_cf_opt(self.cf(cf), ro, IteratorMode::From(from, Direction::Forward));
+        let it = self.db.iterator_cf_opt(
+            self.cf(cf),
+            ro,
+            IteratorMode::From(from, Direction::Forward),
+        );
         let mut out = Vec::new();
         for item in it.take(limit) {
             let (k, v) = item.map_err(engine)?;

@@ -1,0 +1,215 @@
+//! The ledger over the in-memory store and RocksDB: apply, contracts, proofs that the
+//! independent core verifier accepts, restart, the start-up check and the audit.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ed25519_dalek::SigningKey;
+use gridledger_core::contract::RejectKind;
+use gridledger_core::merkle;
+use gridledger_core::note::NoteSigner;
+use gridledger_core::pb::{self, tx_body::Payload};
+use gridledger_core::receipt::Receipt;
+use gridledger_core::trust::TrustPolicy;
+use gridledger_core::tx;
+use gridledger_node::ledger::Ledger;
+use gridledger_node::store::{Cf, Durability, Store, WriteBatch, mem::MemStore, rocks::RocksStore};
+use prost::Message as _;
+
+const ORIGIN: &str = "test.example/ledger";
+
+fn signer() -> NoteSigner {
+    NoteSigner::new(
+        &format!("{ORIGIN}/node-1"),
+        SigningKey::from_bytes(&[1; 32]),
+    )
+    .unwrap()
+}
+
+fn policy() -> gridledger_core::trust::Policy {
+    TrustPolicy {
+        origin: ORIGIN.into(),
+        quorum: 1,
+        keys: vec![signer().verifier_key().to_string()],
+        witnesses: vec![],
+        witness_quorum: 0,
+    }
+    .compile()
+    .unwrap()
+}
+
+fn seed_leaves(meters: usize) -> Vec<Vec<Vec<u8>>> {
+    gridledger_node::demo::seed(
+        ORIGIN,
+        SigningKey::from_bytes(&[9; 32]).verifying_key().as_bytes(),
+        meters,
+        1,
+    )
+}
+
+fn apply_all<S: Store>(l: &Ledger<S>, phases: &[Vec<Vec<u8>>]) {
+    for phase in phases {
+        let leaves: Vec<Bytes> = phase.iter().cloned().map(Bytes::from).collect();
+        let out = l.apply(&leaves, 1000).unwrap();
+        for r in &out.results {
+            assert!(r.is_ok(), "{r:?}");
+        }
+    }
+}
+
+fn instrument(key: &SigningKey, nonce: u64, asset: &str) -> Bytes {
+    let body = pb::TxBody {
+        origin: ORIGIN.into(),
+        nonce,
+        client_time_ms: 0,
+        payload: Some(Payload::RegisterInstrument(pb::RegisterInstrument {
+            asset_no: asset.into(),
+            serial_no: "S1".into(),
+            owner_org: "grid-north".into(),
+            ..Default::default()
+        })),
+    };
+    tx::sign(key, &body).encode_to_vec().into()
+}
+
+#[test]
+fn proofs_from_the_ledger_verify_with_core() {
+    let l = Ledger::open(Arc::new(MemStore::new()), ORIGIN, "node-1", signer()).unwrap();
+    apply_all(&l, &seed_leaves(30));
+    let tip = l.tip();
+    assert_eq!(tip.height, 4);
+    let p = policy();
+    p.verify_checkpoint(&tip.checkpoint).unwrap();
+    for i in (0..tip.size).step_by(7) {
+        let r = Receipt::parse(&l.receipt(i).unwrap()).unwrap();
+        r.verify(&p).unwrap();
+        assert_eq!(l.entry(i).unwrap().leaf, r.leaf);
+    }
+    for old in 1..tip.size {
+        let (new, proof) = l.consistency_proof(old, 0).unwrap();
+        merkle::verify_consistency(old, new, &l.root_at(old).unwrap(), &tip.root, &proof).unwrap();
+    }
+    let block = l.block_header(2).unwrap().unwrap();
+    assert_eq!(block.prev_hash, l.block_header(1).unwrap().unwrap().hash());
+    assert!(l.entry(tip.size).is_err());
+    assert!(l.inclusion_proof(0, tip.size + 1).is_err());
+    assert!(l.consistency_proof(5, 4).is_err());
+    assert!(l.consistency_proof(0, 4).is_err());
+}
+
+#[test]
+fn contracts_reject_with_the_rule_and_change_nothing() {
+    let l = Ledger::open(Arc::new(MemStore::new()), ORIGIN, "node-1", signer()).unwrap();
+    apply_all(&l, &seed_leaves(3));
+    let before = l.tip();
+    let stranger = SigningKey::from_bytes(&[77; 32]);
+    let operator = SigningKey::from_bytes(&[9; 32]);
+    let good = instrument(&operator, 1, "NEW-1");
+    let results = l
+        .apply(
+            &[
+                instrument(&stranger, 1, "X-1"),   // unknown signer
+                good.clone(),                      // fine
+                good,                              // replay in the same block
+                instrument(&operator, 2, "NEW-1"), // duplicate asset
+                Bytes::from_static(&[0xff, 0x01]), // not protobuf
+            ],
+            2000,
+        )
+        .unwrap()
+        .results;
+    let kinds: Vec<Option<RejectKind>> = results
+        .iter()
+        .map(|r| r.as_ref().err().map(|e| e.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            Some(RejectKind::Unauthenticated),
+            None,
+            Some(RejectKind::AlreadyExists),
+            Some(RejectKind::AlreadyExists),
+            Some(RejectKind::Invalid)
+        ]
+    );
+    assert_eq!(l.tip().size, before.size + 1);
+    // An all-rejected batch writes no block.
+    let after = l.tip();
+    let out = l.apply(&[instrument(&stranger, 5, "X-2")], 3000).unwrap();
+    assert!(out.results[0].is_err());
+    assert_eq!(l.tip().height, after.height);
+}
+
+#[test]
+fn reopen_restores_the_tip_and_keeps_appending() {
+    let dir = tempfile::tempdir().unwrap();
+    let root;
+    {
+        let l = Ledger::open(
+            Arc::new(RocksStore::open(dir.path()).unwrap()),
+            ORIGIN,
+            "node-1",
+            signer(),
+        )
+        .unwrap();
+        apply_all(&l, &seed_leaves(10));
+        root = l.tip().root;
+    }
+    let l = Ledger::open(
+        Arc::new(RocksStore::open(dir.path()).unwrap()),
+        ORIGIN,
+        "node-1",
+        signer(),
+    )
+    .unwrap();
+    assert_eq!(l.tip().root, root);
+    let out = l
+        .apply(
+            &[instrument(
+                &SigningKey::from_bytes(&[9; 32]),
+                99,
+                "AFTER-RESTART",
+            )],
+            5000,
+        )
+        .unwrap();
+    assert!(out.results[0].is_ok());
+    assert_eq!(l.audit(|_, _| {}).unwrap().first_mismatch, None);
+}
+
+#[test]
+fn startup_check_refuses_a_tampered_tip_and_audit_names_the_first_mismatch() {
+    let store = Arc::new(MemStore::new());
+    let l = Ledger::open(store.clone(), ORIGIN, "node-1", signer()).unwrap();
+    apply_all(&l, &seed_leaves(10));
+    let size = l.tip().size;
+    drop(l);
+    // A node signed with another key must not accept this ledger's stored checkpoint.
+    let other = NoteSigner::new(
+        &format!("{ORIGIN}/node-1"),
+        SigningKey::from_bytes(&[2; 32]),
+    )
+    .unwrap();
+    assert!(Ledger::open(store.clone(), ORIGIN, "node-1", other).is_err());
+
+    // Change the last leaf's tree node: the start-up check sees it.
+    let mut b = WriteBatch::new();
+    let mut key = vec![0u8];
+    key.extend_from_slice(&(size - 1).to_be_bytes());
+    b.put(Cf::Nodes, key, vec![0u8; 32]);
+    store.write(b, Durability::Sync).unwrap();
+    let e = Ledger::open(store.clone(), ORIGIN, "node-1", signer()).unwrap_err();
+    assert!(e.to_string().contains("corrupt"), "{e}");
+
+    // Change an early leaf's bytes: audit names it.
+    let store = Arc::new(MemStore::new());
+    let l = Ledger::open(store.clone(), ORIGIN, "node-1", signer()).unwrap();
+    apply_all(&l, &seed_leaves(10));
+    let mut b = WriteBatch::new();
+    b.put(Cf::Leaves, 3u64.to_be_bytes().to_vec(), b"forged".to_vec());
+    store.write(b, Durability::Sync).unwrap();
+    let report = l.audit(|_, _| {}).unwrap();
+    let m = report.first_mismatch.expect("audit must notice");
+    assert!(m.contains("leaf 3"), "{m}");
+    assert_eq!(report.leaves, 3, "stops at the first mismatch");
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs a development node with a demo consortium.
+# Usage: ./scripts/dev.sh [extra `gridledger-node dev` flags]   (data in ./.dev)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+cargo build --bins -p gridledger-node -p gridledger-client
+echo "CLI: export PATH=\"$GRIDLEDGER_BIN:\$PATH\"" >&2
+exec "$GRIDLEDGER_BIN/gridledger-node" dev --data-dir "${GRIDLEDGER_DEV_DIR:-.dev}" "$@"
