@@ -197,14 +197,15 @@ impl<S: Store> std::fmt::Debug for Ledger<S> {
     }
 }
 
-/// How many of the most recent blocks the start-up check re-derives from stored nodes.
+/// How many of the most recent blocks the start-up check re-derives from stored data.
 pub const STARTUP_CHECK_BLOCKS: u64 = 32;
 
 impl<S: Store> Ledger<S> {
     /// Opens the ledger, loading and checking the stored tip.
     ///
     /// The check recomputes the root of each of the last [`STARTUP_CHECK_BLOCKS`] blocks
-    /// from the stored tree nodes, follows their hash chain, and checks the stored
+    /// from the stored tree nodes, follows their hash chain, re-hashes those blocks'
+    /// leaves against every stored subtree they complete, and checks the stored
     /// checkpoint; a node whose storage was altered refuses to start (and so to sign).
     ///
     /// # Errors
@@ -388,6 +389,49 @@ impl<S: Store> Ledger<S> {
                 )));
             }
             expect_hash = header.prev_hash;
+        }
+        // Re-hash the leaves of those blocks and compare every subtree they complete:
+        // the root checks above only read right-edge nodes, so a damaged interior node
+        // (say the last leaf's hash when the size is even) would otherwise go unnoticed
+        // until a proof through it failed.
+        if tip.height > 0 {
+            let first = self
+                .block_header(lowest)?
+                .map(|h| h.first_index)
+                .unwrap_or(0);
+            let mut f = Frontier::load(&src, first).map_err(proof_err)?;
+            let mut index = first;
+            while index < tip.size {
+                let end = tip.size.min(index + 8192);
+                let chunk = self.store.scan(
+                    Cf::Leaves,
+                    &keys::u64k(index),
+                    &keys::u64k(end),
+                    (end - index) as usize,
+                )?;
+                if chunk.len() as u64 != end - index {
+                    return Err(LedgerError::Corrupt(format!(
+                        "leaves missing between {index} and {end}"
+                    )));
+                }
+                for (_, leaf) in chunk {
+                    let mut bad = None;
+                    f.push(merkle::leaf_hash(&leaf), |level, idx, h| {
+                        if bad.is_none() && src.perfect(level, idx).ok().as_ref() != Some(h) {
+                            bad = Some(format!("tree node level {level} index {idx} does not match the stored leaves (first bad leaf at or below index {index})"));
+                        }
+                    });
+                    if let Some(b) = bad {
+                        return Err(LedgerError::Corrupt(b));
+                    }
+                    index += 1;
+                }
+            }
+            if f.root() != tip.root {
+                return Err(LedgerError::Corrupt(
+                    "the leaves of the last blocks do not lead to the tip's root".into(),
+                ));
+            }
         }
         Ok(())
     }

@@ -83,7 +83,16 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot bind the API on {}: {e}", cfg.api.listen))?;
     let api_addr = listener.local_addr()?;
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Our own accept stream (so the bound port is known before serving) bypasses tonic's
+    // tcp_nodelay setting: set it here, or small responses wait out delayed ACKs (~40 ms).
+    let incoming = tokio_stream::StreamExt::map(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        |s| {
+            s.inspect(|s| {
+                let _ = s.set_nodelay(true);
+            })
+        },
+    );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
 
     // The tower stack, outermost first:

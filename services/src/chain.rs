@@ -14,6 +14,9 @@ use crate::error::ServiceError;
 
 /// Most blocks one GetBlocks call returns.
 pub const MAX_BLOCKS_PER_CALL: u32 = 1000;
+/// Most leaf bytes one GetBlocks response carries (at least one block is always
+/// returned; a block holds at most the committer's 8 MiB batch cap).
+pub const MAX_BLOCKS_RESPONSE_BYTES: usize = 8 << 20;
 /// Most transactions one SubmitStream call accepts; a bulk loader opens another stream.
 pub const MAX_TX_PER_STREAM: u64 = 1_000_000;
 /// Submissions one stream keeps in flight; more waits, which pushes back on the client
@@ -78,8 +81,15 @@ impl<B: ChainBackend> ChainService for Chain<B> {
         let limit = r.limit.clamp(1, MAX_BLOCKS_PER_CALL) as u64;
         let height = self.backend.status()?.height;
         let mut blocks = Vec::new();
+        let mut bytes = 0usize;
         for h in from..from.saturating_add(limit).min(height + 1) {
-            blocks.push(convert::block(self.backend.block(h, r.include_leaves)?));
+            let b = self.backend.block(h, r.include_leaves)?;
+            bytes += b.leaves.iter().map(Vec::len).sum::<usize>();
+            if !blocks.is_empty() && bytes > MAX_BLOCKS_RESPONSE_BYTES {
+                // The client continues from the next height.
+                break;
+            }
+            blocks.push(convert::block(b));
         }
         Ok(Response::new(pb::GetBlocksResponse { blocks }))
     }

@@ -1,1 +1,13 @@
+//! Integration tests: one binary, real node processes (see tests/lib.rs).
 
+mod util;
+
+mod audit;
+mod bad_input;
+mod cli_errors;
+mod consistency;
+mod crash;
+mod receipts;
+mod restart;
+mod services;
+mod tampering;
