@@ -22,6 +22,7 @@ for i in 1 2 3; do
 done
 for i in 1 2 3; do echo "stream $("$B/gridledger" load --count 200000 --stream --concurrency 2 --json)"; done
 half=$((peak / 2))
-for i in 1 2; do echo "rate$half $("$B/gridledger" load --count $((half * 8)) --rate $half --json)"; done
+for i in 1 2 3 4 5 6; do echo "rate$half $("$B/gridledger" load --count $((half * 8)) --rate $half --json)"; done
+echo "slow_blocks $(grep -c 'slow block' "$dir/node.err" || true)"
 echo "proofs $("$B/gridledger-bench" proofs --leaves 1000000 --samples 10000)"
 echo "sigs $("$B/gridledger-bench" sigs --count 40000)"

@@ -10,6 +10,18 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # Integration tests drive the binaries; build them (same profile as the tests).
 cargo build --workspace --bins
-python3 tests/verifier/gridledger_verify.py selftest | tail -n 1
-cargo test --workspace
+# The repo carries its own copy of the shared vectors (core/testdata).
+verifier=$(GRIDLEDGER_SHARED_TESTDATA="${GRIDLEDGER_SHARED_TESTDATA:-$PWD/core/testdata}" python3 tests/verifier/gridledger_verify.py selftest | tail -n 1)
+echo "independent verifier self-test: $verifier"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# cargo's last line is the last crate's doc-test summary (often "0 passed"); close with
+# the real totals over every test binary.
+totals=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { printf "%d passed, %d failed", p, f }' "$log")
 echo "scripts/test.sh: done in $(( $(date +%s) - started )) s" >&2
+echo "rust: $totals"
+exit "$status"

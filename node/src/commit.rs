@@ -56,6 +56,14 @@ impl Default for CommitConfig {
     }
 }
 
+/// A block slower than this, plus [`SLOW_BLOCK_MS_PER_TX`] per transaction, is logged as a
+/// warning: 20 ms is the commit-latency budget; big blocks are allowed their apply cost
+/// (about 5 µs per transaction measured), so the warning points at stalls (disk, flushes),
+/// not at load.
+const SLOW_BLOCK_MS: f64 = 20.0;
+/// Per-transaction allowance of the slow-block warning.
+const SLOW_BLOCK_MS_PER_TX: f64 = 0.01;
+
 type Reply = oneshot::Sender<Result<Committed, ServiceError>>;
 
 struct Pending {
@@ -256,12 +264,22 @@ fn apply_batch<S: Store>(
             batch.into_iter().map(|p| (p.leaf, p.reply)).unzip();
         match ledger.apply(&leaves, *last_ts) {
             Ok(outcome) => {
-                tracing::debug!(
-                    txs = leaves.len(),
-                    height = outcome.height,
-                    ms = started.elapsed().as_secs_f64() * 1e3,
-                    "block applied"
-                );
+                let ms = started.elapsed().as_secs_f64() * 1e3;
+                if ms > SLOW_BLOCK_MS + SLOW_BLOCK_MS_PER_TX * leaves.len() as f64 {
+                    tracing::warn!(
+                        txs = leaves.len(),
+                        height = outcome.height,
+                        ms,
+                        "slow block: apply and sync exceeded the commit-latency budget"
+                    );
+                } else {
+                    tracing::debug!(
+                        txs = leaves.len(),
+                        height = outcome.height,
+                        ms,
+                        "block applied"
+                    );
+                }
                 let _ = heights.send(outcome.height);
                 for ((reply, res), leaf) in replies.into_iter().zip(outcome.results).zip(&leaves) {
                     let _ = reply.send(

@@ -39,6 +39,19 @@ impl RocksStore {
         // Two background jobs match the 2-core machines this runs on in development;
         // production can raise it through RocksDB's own OPTIONS file.
         opts.increase_parallelism(2);
+        // Commit latency is one WAL fsync per block, and fsyncs queue behind whatever
+        // else the disk is writing. Syncing SSTs every MiB as they are written keeps the
+        // writeback backlog of a flush small (docs/BENCHMARKS.md: flush-time tail).
+        opts.set_bytes_per_sync(1 << 20);
+        opts.set_wal_bytes_per_sync(1 << 20);
+        // Flushes and compactions are CPU bursts (compression, filters) that, on a small
+        // machine, compete with the commit path; run them at lower CPU and I/O priority.
+        let mut env = rocksdb::Env::new().map_err(engine)?;
+        env.lower_thread_pool_cpu_priority();
+        env.lower_high_priority_thread_pool_cpu_priority();
+        env.lower_thread_pool_io_priority();
+        env.lower_high_priority_thread_pool_io_priority();
+        opts.set_env(&env);
         let cfs = Cf::ALL.iter().map(|cf| {
             let mut o = Options::default();
             let mut t = BlockBasedOptions::default();
@@ -46,7 +59,13 @@ impl RocksStore {
             // makes a miss cost no disk read.
             t.set_bloom_filter(10.0, false);
             o.set_block_based_table_factory(&t);
-            o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            // Hashes and nonce keys are random bytes: compressing them only costs CPU.
+            let random = matches!(cf, Cf::Nodes | Cf::Nonces);
+            o.set_compression_type(if random {
+                rocksdb::DBCompressionType::None
+            } else {
+                rocksdb::DBCompressionType::Lz4
+            });
             ColumnFamilyDescriptor::new(cf.name(), o)
         });
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(engine)?;
