@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-cargo build --workspace --bins
+cargo build --workspace --all-targets
 B="$GRIDLEDGER_BIN"
 dir=$(mktemp -d)
 trap 'kill $node 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-cargo build --bins -p gridledger-node -p gridledger-client
+# The same target selection as scripts/test.sh: a different one changes the feature set
+# of shared dependencies and would rebuild RocksDB's C++ (12 minutes) a second time.
+cargo build --workspace --all-targets
 echo "CLI: export PATH=\"$GRIDLEDGER_BIN:\$PATH\"" >&2
 exec "$GRIDLEDGER_BIN/gridledger-node" dev --data-dir "${GRIDLEDGER_DEV_DIR:-.dev}" "$@"

@@ -8,8 +8,9 @@ source scripts/setup.sh
 started=$(date +%s)
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-# Integration tests drive the binaries; build them (same profile as the tests).
-cargo build --workspace --bins
+# Integration tests drive the binaries; build them with the same profile and target
+# selection as clippy and the tests, so dependencies (and RocksDB's C++) build once.
+cargo build --workspace --all-targets
 # The repo carries its own copy of the shared vectors (core/testdata).
 verifier=$(GRIDLEDGER_SHARED_TESTDATA="${GRIDLEDGER_SHARED_TESTDATA:-$PWD/core/testdata}" python3 tests/verifier/gridledger_verify.py selftest | tail -n 1)
 echo "independent verifier self-test: $verifier"
