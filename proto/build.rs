@@ -28,6 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "LoadPointError",
         "IssueCertificate",
         "RecordReading",
+        "RevokeSigner",
     ] {
         b = b.extern_path(
             format!(".gridledger.v1.{m}"),

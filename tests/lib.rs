@@ -67,16 +67,15 @@ impl DevNode {
         n
     }
 
-    /// (Re)starts the process on the same directory and waits until it serves.
-    pub fn spawn(&mut self) {
-        assert!(self.child.is_none(), "already running");
+    // Launches `gridledger-node dev` on this directory, logging to DIR/node.log.
+    fn launch(&self) -> Child {
         let _ = std::fs::remove_file(self.dir.join("endpoints.json"));
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.dir.join("node.log"))
             .expect("log file");
-        let child = Command::new(bin("gridledger-node"))
+        Command::new(bin("gridledger-node"))
             .args(["dev", "--data-dir"])
             .arg(&self.dir)
             .args([
@@ -91,8 +90,13 @@ impl DevNode {
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
-            .expect("spawn gridledger-node");
-        self.child = Some(child);
+            .expect("spawn gridledger-node")
+    }
+
+    /// (Re)starts the process on the same directory and waits until it serves.
+    pub fn spawn(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        self.child = Some(self.launch());
         let deadline = Instant::now() + Duration::from_secs(60);
         while !self.dir.join("endpoints.json").exists() {
             if let Some(status) = self
@@ -117,27 +121,7 @@ impl DevNode {
     /// Starts the process and returns its exit status if it stops within `wait`
     /// (for start-up refusal tests).
     pub fn spawn_expect_exit(&mut self, wait: Duration) -> Option<std::process::ExitStatus> {
-        let _ = std::fs::remove_file(self.dir.join("endpoints.json"));
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("node.log"))
-            .expect("log file");
-        let mut child = Command::new(bin("gridledger-node"))
-            .args(["dev", "--data-dir"])
-            .arg(&self.dir)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--meters",
-                &self.meters.to_string(),
-                "--days",
-                "1",
-            ])
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn");
+        let mut child = self.launch();
         let deadline = Instant::now() + wait;
         while Instant::now() < deadline {
             if let Ok(Some(s)) = child.try_wait() {

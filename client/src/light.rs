@@ -364,12 +364,14 @@ fn tracing_stale(e: &ClientError) {
 /// Config errors for unreadable files; verification errors otherwise.
 pub fn verify_receipt_file(receipt: &Path, trust: &Path) -> Result<VerifiedReceipt, ClientError> {
     let policy = crate::profile::load_policy(trust)?;
-    let text = std::fs::read(receipt)
-        .map_err(|e| ClientError::Config(format!("cannot read {}: {e}", receipt.display())))?;
-    let text = String::from_utf8(text).map_err(|_| {
-        ClientError::Receipt(gridledger_core::receipt::ReceiptError::Malformed(
-            "receipt is not UTF-8 text".into(),
-        ))
+    let limit = gridledger_core::receipt::MAX_RECEIPT_BYTES as u64;
+    let text = crate::profile::read_bounded(receipt, limit, "receipt").map_err(|e| match e {
+        // An oversized or non-text receipt is a receipt that does not verify (exit 1);
+        // an unreadable path stays an operational error (exit 2).
+        ClientError::Config(m) if !m.starts_with("cannot read") => {
+            ClientError::Receipt(gridledger_core::receipt::ReceiptError::Malformed(m))
+        }
+        other => other,
     })?;
     Ok(Receipt::parse(&text)?.verify(&policy)?)
 }

@@ -72,8 +72,32 @@ impl Profile {
 /// # Errors
 /// [`ClientError::Config`] for unreadable files, [`ClientError::Trust`] for bad policies.
 pub fn load_policy(path: &Path) -> Result<gridledger_core::trust::Policy, ClientError> {
-    let s = std::fs::read_to_string(path).map_err(|e| {
-        ClientError::Config(format!("cannot read trust file {}: {e}", path.display()))
-    })?;
+    let s = read_bounded(path, MAX_TRUST_BYTES, "trust file")?;
     Ok(gridledger_core::trust::TrustPolicy::from_json(&s)?.compile()?)
+}
+
+/// Largest trust file read (a policy lists keys: kilobytes).
+pub const MAX_TRUST_BYTES: u64 = 1 << 20;
+
+/// Reads a text file, refusing files above `max` bytes before reading them, so a wrong
+/// path (a disk image, /dev/zero) gives an error instead of exhausting memory.
+///
+/// # Errors
+/// [`ClientError::Config`] naming the file and the problem.
+pub fn read_bounded(path: &Path, max: u64, what: &str) -> Result<String, ClientError> {
+    use std::io::Read as _;
+    let cannot = |e: std::io::Error| {
+        ClientError::Config(format!("cannot read {what} {}: {e}", path.display()))
+    };
+    let f = std::fs::File::open(path).map_err(cannot)?;
+    let mut buf = Vec::new();
+    f.take(max + 1).read_to_end(&mut buf).map_err(cannot)?;
+    if buf.len() as u64 > max {
+        return Err(ClientError::Config(format!(
+            "{what} {} is larger than {max} bytes",
+            path.display()
+        )));
+    }
+    String::from_utf8(buf)
+        .map_err(|_| ClientError::Config(format!("{what} {} is not UTF-8 text", path.display())))
 }

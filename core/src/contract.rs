@@ -302,6 +302,49 @@ pub fn check(
                 "only org and signer registrations are accepted before the first signer exists",
             ));
         }
+        Payload::RevokeSigner(r) => {
+            let i = info.as_ref().expect("not genesis");
+            let key: [u8; 32] =
+                r.public_key.as_slice().try_into().map_err(|_| {
+                    reject("shape", RejectKind::Invalid, "public_key must be 32 bytes")
+                })?;
+            if r.reason.len() > 1024 {
+                return Err(reject(
+                    "shape",
+                    RejectKind::Invalid,
+                    "reason is at most 1024 bytes",
+                ));
+            }
+            let target = view.signer(&key).ok_or_else(|| {
+                reject(
+                    "4.1/revoke",
+                    RejectKind::FailedPrecondition,
+                    format!("key {} is not registered", hex::encode(key)),
+                )
+            })?;
+            if !target.active {
+                return Err(reject(
+                    "4.1/revoke",
+                    RejectKind::FailedPrecondition,
+                    "key is already revoked",
+                ));
+            }
+            let own_admin = i.org_id == target.org_id && has_role(i, &["admin"]);
+            if !own_admin && !has_role(i, &["regulator"]) {
+                return Err(reject(
+                    "4.1/role",
+                    RejectKind::PermissionDenied,
+                    "only the key's org admin or the regulator revokes a signer key",
+                ));
+            }
+            effects.push(Effect::Signer(
+                key,
+                SignerInfo {
+                    active: false,
+                    ..target
+                },
+            ));
+        }
         Payload::RegisterInstrument(r) => {
             let i = info.as_ref().expect("not genesis");
             check_id("asset_no", &r.asset_no)?;

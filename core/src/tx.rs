@@ -132,5 +132,6 @@ pub fn payload_kind(body: &TxBody) -> &'static str {
         Some(Payload::RegisterInstrument(_)) => "register_instrument",
         Some(Payload::IssueCertificate(_)) => "issue_certificate",
         Some(Payload::RecordReading(_)) => "record_reading",
+        Some(Payload::RevokeSigner(_)) => "revoke_signer",
     }
 }

@@ -63,6 +63,13 @@ pub enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Consortium PKI: create a CA and issue node, organisation-system and public-server
+    /// certificates (PEM; private keys mode 0600; never overwrites).
+    Pki {
+        /// What to create.
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
     /// Write a consistent RocksDB checkpoint of the ledger to a new directory.
     /// Run it with the node stopped.
     Backup {
@@ -73,6 +80,145 @@ pub enum Command {
         #[arg(long)]
         to: PathBuf,
     },
+}
+
+/// PKI commands.
+#[derive(Debug, Subcommand)]
+pub enum PkiCommand {
+    /// Create a CA: DIR/ca.pem and DIR/ca-key.pem.
+    Ca {
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Organisation (consortium) name in the subject.
+        #[arg(long)]
+        org: String,
+        /// Validity in days.
+        #[arg(long, default_value_t = crate::pki::CA_DAYS)]
+        days: u32,
+    },
+    /// Issue a node certificate (server and client authentication): OUT/<node-id>.pem.
+    Node {
+        /// Directory holding ca.pem and ca-key.pem.
+        #[arg(long)]
+        ca: PathBuf,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Node id (the common name).
+        #[arg(long)]
+        node_id: String,
+        /// The member organisation running the node.
+        #[arg(long)]
+        org: String,
+        /// DNS name or IP address the node is reached at (repeat for several).
+        #[arg(long = "san", required = true)]
+        sans: Vec<String>,
+        /// Validity in days.
+        #[arg(long, default_value_t = crate::pki::LEAF_DAYS)]
+        days: u32,
+    },
+    /// Issue an organisation-system client certificate: OUT/<name>.pem.
+    Org {
+        /// Directory holding ca.pem and ca-key.pem.
+        #[arg(long)]
+        ca: PathBuf,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// The organisation.
+        #[arg(long)]
+        org: String,
+        /// The system's name (the common name), e.g. `erp-connector`.
+        #[arg(long)]
+        name: String,
+        /// Validity in days.
+        #[arg(long, default_value_t = crate::pki::LEAF_DAYS)]
+        days: u32,
+    },
+    /// Issue a user-facing server certificate (public listener): OUT/<name>.pem.
+    Server {
+        /// Directory holding ca.pem and ca-key.pem.
+        #[arg(long)]
+        ca: PathBuf,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// The organisation operating the listener.
+        #[arg(long)]
+        org: String,
+        /// DNS name or IP address end users connect to (repeat for several).
+        #[arg(long = "san", required = true)]
+        sans: Vec<String>,
+        /// File name stem.
+        #[arg(long, default_value = "public")]
+        name: String,
+        /// Validity in days.
+        #[arg(long, default_value_t = crate::pki::LEAF_DAYS)]
+        days: u32,
+    },
+}
+
+fn pki(cmd: PkiCommand) -> anyhow::Result<()> {
+    use crate::pki::{Ca, LeafKind, write_pair};
+    let (out, name, pem) = match cmd {
+        PkiCommand::Ca { out, org, days } => {
+            let ca = Ca::with_days(&org, days).map_err(anyhow::Error::msg)?;
+            (out, "ca".to_string(), ca.pem)
+        }
+        PkiCommand::Node {
+            ca,
+            out,
+            node_id,
+            org,
+            sans,
+            days,
+        } => {
+            let pem = Ca::load(&ca)
+                .map_err(anyhow::Error::msg)?
+                .issue(LeafKind::Node, &node_id, &org, &sans, days)
+                .map_err(anyhow::Error::msg)?;
+            (out, node_id, pem)
+        }
+        PkiCommand::Org {
+            ca,
+            out,
+            org,
+            name,
+            days,
+        } => {
+            let pem = Ca::load(&ca)
+                .map_err(anyhow::Error::msg)?
+                .issue(LeafKind::OrgSystem, &name, &org, &[], days)
+                .map_err(anyhow::Error::msg)?;
+            (out, name, pem)
+        }
+        PkiCommand::Server {
+            ca,
+            out,
+            org,
+            sans,
+            name,
+            days,
+        } => {
+            let pem = Ca::load(&ca)
+                .map_err(anyhow::Error::msg)?
+                .issue(LeafKind::PublicServer, &sans[0], &org, &sans, days)
+                .map_err(anyhow::Error::msg)?;
+            (out, name, pem)
+        }
+    };
+    anyhow::ensure!(
+        !name.is_empty() && !name.contains(['/', '\\']) && name != "." && name != "..",
+        "{name:?} cannot be used as a file name"
+    );
+    write_pair(&out, &name, &pem).map_err(anyhow::Error::msg)?;
+    println!(
+        "wrote {} and {} (mode 0600)",
+        out.join(format!("{name}.pem")).display(),
+        out.join(format!("{name}-key.pem")).display()
+    );
+    Ok(())
 }
 
 /// Sets up logging.
@@ -169,6 +315,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     Ok(1)
                 }
             }
+        }
+        Command::Pki { command } => {
+            pki(command)?;
+            Ok(0)
         }
         Command::Backup { config, to } => {
             let cfg = NodeConfig::load(&config)?;

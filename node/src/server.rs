@@ -100,7 +100,8 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
     // - TLS (mutual by default): identity is established before any handler runs;
     // - timeout: a stuck handler cannot hold a connection slot forever;
     // - global concurrency limit + load shedding: beyond max_concurrent_requests the
-    //   node answers UNAVAILABLE at once instead of queueing without bound;
+    //   node answers RESOURCE_EXHAUSTED at once instead of queueing without bound (tonic
+    //   sheds per connection, outside this layer, whenever the limit is not ready);
     // - HTTP/2 keepalive: dead clients are noticed and their streams freed.
     let server = Server::builder()
         .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))

@@ -213,3 +213,120 @@ fn startup_check_refuses_a_tampered_tip_and_audit_names_the_first_mismatch() {
     assert!(m.contains("leaf 3"), "{m}");
     assert_eq!(report.leaves, 3, "stops at the first mismatch");
 }
+
+fn signed(key: &SigningKey, nonce: u64, payload: Payload) -> Bytes {
+    tx::sign(
+        key,
+        &pb::TxBody {
+            origin: ORIGIN.into(),
+            nonce,
+            client_time_ms: 0,
+            payload: Some(payload),
+        },
+    )
+    .encode_to_vec()
+    .into()
+}
+
+#[test]
+fn a_revoked_key_is_refused_from_its_revocation_on_even_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        Ledger::open(
+            Arc::new(RocksStore::open(dir.path()).unwrap()),
+            ORIGIN,
+            "node-1",
+            signer(),
+        )
+        .unwrap()
+    };
+    let grid_admin = gridledger_node::demo::org_key("grid-north");
+    let regulator = gridledger_node::demo::org_key("reg-metrology");
+    let supplier = gridledger_node::demo::org_key("sup-alpha");
+    let erp = SigningKey::from_bytes(&[42; 32]);
+    {
+        let l = open();
+        apply_all(&l, &seed_leaves(2));
+        let register = signed(
+            &grid_admin,
+            1000,
+            Payload::RegisterSigner(pb::RegisterSigner {
+                public_key: erp.verifying_key().to_bytes().to_vec(),
+                org_id: "grid-north".into(),
+                roles: vec!["operator".into()],
+                label: "erp".into(),
+            }),
+        );
+        let use_it = instrument(&erp, 1, "ERP-1");
+        let revoke = |k: &SigningKey, n| {
+            signed(
+                k,
+                n,
+                Payload::RevokeSigner(pb::RevokeSigner {
+                    public_key: erp.verifying_key().to_bytes().to_vec(),
+                    reason: "key leaked".into(),
+                }),
+            )
+        };
+        let out = l
+            .apply(
+                &[
+                    register,
+                    use_it,
+                    revoke(&supplier, 1),
+                    revoke(&grid_admin, 1001),
+                    instrument(&erp, 2, "ERP-2"),
+                    revoke(&regulator, 5000),
+                ],
+                10,
+            )
+            .unwrap();
+        let kinds: Vec<Option<RejectKind>> = out
+            .results
+            .iter()
+            .map(|r| r.as_ref().err().map(|e| e.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                None,
+                None,
+                Some(RejectKind::PermissionDenied),
+                None,
+                Some(RejectKind::Unauthenticated),
+                Some(RejectKind::FailedPrecondition)
+            ],
+            "{:?}",
+            out.results
+        );
+        assert!(
+            out.results[4]
+                .as_ref()
+                .unwrap_err()
+                .detail
+                .contains("revoked")
+        );
+    }
+    // The registry is rebuilt from storage on open: still revoked.
+    let l = open();
+    let out = l.apply(&[instrument(&erp, 3, "ERP-3")], 20).unwrap();
+    assert_eq!(
+        out.results[0].as_ref().unwrap_err().kind,
+        RejectKind::Unauthenticated
+    );
+    let unknown = signed(
+        &regulator,
+        5001,
+        Payload::RevokeSigner(pb::RevokeSigner {
+            public_key: vec![7; 32],
+            reason: String::new(),
+        }),
+    );
+    assert_eq!(
+        l.apply(&[unknown], 30).unwrap().results[0]
+            .as_ref()
+            .unwrap_err()
+            .kind,
+        RejectKind::FailedPrecondition
+    );
+}

@@ -7,6 +7,7 @@ mod bad_input;
 mod cli_errors;
 mod consistency;
 mod crash;
+mod pki;
 mod receipts;
 mod restart;
 mod services;

@@ -39,9 +39,9 @@ impl RocksStore {
         // Two background jobs match the 2-core machines this runs on in development;
         // production can raise it through RocksDB's own OPTIONS file.
         opts.increase_parallelism(2);
-        // Commit latency is one WAL fsync per block, and fsyncs queue behind whatever
-        // else the disk is writing. Syncing SSTs every MiB as they are written keeps the
-        // writeback backlog of a flush small (docs/BENCHMARKS.md: flush-time tail).
+        // Commit latency is one WAL fsync per block, and a flush's writeback can delay
+        // it. Syncing SSTs every MiB as they are written keeps that backlog small
+        // (docs/BENCHMARKS.md, "Flush-time tail", for what remains).
         opts.set_bytes_per_sync(1 << 20);
         opts.set_wal_bytes_per_sync(1 << 20);
         // Flushes and compactions are CPU bursts (compression, filters) that, on a small
