@@ -130,12 +130,8 @@ impl MemFetcher {
                 .expect("in memory"),
         };
         let text = cp.body();
-        let sigs: String = self
-            .signers
-            .iter()
-            .map(|s| s.sign(&text).to_string())
-            .collect();
-        format!("{text}\n{sigs}")
+        let sigs = self.signers.iter().map(|s| s.sign(&text)).collect();
+        gridledger_core::note::SignedNote { text, sigs }.to_string()
     }
 }
 

@@ -151,6 +151,11 @@ fn has_role(s: &SignerInfo, roles: &[&str]) -> bool {
     s.roles.iter().any(|r| roles.contains(&r.as_str()))
 }
 
+// Signer keys of an org are managed by that org's admin or by the regulator.
+fn manages_keys_of(s: &SignerInfo, org_id: &str) -> bool {
+    (s.org_id == org_id && has_role(s, &["admin"])) || has_role(s, &["regulator"])
+}
+
 /// Checks one transaction against the state and returns its effects.
 ///
 /// # Errors
@@ -267,17 +272,14 @@ pub fn check(
                         "the first signer must register its own key",
                     ));
                 }
-                None => {}
-                Some(i) => {
-                    let own_admin = i.org_id == s.org_id && has_role(i, &["admin"]);
-                    if !own_admin && !has_role(i, &["regulator"]) {
-                        return Err(reject(
-                            "4.1/role",
-                            RejectKind::PermissionDenied,
-                            "only the org's admin or the regulator registers signer keys",
-                        ));
-                    }
+                Some(i) if !manages_keys_of(i, &s.org_id) => {
+                    return Err(reject(
+                        "4.1/role",
+                        RejectKind::PermissionDenied,
+                        "only the org's admin or the regulator registers signer keys",
+                    ));
                 }
+                None | Some(_) => {}
             }
             if view.signer(&key).is_some() {
                 return Err(reject(
@@ -329,8 +331,7 @@ pub fn check(
                     "key is already revoked",
                 ));
             }
-            let own_admin = i.org_id == target.org_id && has_role(i, &["admin"]);
-            if !own_admin && !has_role(i, &["regulator"]) {
+            if !manages_keys_of(i, &target.org_id) {
                 return Err(reject(
                     "4.1/role",
                     RejectKind::PermissionDenied,

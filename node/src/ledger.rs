@@ -14,7 +14,7 @@ use gridledger_core::block::BlockHeader;
 use gridledger_core::checkpoint::Checkpoint;
 use gridledger_core::contract::{self, BlockContext, Effect, Rejection, SignerInfo, StateView};
 use gridledger_core::merkle::{self, Frontier, Hash, HashSource, ProofError};
-use gridledger_core::note::NoteSigner;
+use gridledger_core::note::{NoteSigner, SignedNote};
 use gridledger_core::receipt::Receipt;
 use gridledger_core::tx;
 use parking_lot::{Mutex, RwLock};
@@ -846,8 +846,8 @@ impl<S: Store> Ledger<S> {
 
 fn sign_note(signer: &NoteSigner, cp: &Checkpoint) -> String {
     let text = cp.body();
-    let line = signer.sign(&text);
-    format!("{text}\n{line}")
+    let sigs = vec![signer.sign(&text)];
+    SignedNote { text, sigs }.to_string()
 }
 
 /// The contracts' view of state during apply: committed state plus the effects of the
@@ -862,10 +862,6 @@ struct Overlay<'a, S: Store> {
 }
 
 impl<'a, S: Store> Overlay<'a, S> {
-    fn ledger(&self) -> &'a Ledger<S> {
-        self.ledger
-    }
-
     fn record(&mut self, e: Effect, index: u64, batch: &mut WriteBatch) {
         match e {
             Effect::Nonce(k, n) => {
@@ -919,22 +915,22 @@ impl<S: Store> StateView for Overlay<'_, S> {
             .rev()
             .find(|(k, _)| k == key)
             .map(|(_, i)| i.clone())
-            .or_else(|| self.ledger().signers.read().get(key).cloned())
+            .or_else(|| self.ledger.signers.read().get(key).cloned())
     }
     fn has_signers(&self) -> bool {
-        !self.new_signers.is_empty() || !self.ledger().signers.read().is_empty()
+        !self.new_signers.is_empty() || !self.ledger.signers.read().is_empty()
     }
     fn nonce_used(&self, key: &[u8; 32], nonce: u64) -> bool {
         self.used_nonces.contains(&keys::nonce(key, nonce))
     }
     fn org_exists(&self, org_id: &str) -> bool {
-        self.new_orgs.iter().any(|o| o == org_id) || self.ledger().orgs.read().contains(org_id)
+        self.new_orgs.iter().any(|o| o == org_id) || self.ledger.orgs.read().contains(org_id)
     }
     fn instrument_owner(&self, asset_no: &str) -> Option<String> {
         if let Some(o) = self.instruments.get(asset_no) {
             return Some(o.clone());
         }
-        self.ledger()
+        self.ledger
             .store
             .get(Cf::State, &keys::instrument(asset_no))
             .ok()
@@ -945,7 +941,7 @@ impl<S: Store> StateView for Overlay<'_, S> {
         if let Some(i) = self.readings.get(&(asset_no.to_string(), day.to_string())) {
             return Some(*i);
         }
-        self.ledger()
+        self.ledger
             .store
             .get(Cf::State, &keys::reading(asset_no, day))
             .ok()
