@@ -34,7 +34,9 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// Repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // Read at run time, not compile time: CI clones share the target directory, and a
+    // path baked in by another checkout would point at that checkout.
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
         .parent()
         .expect("repo root")
         .to_path_buf()
@@ -80,6 +82,8 @@ impl DevNode {
             .arg(&self.dir)
             .args([
                 "--listen",
+                "127.0.0.1:0",
+                "--public-listen",
                 "127.0.0.1:0",
                 "--meters",
                 &self.meters.to_string(),
@@ -228,4 +232,211 @@ pub fn stdout(o: &Output) -> String {
 /// stderr as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A demo account from DIR/demo-accounts.json.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Account {
+    /// Login name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// Org.
+    pub org: String,
+    /// Roles.
+    pub roles: Vec<String>,
+    /// Bound meters.
+    pub meters: Vec<String>,
+}
+
+/// Which listener to talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    /// The API port, with the dev client certificate (an org system of grid-north).
+    ApiWithCert,
+    /// The public listener, no client certificate.
+    Public,
+}
+
+impl DevNode {
+    /// DIR/endpoints.json.
+    pub fn endpoints(&self) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(self.dir.join("endpoints.json")).expect("endpoints.json"))
+            .expect("endpoints.json is JSON")
+    }
+
+    /// The demo accounts.
+    pub fn accounts(&self) -> Vec<Account> {
+        serde_json::from_str(&std::fs::read_to_string(self.dir.join("demo-accounts.json")).expect("demo-accounts.json"))
+            .expect("demo-accounts.json is JSON")
+    }
+
+    /// One demo account by name.
+    pub fn account(&self, username: &str) -> Account {
+        self.accounts()
+            .into_iter()
+            .find(|a| a.username == username)
+            .unwrap_or_else(|| panic!("no demo account {username}"))
+    }
+
+    fn addr(&self, port: Port) -> String {
+        let key = match port {
+            Port::ApiWithCert => "http",
+            Port::Public => "public",
+        };
+        self.endpoints()[key]
+            .as_str()
+            .expect("endpoint")
+            .trim_start_matches("https://")
+            .to_string()
+    }
+
+    /// A gRPC channel to a listener (with the dev client certificate on the API port).
+    pub async fn channel(&self, port: Port) -> Channel {
+        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+        let mut tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(std::fs::read(self.dir.join("ca.pem")).unwrap()))
+            .domain_name("localhost");
+        if port == Port::ApiWithCert {
+            tls = tls.identity(Identity::from_pem(
+                std::fs::read(self.dir.join("client.pem")).unwrap(),
+                std::fs::read(self.dir.join("client-key.pem")).unwrap(),
+            ));
+        }
+        Channel::from_shared(format!("https://{}", self.addr(port)))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    /// One HTTPS request to a listener; returns (status, body).
+    pub async fn http(
+        &self,
+        port: Port,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, String) {
+        let (cert, key) = (self.dir.join("client.pem"), self.dir.join("client-key.pem"));
+        http_request(
+            &self.addr(port),
+            &self.dir.join("ca.pem"),
+            (port == Port::ApiWithCert).then_some((cert.as_path(), key.as_path())),
+            method,
+            path,
+            bearer,
+            body,
+        )
+        .await
+    }
+
+    /// Logs a demo account in over HTTP on the public listener; returns the access token.
+    pub async fn login(&self, username: &str) -> String {
+        let a = self.account(username);
+        let body = serde_json::json!({"username": a.username, "password": a.password}).to_string();
+        let (status, text) = self.http(Port::Public, "POST", "/v1/auth/login", None, Some(&body)).await;
+        assert_eq!(status, 200, "login {username}: {text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["access_token"].as_str().unwrap().to_string()
+    }
+}
+
+/// A minimal HTTP/1.1 client over rustls (one request per connection), so tests speak
+/// to the gateway exactly as curl would, without another HTTP stack in the tests.
+/// `ca` verifies the server; `client` is an optional (certificate, key) pair. A
+/// connection the server refuses gives status 0 and the error text.
+pub async fn http_request(
+    addr: &str,
+    ca: &Path,
+    client: Option<(&Path, &Path)>,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let b = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let mut cfg = if let Some((cert, key)) = client {
+        let certs: Vec<_> = CertificateDer::pem_file_iter(cert)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(key).unwrap();
+        b.with_client_auth_cert(certs, key).unwrap()
+    } else {
+        b.with_no_client_auth()
+    };
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut s = match tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return (0, format!("TLS handshake: {e}")),
+    };
+    let body = body.unwrap_or("");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n");
+    if let Some(t) = bearer {
+        req.push_str(&format!("authorization: Bearer {t}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" || method == "PATCH" {
+        req.push_str(&format!(
+            "content-type: application/json\r\ncontent-length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    if let Err(e) = s.write_all(req.as_bytes()).await {
+        return (0, format!("write: {e}"));
+    }
+    let mut raw = Vec::new();
+    // A server that closes without TLS close_notify is fine for our purposes.
+    let read = s.read_to_end(&mut raw).await;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let Some(status) = head.split_whitespace().nth(1).and_then(|c| c.parse::<u16>().ok()) else {
+        return (0, format!("no HTTP response: {read:?}"));
+    };
+    let chunked = head
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.to_ascii_lowercase().contains("chunked"));
+    let body = if chunked { dechunk(rest) } else { rest.to_string() };
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((len, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Adds `authorization: Bearer <token>` to a gRPC request.
+pub fn with_bearer<T>(msg: T, token: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().expect("ascii token"));
+    r
 }

@@ -19,7 +19,28 @@ pub const ROLES: &[&str] = &[
     "market",
     "resident",
     "auditor",
+    TOKEN_ISSUER,
 ];
+
+/// The role of a key that signs end users' JWTs for its org (docs/SECURITY.md). It signs
+/// no transactions, so it is registered alone, never next to another role.
+pub const TOKEN_ISSUER: &str = "token-issuer";
+
+/// Whether an org of `kind` may hold `role`: a supplier cannot make its staff regulators,
+/// and a verification institution cannot mint market operators. The contracts check it
+/// when a key is registered and the token verifier when a JWT is presented.
+pub fn role_fits_org(role: &str, kind: crate::pb::OrgKind) -> bool {
+    use crate::pb::OrgKind as K;
+    match role {
+        "admin" | "auditor" | TOKEN_ISSUER => kind != K::Unspecified,
+        "regulator" => kind == K::Regulator,
+        "verifier" => kind == K::Institution,
+        "operator" | "resident" => kind == K::GridCompany,
+        "supplier" => kind == K::Supplier,
+        "market" => kind == K::MarketOperator,
+        _ => false,
+    }
+}
 
 /// Size limits on payload fields, so a single transaction cannot bloat state.
 pub const MAX_ID_LEN: usize = 128;
@@ -45,8 +66,12 @@ pub trait StateView {
     fn has_signers(&self) -> bool;
     /// Whether (signer, nonce) was used before.
     fn nonce_used(&self, key: &[u8; 32], nonce: u64) -> bool;
+    /// The kind of a registered org.
+    fn org_kind(&self, org_id: &str) -> Option<crate::pb::OrgKind>;
     /// Whether an org is registered.
-    fn org_exists(&self, org_id: &str) -> bool;
+    fn org_exists(&self, org_id: &str) -> bool {
+        self.org_kind(org_id).is_some()
+    }
     /// Whether an instrument is registered, and its owner org.
     fn instrument_owner(&self, asset_no: &str) -> Option<String>;
     /// Leaf index of the reading for (asset, day), if any.
@@ -65,8 +90,8 @@ pub struct BlockContext<'a> {
 pub enum Effect {
     /// Mark (signer, nonce) used.
     Nonce([u8; 32], u64),
-    /// Register an org.
-    Org(String),
+    /// Register an org of a kind.
+    Org(String, crate::pb::OrgKind),
     /// Register a signer.
     Signer([u8; 32], SignerInfo),
     /// Index an instrument (asset → owner).
@@ -219,13 +244,16 @@ pub fn check(
         Payload::RegisterOrg(o) => {
             check_id("org_id", &o.org_id)?;
             check_id("name", &o.name)?;
-            if o.kind == 0 || crate::pb::OrgKind::try_from(o.kind).is_err() {
-                return Err(reject(
-                    "shape",
-                    RejectKind::Invalid,
-                    "org kind is missing or unknown",
-                ));
-            }
+            let kind = match crate::pb::OrgKind::try_from(o.kind) {
+                Ok(k) if k != crate::pb::OrgKind::Unspecified => k,
+                _ => {
+                    return Err(reject(
+                        "shape",
+                        RejectKind::Invalid,
+                        "org kind is missing or unknown",
+                    ));
+                }
+            };
             if let Some(i) = &info
                 && !has_role(i, &["regulator"])
             {
@@ -242,7 +270,7 @@ pub fn check(
                     format!("org {:?} already exists", o.org_id),
                 ));
             }
-            effects.push(Effect::Org(o.org_id.clone()));
+            effects.push(Effect::Org(o.org_id.clone(), kind));
         }
         Payload::RegisterSigner(s) => {
             let key: [u8; 32] =
@@ -257,11 +285,29 @@ pub fn check(
                     format!("roles must be a non-empty subset of {ROLES:?}"),
                 ));
             }
-            if !view.org_exists(&s.org_id) {
+            if s.roles.len() > 1 && s.roles.iter().any(|r| r == TOKEN_ISSUER) {
+                return Err(reject(
+                    "shape",
+                    RejectKind::Invalid,
+                    "a token-issuer key holds no other role",
+                ));
+            }
+            let Some(kind) = view.org_kind(&s.org_id) else {
                 return Err(reject(
                     "4.1/org",
                     RejectKind::FailedPrecondition,
                     format!("org {:?} is not registered", s.org_id),
+                ));
+            };
+            if let Some(r) = s.roles.iter().find(|r| !role_fits_org(r, kind)) {
+                return Err(reject(
+                    "4.1/role-kind",
+                    RejectKind::PermissionDenied,
+                    format!(
+                        "role {r:?} does not fit org {:?} of kind {}",
+                        s.org_id,
+                        kind.as_str_name()
+                    ),
                 ));
             }
             match &info {

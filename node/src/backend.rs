@@ -7,7 +7,11 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use gridledger_core::merkle::Hash;
 use gridledger_services::ServiceError;
-use gridledger_services::backend::{BlockInfo, ChainBackend, Committed, EntryInfo, StatusInfo};
+use gridledger_core::pb::tx_body::Payload;
+use gridledger_proto::v1 as pb;
+use gridledger_services::backend::{
+    BlockInfo, ChainBackend, Committed, DataBackend, EntryInfo, StatusInfo,
+};
 use tokio::sync::watch;
 
 use crate::commit::Committer;
@@ -105,5 +109,62 @@ impl<S: Store> ChainBackend for NodeChain<S> {
 
     fn max_tx_bytes(&self) -> usize {
         self.max_tx_bytes
+    }
+}
+
+fn payload_at<S: Store>(ledger: &Ledger<S>, index: u64) -> Result<Payload, ServiceError> {
+    let e = ledger.entry(index)?;
+    let (_, body) = gridledger_core::tx::decode(&e.leaf)
+        .map_err(|err| ServiceError::Internal(format!("leaf {index} does not decode: {err}")))?;
+    body.payload
+        .ok_or_else(|| ServiceError::Internal(format!("leaf {index} has no payload")))
+}
+
+impl<S: Store> DataBackend for NodeChain<S> {
+    fn meter(&self, asset_no: &str) -> Result<Option<pb::Meter>, ServiceError> {
+        let Some((owner, index)) = self.ledger.instrument(asset_no)? else {
+            return Ok(None);
+        };
+        let Payload::RegisterInstrument(i) = payload_at(&self.ledger, index)? else {
+            return Err(ServiceError::Internal(format!(
+                "instrument {asset_no:?} points at leaf {index}, which is not a registration"
+            )));
+        };
+        Ok(Some(pb::Meter {
+            asset_no: i.asset_no,
+            serial_no: i.serial_no,
+            manufacturer_org: i.manufacturer_org,
+            model: i.model,
+            kind: pb::InstrumentKind::try_from(i.kind)
+                .map(|k| k.as_str_name().trim_start_matches("INSTRUMENT_KIND_").to_ascii_lowercase())
+                .unwrap_or_default(),
+            accuracy_class: i.accuracy_class,
+            ratings: i.ratings,
+            owner_org: owner,
+            leaf_index: index,
+        }))
+    }
+
+    fn readings(&self, asset_no: &str, from: &str, to: &str, limit: usize) -> Result<Vec<pb::DailyReading>, ServiceError> {
+        let days = self.ledger.reading_days(asset_no, from, to, limit)?;
+        let mut out = Vec::with_capacity(days.len());
+        for (day, index) in days {
+            let Payload::RecordReading(r) = payload_at(&self.ledger, index)? else {
+                return Err(ServiceError::Internal(format!(
+                    "reading {asset_no:?}/{day} points at leaf {index}, which is not a reading"
+                )));
+            };
+            out.push(pb::DailyReading {
+                day,
+                leaf_index: index,
+                import_wh: r.import_wh.iter().sum(),
+                export_wh: r.export_wh.iter().sum(),
+                register_import_wh: r.register_import_wh,
+                register_export_wh: r.register_export_wh,
+                import_intervals_wh: r.import_wh,
+                export_intervals_wh: r.export_wh,
+            });
+        }
+        Ok(out)
     }
 }

@@ -40,6 +40,9 @@ pub enum Command {
         /// API address (port 0 picks a free port; endpoints.json says which).
         #[arg(long, default_value = "127.0.0.1:7443")]
         listen: SocketAddr,
+        /// Public listener address for end users (TLS + JWT).
+        #[arg(long, default_value = "127.0.0.1:7444")]
+        public_listen: SocketAddr,
         /// Demo meters to seed on first start.
         #[arg(long, default_value_t = 2000)]
         meters: usize,
@@ -253,6 +256,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Dev {
             data_dir,
             listen,
+            public_listen,
             meters,
             days,
         } => {
@@ -260,6 +264,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 crate::dev::DevOptions {
                     data_dir,
                     listen,
+                    public_listen,
                     meters,
                     days,
                 },

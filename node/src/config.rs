@@ -28,6 +28,60 @@ pub struct NodeConfig {
     /// Request limits.
     #[serde(default)]
     pub limits: Limits,
+    /// The public listener for end users (server-authenticated TLS plus JWTs). Off when
+    /// absent.
+    #[serde(default)]
+    pub public: Option<PublicConfig>,
+    /// End-user accounts and tokens.
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+/// The public listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicConfig {
+    /// Address to bind.
+    pub listen: SocketAddr,
+    /// Server certificate chain (PEM), e.g. from `gridledger-node pki server`.
+    pub cert: PathBuf,
+    /// Server private key (PEM).
+    pub key: PathBuf,
+}
+
+/// End-user identity settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// File with the node's token secret (64 hex chars); each hosted org's token key is
+    /// derived from it. Without it this node issues no tokens (it still verifies them).
+    pub token_key: Option<PathBuf>,
+    /// Orgs whose users log in at this node.
+    pub orgs: Vec<String>,
+    /// Access-token lifetime, seconds (at most 900).
+    pub access_ttl_secs: u64,
+    /// Refresh-token lifetime, seconds.
+    pub refresh_ttl_secs: u64,
+    /// Failed logins for one user name before it is locked.
+    pub lockout_after: u32,
+    /// How long a lock lasts, seconds.
+    pub lockout_secs: u64,
+    /// Shortest password accepted for new accounts and resets.
+    pub min_password_len: usize,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            token_key: None,
+            orgs: Vec::new(),
+            access_ttl_secs: 900,
+            refresh_ttl_secs: 7 * 24 * 3600,
+            lockout_after: 5,
+            lockout_secs: 900,
+            min_password_len: 12,
+        }
+    }
 }
 
 /// API listener (gRPC over TLS).
@@ -87,6 +141,14 @@ pub struct Limits {
     pub max_concurrent_requests: usize,
     /// Per-request timeout, ms (streams excluded).
     pub request_timeout_ms: u64,
+    /// Requests one identity (certificate, user, or anonymous IP) may have in flight;
+    /// streams count until they end. Beyond it: RESOURCE_EXHAUSTED / HTTP 429.
+    pub per_identity_concurrent: usize,
+    /// Largest HTTP request body on the gateway, bytes (HTTP 413 beyond).
+    pub max_http_body_bytes: usize,
+    /// How often certificate files are checked for changes, seconds (SIGHUP reloads at
+    /// once).
+    pub tls_reload_secs: u64,
 }
 
 impl Default for Limits {
@@ -96,6 +158,9 @@ impl Default for Limits {
             max_message_bytes: 4 << 20,
             max_concurrent_requests: 4096,
             request_timeout_ms: 30_000,
+            per_identity_concurrent: 256,
+            max_http_body_bytes: 1 << 20,
+            tls_reload_secs: 30,
         }
     }
 }
@@ -202,6 +267,46 @@ impl NodeConfig {
         }
         if self.limits.max_concurrent_requests == 0 {
             return Err(err("limits.max_concurrent_requests", "at least 1"));
+        }
+        if self.limits.per_identity_concurrent == 0 {
+            return Err(err("limits.per_identity_concurrent", "at least 1"));
+        }
+        if self.limits.max_http_body_bytes < 1024 {
+            return Err(err("limits.max_http_body_bytes", "at least 1024"));
+        }
+        if self.limits.tls_reload_secs == 0 {
+            return Err(err("limits.tls_reload_secs", "at least 1"));
+        }
+        if let Some(p) = &self.public {
+            for (field, f) in [("public.cert", &p.cert), ("public.key", &p.key)] {
+                if !f.is_file() {
+                    return Err(err(field, format!("{} is not a readable file", f.display())));
+                }
+            }
+            if p.listen == self.api.listen && p.listen.port() != 0 {
+                return Err(err("public.listen", "must differ from api.listen"));
+            }
+        }
+        let a = &self.auth;
+        if let Some(k) = &a.token_key
+            && !k.is_file()
+        {
+            return Err(err("auth.token_key", format!("{} is not a readable file", k.display())));
+        }
+        if !a.orgs.is_empty() && a.token_key.is_none() {
+            return Err(err("auth.orgs", "hosting orgs needs auth.token_key"));
+        }
+        if a.access_ttl_secs == 0 || a.access_ttl_secs > 900 {
+            return Err(err("auth.access_ttl_secs", "between 1 and 900 (15 minutes)"));
+        }
+        if a.refresh_ttl_secs < a.access_ttl_secs {
+            return Err(err("auth.refresh_ttl_secs", "at least auth.access_ttl_secs"));
+        }
+        if a.lockout_after == 0 {
+            return Err(err("auth.lockout_after", "at least 1"));
+        }
+        if a.min_password_len < 8 {
+            return Err(err("auth.min_password_len", "at least 8"));
         }
         Ok(())
     }

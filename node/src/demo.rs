@@ -116,7 +116,16 @@ fn body(origin: &str, nonce: u64, payload: Payload) -> pb::TxBody {
 ///
 /// `client_key` is the dev CLI's signing key; it is registered as an operator of
 /// grid-north so `gridledger load` can register instruments.
-pub fn seed(origin: &str, client_key: &[u8; 32], meters: usize, days: usize) -> Vec<Vec<Vec<u8>>> {
+///
+/// `token_keys` are the node's token keys per hosted org; the regulator registers them
+/// with role `token-issuer` so the node can issue JWTs for those orgs' users.
+pub fn seed(
+    origin: &str,
+    client_key: &[u8; 32],
+    token_keys: &[(String, [u8; 32])],
+    meters: usize,
+    days: usize,
+) -> Vec<Vec<Vec<u8>>> {
     let reg = org_key(ORGS[0].id);
     let mut nonce = 0u64;
     let mut next = || {
@@ -194,6 +203,21 @@ pub fn seed(origin: &str, client_key: &[u8; 32], meters: usize, days: usize) -> 
             }),
         ),
     )));
+    for (org, key) in token_keys {
+        genesis.push(enc(tx::sign(
+            &reg,
+            &body(
+                origin,
+                next(),
+                Payload::RegisterSigner(pb::RegisterSigner {
+                    public_key: key.to_vec(),
+                    org_id: org.clone(),
+                    roles: vec![gridledger_core::contract::TOKEN_ISSUER.into()],
+                    label: "dev node token key".into(),
+                }),
+            ),
+        )));
+    }
 
     let mut rng = Rng(0x5EED);
     let grids = ["grid-north", "grid-south"];
@@ -286,4 +310,50 @@ pub fn seed(origin: &str, client_key: &[u8; 32], meters: usize, days: usize) -> 
         }
     }
     vec![genesis, instruments, certificates, readings]
+}
+
+/// A demo login account.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DemoAccount {
+    /// Login name.
+    pub username: String,
+    /// Password (random per dev directory).
+    pub password: String,
+    /// Org.
+    pub org: String,
+    /// Roles.
+    pub roles: Vec<String>,
+    /// Bound meters (residents).
+    pub meters: Vec<String>,
+}
+
+/// The demo accounts: every role, and residents bound to meters of both grid companies
+/// (only meters that exist for `meters` seeded instruments).
+pub fn accounts(meters: usize, mut password: impl FnMut() -> String) -> Vec<DemoAccount> {
+    let m = |i: usize| {
+        (i < meters).then(|| format!("{}-M{:06}", if i % 2 == 0 { "GN" } else { "GS" }, i))
+    };
+    let spec: &[(&str, &str, &[&str], &[usize])] = &[
+        ("reg-admin", "reg-metrology", &["admin"], &[]),
+        ("regulator", "reg-metrology", &["regulator"], &[]),
+        ("auditor", "reg-metrology", &["auditor"], &[]),
+        ("gn-admin", "grid-north", &["admin"], &[]),
+        ("gn-operator", "grid-north", &["operator"], &[]),
+        ("gs-operator", "grid-south", &["operator"], &[]),
+        ("nmc-verifier", "inst-nmc", &["verifier"], &[]),
+        ("alpha-supplier", "sup-alpha", &["supplier"], &[]),
+        ("px-market", "mkt-px", &["market"], &[]),
+        ("resident-1", "grid-north", &["resident"], &[0, 2]),
+        ("resident-2", "grid-north", &["resident"], &[4]),
+        ("resident-3", "grid-south", &["resident"], &[1]),
+    ];
+    spec.iter()
+        .map(|(u, org, roles, ms)| DemoAccount {
+            username: u.to_string(),
+            password: password(),
+            org: org.to_string(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            meters: ms.iter().filter_map(|&i| m(i)).collect(),
+        })
+        .collect()
 }

@@ -15,7 +15,10 @@ use gridledger_core::note::NoteSigner;
 use gridledger_core::trust::TrustPolicy;
 use serde_json::json;
 
-use crate::config::{ApiConfig, CommitSection, Limits, NodeConfig, read_signing_key, write_secret};
+use crate::config::{
+    ApiConfig, AuthConfig, CommitSection, Limits, NodeConfig, PublicConfig, read_signing_key,
+    write_secret,
+};
 use crate::pki::Ca;
 
 /// Origin of the dev ledger.
@@ -28,6 +31,8 @@ pub struct DevOptions {
     pub data_dir: PathBuf,
     /// API address.
     pub listen: SocketAddr,
+    /// Public listener address (TLS with server authentication, JWTs).
+    pub public_listen: SocketAddr,
     /// Demo meters to seed.
     pub meters: usize,
     /// Days of readings per meter.
@@ -54,6 +59,9 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<NodeConfig> {
     if config_path.exists() {
         let mut cfg = NodeConfig::load(&config_path)?;
         cfg.api.listen = opts.listen;
+        if let Some(p) = &mut cfg.public {
+            p.listen = opts.public_listen;
+        }
         return Ok(cfg);
     }
     let ca = Ca::new("gridledger dev consortium").map_err(anyhow::Error::msg)?;
@@ -71,6 +79,17 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<NodeConfig> {
     let client = ca
         .client("dev-cli", "grid-north")
         .map_err(anyhow::Error::msg)?;
+    let public = ca
+        .issue(
+            crate::pki::LeafKind::PublicServer,
+            "localhost",
+            "grid-north",
+            &names,
+            crate::pki::LEAF_DAYS,
+        )
+        .map_err(anyhow::Error::msg)?;
+    std::fs::write(dir.join("public.pem"), &public.cert)?;
+    write_secret(&dir.join("public-key.pem"), &public.key)?;
     std::fs::write(dir.join("ca.pem"), &ca.pem.cert)?;
     write_secret(&dir.join("ca-key.pem"), &ca.pem.key)?;
     std::fs::write(dir.join("node.pem"), &node.cert)?;
@@ -84,6 +103,10 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<NodeConfig> {
     )?;
     write_secret(
         &dir.join("client-signing.key"),
+        &hex::encode(SigningKey::generate(&mut rng).to_bytes()),
+    )?;
+    write_secret(
+        &dir.join("token.key"),
         &hex::encode(SigningKey::generate(&mut rng).to_bytes()),
     )?;
 
@@ -101,6 +124,16 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<NodeConfig> {
         },
         commit: CommitSection::default(),
         limits: Limits::default(),
+        public: Some(PublicConfig {
+            listen: opts.public_listen,
+            cert: dir.join("public.pem"),
+            key: dir.join("public-key.pem"),
+        }),
+        auth: AuthConfig {
+            token_key: Some(dir.join("token.key")),
+            orgs: crate::demo::ORGS.iter().map(|o| o.id.to_string()).collect(),
+            ..AuthConfig::default()
+        },
     };
     cfg.validate()?;
     std::fs::write(&config_path, toml::to_string_pretty(&cfg)?)?;
@@ -127,13 +160,16 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<NodeConfig> {
 ///
 /// # Errors
 /// I/O failures.
-pub fn write_client_files(dir: &Path, api: SocketAddr) -> anyhow::Result<()> {
+pub fn write_client_files(dir: &Path, api: SocketAddr, public: Option<SocketAddr>) -> anyhow::Result<()> {
     let dir = abs(dir)?;
-    let host = if api.ip().is_unspecified() {
-        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), api.port())
-    } else {
-        api
+    let reachable = |a: SocketAddr| {
+        if a.ip().is_unspecified() {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), a.port())
+        } else {
+            a
+        }
     };
+    let host = reachable(api);
     let endpoint = format!("https://{host}");
     let profile = format!(
         "# gridledger CLI profile for the dev node (written by `gridledger-node dev`).\n\
@@ -159,7 +195,11 @@ pub fn write_client_files(dir: &Path, api: SocketAddr) -> anyhow::Result<()> {
     let tmp = dir.join(".endpoints.json.tmp");
     std::fs::write(
         &tmp,
-        serde_json::to_string_pretty(&json!({ "grpc": endpoint }))? + "\n",
+        serde_json::to_string_pretty(&json!({
+            "grpc": endpoint,
+            "http": endpoint,
+            "public": public.map(|p| format!("https://{}", reachable(p))),
+        }))? + "\n",
     )?;
     std::fs::rename(&tmp, dir.join("endpoints.json"))?;
     Ok(())
@@ -180,9 +220,15 @@ pub async fn run(
         let client_key =
             read_signing_key(&dir.join("client-signing.key")).map_err(anyhow::Error::msg)?;
         let started = std::time::Instant::now();
+        let token_keys: Vec<(String, [u8; 32])> = running
+            .auth
+            .token_signers()
+            .map(|s| (s.org().to_string(), s.public_key()))
+            .collect();
         let phases = crate::demo::seed(
             &cfg.origin,
             client_key.verifying_key().as_bytes(),
+            &token_keys,
             opts.meters,
             opts.days,
         );
@@ -218,7 +264,25 @@ pub async fn run(
             "demo consortium seeded"
         );
     }
-    write_client_files(&dir, running.api_addr)?;
+    let accounts_file = dir.join("demo-accounts.json");
+    if !accounts_file.exists() {
+        let accounts = crate::demo::accounts(opts.meters, || {
+            use rand::Rng as _;
+            rand::rngs::OsRng
+                .sample_iter(&rand::distributions::Alphanumeric)
+                .take(20)
+                .map(char::from)
+                .collect()
+        });
+        for a in &accounts {
+            running
+                .auth
+                .put_account(&a.username, &a.org, &a.roles, &a.meters, &a.password)
+                .map_err(|e| anyhow::anyhow!("demo account {}: {e}", a.username))?;
+        }
+        write_secret(&accounts_file, &(serde_json::to_string_pretty(&accounts)? + "\n"))?;
+    }
+    write_client_files(&dir, running.api_addr, running.public_addr)?;
     let tip = running.ledger.tip();
     let profile = dir.join("profile.toml");
     println!(
@@ -239,5 +303,13 @@ pub async fn run(
         dir.join("trust.json").display()
     );
     println!("          gridledger load --count 20000 --stream --json");
+    if let Some(p) = running.public_addr {
+        println!("  public: https://{p} (end users; accounts in {})", accounts_file.display());
+        println!(
+            "          curl --cacert {} -d '{{\"username\":\"resident-1\",\"password\":\"...\"}}' https://localhost:{}/v1/auth/login",
+            dir.join("ca.pem").display(),
+            p.port()
+        );
+    }
     running.serve_until(shutdown).await
 }

@@ -15,6 +15,7 @@ use gridledger_core::checkpoint::Checkpoint;
 use gridledger_core::contract::{self, BlockContext, Effect, Rejection, SignerInfo, StateView};
 use gridledger_core::merkle::{self, Frontier, Hash, HashSource, ProofError};
 use gridledger_core::note::{NoteSigner, SignedNote};
+use gridledger_core::pb::OrgKind;
 use gridledger_core::receipt::Receipt;
 use gridledger_core::tx;
 use parking_lot::{Mutex, RwLock};
@@ -125,6 +126,9 @@ mod keys {
     pub fn instrument(asset: &str) -> Vec<u8> {
         [b"instrument/".as_slice(), asset.as_bytes()].concat()
     }
+    pub fn instrument_at(asset: &str) -> Vec<u8> {
+        [b"instrument_at/".as_slice(), asset.as_bytes()].concat()
+    }
     pub fn certificate(asset: &str) -> Vec<u8> {
         [b"cert/".as_slice(), asset.as_bytes()].concat()
     }
@@ -185,7 +189,7 @@ pub struct Ledger<S: Store> {
     // Signers and orgs are few and read by every transaction: cached in memory, loaded
     // at open and updated after each committed block.
     signers: RwLock<HashMap<[u8; 32], SignerInfo>>,
-    orgs: RwLock<HashSet<String>>,
+    orgs: RwLock<HashMap<String, OrgKind>>,
 }
 
 impl<S: Store> std::fmt::Debug for Ledger<S> {
@@ -306,7 +310,7 @@ impl<S: Store> Ledger<S> {
             tip: RwLock::new(tip),
             frontier: Mutex::new(frontier),
             signers: RwLock::new(HashMap::new()),
-            orgs: RwLock::new(HashSet::new()),
+            orgs: RwLock::new(HashMap::new()),
         };
         ledger.load_caches()?;
         Ok(ledger)
@@ -333,8 +337,12 @@ impl<S: Store> Ledger<S> {
             );
         }
         let mut orgs = self.orgs.write();
-        for (k, _) in self.store.scan(Cf::State, b"org/", b"org0", usize::MAX)? {
-            orgs.insert(String::from_utf8_lossy(&k[4..]).into_owned());
+        for (k, v) in self.store.scan(Cf::State, b"org/", b"org0", usize::MAX)? {
+            let kind = std::str::from_utf8(&v)
+                .ok()
+                .and_then(OrgKind::from_str_name)
+                .ok_or_else(|| LedgerError::Corrupt(format!("org record {:?}", k)))?;
+            orgs.insert(String::from_utf8_lossy(&k[4..]).into_owned(), kind);
         }
         Ok(())
     }
@@ -611,6 +619,76 @@ impl<S: Store> Ledger<S> {
         })
     }
 
+    /// The kind of a registered org.
+    pub fn org_kind(&self, org_id: &str) -> Option<OrgKind> {
+        self.orgs.read().get(org_id).copied()
+    }
+
+    /// The registered signer (or token key) under a public key, revoked or not.
+    pub fn signer(&self, key: &[u8; 32]) -> Option<SignerInfo> {
+        self.signers.read().get(key).cloned()
+    }
+
+    /// Every registered key with its registration, in key order.
+    pub fn signers(&self) -> Vec<([u8; 32], SignerInfo)> {
+        let mut v: Vec<_> = self
+            .signers
+            .read()
+            .iter()
+            .map(|(k, i)| (*k, i.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// An instrument's owner org and the leaf index of its registration.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn instrument(&self, asset_no: &str) -> Result<Option<(String, u64)>> {
+        let Some(owner) = self.store.get(Cf::State, &keys::instrument(asset_no))? else {
+            return Ok(None);
+        };
+        let Some(at) = self.store.get(Cf::State, &keys::instrument_at(asset_no))? else {
+            return Err(LedgerError::Corrupt(format!(
+                "instrument {asset_no:?} has no leaf index"
+            )));
+        };
+        Ok(Some((
+            String::from_utf8_lossy(&owner).into_owned(),
+            be_u64(Cf::State, &at)?,
+        )))
+    }
+
+    /// Leaf indexes of an instrument's readings for days in `[from, to]` (YYYY-MM-DD,
+    /// compared as text, which orders ISO dates correctly), at most `limit`.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn reading_days(
+        &self,
+        asset_no: &str,
+        from: &str,
+        to: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, u64)>> {
+        let lo = keys::reading(asset_no, from);
+        // The day strings are fixed-width, so "to" plus a byte above any digit is an
+        // exclusive upper bound that includes `to` itself.
+        let hi = [keys::reading(asset_no, to), vec![0xff]].concat();
+        let prefix_len = keys::reading(asset_no, "").len();
+        self.store
+            .scan(Cf::State, &lo, &hi, limit)?
+            .into_iter()
+            .map(|(k, v)| {
+                Ok((
+                    String::from_utf8_lossy(&k[prefix_len..]).into_owned(),
+                    be_u64(Cf::State, &v)?,
+                ))
+            })
+            .collect()
+    }
+
     /// A block header by height.
     ///
     /// # Errors
@@ -856,7 +934,7 @@ struct Overlay<'a, S: Store> {
     ledger: &'a Ledger<S>,
     used_nonces: HashSet<Vec<u8>>,
     new_signers: Vec<([u8; 32], SignerInfo)>,
-    new_orgs: Vec<String>,
+    new_orgs: Vec<(String, OrgKind)>,
     instruments: HashMap<String, String>,
     readings: HashMap<(String, String), u64>,
 }
@@ -869,9 +947,13 @@ impl<'a, S: Store> Overlay<'a, S> {
                 batch.put(Cf::Nonces, key.clone(), Vec::new());
                 self.used_nonces.insert(key);
             }
-            Effect::Org(id) => {
-                batch.put(Cf::State, keys::org(&id), Vec::new());
-                self.new_orgs.push(id);
+            Effect::Org(id, kind) => {
+                batch.put(
+                    Cf::State,
+                    keys::org(&id),
+                    kind.as_str_name().as_bytes().to_vec(),
+                );
+                self.new_orgs.push((id, kind));
             }
             Effect::Signer(k, info) => {
                 let stored = StoredSigner {
@@ -887,6 +969,7 @@ impl<'a, S: Store> Overlay<'a, S> {
                 self.new_signers.push((k, info));
             }
             Effect::Instrument(asset, owner) => {
+                batch.put(Cf::State, keys::instrument_at(&asset), keys::u64k(index));
                 batch.put(
                     Cf::State,
                     keys::instrument(&asset),
@@ -923,8 +1006,12 @@ impl<S: Store> StateView for Overlay<'_, S> {
     fn nonce_used(&self, key: &[u8; 32], nonce: u64) -> bool {
         self.used_nonces.contains(&keys::nonce(key, nonce))
     }
-    fn org_exists(&self, org_id: &str) -> bool {
-        self.new_orgs.iter().any(|o| o == org_id) || self.ledger.orgs.read().contains(org_id)
+    fn org_kind(&self, org_id: &str) -> Option<OrgKind> {
+        self.new_orgs
+            .iter()
+            .find(|(o, _)| o == org_id)
+            .map(|(_, k)| *k)
+            .or_else(|| self.ledger.orgs.read().get(org_id).copied())
     }
     fn instrument_owner(&self, asset_no: &str) -> Option<String> {
         if let Some(o) = self.instruments.get(asset_no) {

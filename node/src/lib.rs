@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod auth;
 pub mod backend;
 pub mod cli;
 pub mod commit;
@@ -27,3 +28,4 @@ pub mod ledger;
 pub mod pki;
 pub mod server;
 pub mod store;
+pub mod tls;

@@ -1,31 +1,49 @@
-//! Server wiring: storage, ledger, committer, and the gRPC server with its tower stack.
+//! Server wiring: storage, ledger, committer, identity, and the listeners with their one
+//! tower stack.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use gridledger_core::note::NoteSigner;
+use gridledger_proto::v1::auth_service_server::AuthServiceServer;
 use gridledger_proto::v1::chain_service_server::ChainServiceServer;
+use gridledger_proto::v1::data_service_server::DataServiceServer;
+use gridledger_services::auth::layer::{AuthState, IdentityLimiter, Listener, authorize, unix_now};
+use gridledger_services::auth_service::Auth;
 use gridledger_services::chain::Chain;
-use tokio::net::TcpListener;
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use gridledger_services::data::Data;
+use gridledger_services::gateway::{self, Gateway};
+use tokio::sync::watch;
 
+use crate::auth::NodeAuth;
 use crate::backend::NodeChain;
 use crate::commit::Committer;
 use crate::config::{NodeConfig, read_signing_key};
 use crate::ledger::Ledger;
 use crate::store::rocks::RocksStore;
+use crate::tls::{ReloadingTls, TlsFiles, bind, incoming};
+
+/// Largest request to AuthService and DataService: these carry names and passwords, not
+/// transactions.
+pub const MAX_SMALL_MESSAGE_BYTES: usize = 64 << 10;
+
+type ServeResult = Result<(), tonic::transport::Error>;
 
 /// A started node.
 pub struct Running {
     /// The API's bound address.
     pub api_addr: SocketAddr,
+    /// The public listener's bound address, when enabled.
+    pub public_addr: Option<SocketAddr>,
     /// The ledger.
     pub ledger: Arc<Ledger<RocksStore>>,
     /// The committer (in-process submissions, e.g. the dev seed).
     pub committer: Committer,
-    server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
-    stop: tokio::sync::oneshot::Sender<()>,
+    /// Accounts and tokens.
+    pub auth: Arc<NodeAuth<RocksStore>>,
+    servers: Vec<tokio::task::JoinHandle<ServeResult>>,
+    stop: watch::Sender<bool>,
 }
 
 /// Opens the ledger and the checkpoint signer from a validated config.
@@ -45,29 +63,86 @@ pub fn open_ledger(cfg: &NodeConfig) -> anyhow::Result<Arc<Ledger<RocksStore>>> 
     )?))
 }
 
-/// Starts the node: opens storage, checks the tip, binds the API and serves.
+/// Starts the node: opens storage, checks the tip, binds the listeners and serves.
 ///
 /// # Errors
 /// Any failure to open, check or bind, with context.
 pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
     let ledger = open_ledger(&cfg)?;
     let committer = Committer::spawn(ledger.clone(), cfg.commit_config());
-    let backend = Arc::new(NodeChain {
+    let chain = Arc::new(NodeChain {
         ledger: ledger.clone(),
         committer: committer.clone(),
         max_tx_bytes: cfg.limits.max_tx_bytes,
     });
-
-    let tls = {
-        let cert = std::fs::read(&cfg.api.cert)?;
-        let key = std::fs::read(&cfg.api.key)?;
-        let ca = std::fs::read(&cfg.api.client_ca)?;
-        ServerTlsConfig::new()
-            .identity(Identity::from_pem(cert, key))
-            .client_ca_root(Certificate::from_pem(ca))
-            .client_auth_optional(!cfg.api.require_client_cert)
+    let secret = match &cfg.auth.token_key {
+        Some(p) => Some(read_signing_key(p).map_err(anyhow::Error::msg)?),
+        None => None,
     };
+    let auth = Arc::new(NodeAuth::open(
+        ledger.clone(),
+        cfg.auth.clone(),
+        secret.as_ref(),
+        unix_now,
+    )?);
+    let app = app(&cfg, chain, auth.clone()).await?;
 
+    // One server per listener over the same app; both stop on the same signal.
+    let (stop, stopped) = watch::channel(false);
+    let mut servers = Vec::new();
+    let api_tls = ReloadingTls::new(TlsFiles {
+        cert: cfg.api.cert.clone(),
+        key: cfg.api.key.clone(),
+        client_ca: Some(cfg.api.client_ca.clone()),
+        require_client_cert: cfg.api.require_client_cert,
+    })?;
+    api_tls.watch(Duration::from_secs(cfg.limits.tls_reload_secs));
+    let listener = bind(cfg.api.listen, "API").await?;
+    let api_addr = listener.local_addr()?;
+    servers.push(tokio::spawn(serve(
+        cfg.limits.clone(),
+        app.clone(),
+        incoming(listener, api_tls, Listener::Api),
+        stopped.clone(),
+    )));
+
+    let mut public_addr = None;
+    if let Some(p) = &cfg.public {
+        let tls = ReloadingTls::new(TlsFiles {
+            cert: p.cert.clone(),
+            key: p.key.clone(),
+            client_ca: None,
+            require_client_cert: false,
+        })?;
+        tls.watch(Duration::from_secs(cfg.limits.tls_reload_secs));
+        let listener = bind(p.listen, "public listener").await?;
+        public_addr = Some(listener.local_addr()?);
+        servers.push(tokio::spawn(serve(
+            cfg.limits.clone(),
+            app,
+            incoming(listener, tls, Listener::Public),
+            stopped,
+        )));
+    }
+    tracing::info!(%api_addr, ?public_addr, origin = ledger.origin(), node = ledger.node_id(), size = ledger.tip().size, "node serving");
+    Ok(Running {
+        api_addr,
+        public_addr,
+        ledger,
+        committer,
+        auth,
+        servers,
+        stop,
+    })
+}
+
+/// Every gRPC service and HTTP route, behind the one authentication and authorisation
+/// layer.
+async fn app(
+    cfg: &NodeConfig,
+    chain: Arc<NodeChain<RocksStore>>,
+    auth: Arc<NodeAuth<RocksStore>>,
+) -> anyhow::Result<axum::Router> {
     let (health, health_svc) = tonic_health::server::health_reporter();
     health
         .set_serving::<ChainServiceServer<Chain<NodeChain<RocksStore>>>>()
@@ -76,58 +151,74 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
         .register_encoded_file_descriptor_set(gridledger_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let chain = ChainServiceServer::new(Chain::new(backend))
-        .max_decoding_message_size(cfg.limits.max_message_bytes);
-
-    let listener = TcpListener::bind(cfg.api.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot bind the API on {}: {e}", cfg.api.listen))?;
-    let api_addr = listener.local_addr()?;
-    // Our own accept stream (so the bound port is known before serving) bypasses tonic's
-    // tcp_nodelay setting: set it here, or small responses wait out delayed ACKs (~40 ms).
-    let incoming = tokio_stream::StreamExt::map(
-        tokio_stream::wrappers::TcpListenerStream::new(listener),
-        |s| {
-            s.inspect(|s| {
-                let _ = s.set_nodelay(true);
-            })
+    let data = Data::new(chain.clone());
+    let grpc = tonic::service::Routes::new(health_svc)
+        .add_service(reflection)
+        .add_service(
+            ChainServiceServer::new(Chain::new(chain.clone()))
+                .max_decoding_message_size(cfg.limits.max_message_bytes),
+        )
+        .add_service(
+            AuthServiceServer::new(Auth::new(auth.clone()))
+                .max_decoding_message_size(MAX_SMALL_MESSAGE_BYTES),
+        )
+        .add_service(
+            DataServiceServer::new(data.clone()).max_decoding_message_size(MAX_SMALL_MESSAGE_BYTES),
+        );
+    let http = gateway::router(
+        Gateway {
+            auth: auth.clone(),
+            data,
+            chain,
         },
+        cfg.limits.max_http_body_bytes,
     );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state = Arc::new(AuthState {
+        dir: auth,
+        audience: cfg.origin.clone(),
+        limiter: IdentityLimiter::new(cfg.limits.per_identity_concurrent),
+        now: unix_now,
+    });
+    Ok(grpc
+        .into_axum_router()
+        .merge(http)
+        .fallback(gateway::fallback)
+        .layer(axum::middleware::from_fn_with_state(state, authorize)))
+}
 
-    // The tower stack, outermost first:
-    // - trace: one span per RPC, so every log line names the method it serves;
-    // - TLS (mutual by default): identity is established before any handler runs;
-    // - timeout: a stuck handler cannot hold a connection slot forever;
-    // - global concurrency limit + load shedding: beyond max_concurrent_requests the
-    //   node answers RESOURCE_EXHAUSTED at once instead of queueing without bound (tonic
-    //   sheds per connection, outside this layer, whenever the limit is not ready);
-    // - HTTP/2 keepalive: dead clients are noticed and their streams freed.
-    let server = Server::builder()
-        .trace_fn(|req| tracing::info_span!("grpc", path = %req.uri().path()))
-        .tls_config(tls)?
-        .timeout(Duration::from_millis(cfg.limits.request_timeout_ms))
+/// Serves `app` on one listener until `stopped` turns true.
+///
+/// The tower stack, outermost first:
+/// - trace: one span per request, so every log line names the method it serves;
+/// - TLS (ours, see `tls.rs`): mutual on the API port by default, server-only on the
+///   public listener; the peer's certificate identity rides in the connection info;
+/// - timeout: a stuck handler cannot hold a connection slot forever;
+/// - global concurrency limit + load shedding: beyond max_concurrent_requests the node
+///   answers RESOURCE_EXHAUSTED at once instead of queueing without bound;
+/// - HTTP/2 keepalive: dead clients are noticed and their streams freed;
+/// - the auth layer (in `app`): principal, role × operation matrix, per-identity limits;
+/// - the routes: gRPC services and the HTTP gateway.
+async fn serve(
+    limits: crate::config::Limits,
+    app: axum::Router,
+    incoming: impl futures::Stream<Item = std::io::Result<crate::tls::PeerStream>> + Send + 'static,
+    mut stopped: watch::Receiver<bool>,
+) -> ServeResult {
+    tonic::transport::Server::builder()
+        .trace_fn(|req| tracing::info_span!("request", path = %req.uri().path()))
+        .timeout(Duration::from_millis(limits.request_timeout_ms))
         .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-            cfg.limits.max_concurrent_requests,
+            limits.max_concurrent_requests,
         ))
         .load_shed(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .add_service(health_svc)
-        .add_service(reflection)
-        .add_service(chain)
-        .serve_with_incoming_shutdown(incoming, async {
-            let _ = stopped.await;
-        });
-    let server = tokio::spawn(server);
-    tracing::info!(%api_addr, origin = ledger.origin(), node = ledger.node_id(), size = ledger.tip().size, "node serving");
-    Ok(Running {
-        api_addr,
-        ledger,
-        committer,
-        server,
-        stop,
-    })
+        .accept_http1(true)
+        .add_routes(tonic::service::Routes::from(app))
+        .serve_with_incoming_shutdown(incoming, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })
+        .await
 }
 
 impl Running {
@@ -139,15 +230,20 @@ impl Running {
         self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        let mut server = self.server;
+        let mut all = futures::future::select_all(self.servers);
         tokio::select! {
-            r = &mut server => { r??; return Ok(()); }
+            (r, _, _) = &mut all => { r??; anyhow::bail!("a listener stopped unexpectedly"); }
             _ = shutdown => {}
         }
         tracing::info!("shutting down");
-        let _ = self.stop.send(());
-        match tokio::time::timeout(Duration::from_secs(10), server).await {
-            Ok(r) => r??,
+        let _ = self.stop.send(true);
+        let rest = all.into_inner();
+        match tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(rest)).await {
+            Ok(rs) => {
+                for r in rs {
+                    r??;
+                }
+            }
             Err(_) => tracing::warn!("graceful shutdown timed out"),
         }
         Ok(())

@@ -42,6 +42,7 @@ fn seed_leaves(meters: usize) -> Vec<Vec<Vec<u8>>> {
     gridledger_node::demo::seed(
         ORIGIN,
         SigningKey::from_bytes(&[9; 32]).verifying_key().as_bytes(),
+        &[],
         meters,
         1,
     )

@@ -109,3 +109,121 @@ pub trait ChainBackend: Send + Sync + 'static {
     /// Largest SignedTx accepted, in bytes.
     fn max_tx_bytes(&self) -> usize;
 }
+
+/// A fresh access and refresh token pair.
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    /// The JWT.
+    pub access_token: String,
+    /// Opaque, single use, rotated on every refresh.
+    pub refresh_token: String,
+    /// Access-token lifetime, seconds.
+    pub expires_in: u64,
+}
+
+/// An account as its org's admin sees it (never the password hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountView {
+    /// Login name.
+    pub username: String,
+    /// Org.
+    pub org: String,
+    /// Roles.
+    pub roles: Vec<String>,
+    /// Meters bound to a resident.
+    pub meters: Vec<String>,
+    /// Disabled accounts cannot log in or refresh.
+    pub disabled: bool,
+}
+
+/// A new account of the caller's org.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    /// Login name.
+    pub username: String,
+    /// Initial password.
+    pub password: String,
+    /// Roles.
+    pub roles: Vec<String>,
+    /// Meters (residents only).
+    pub meters: Vec<String>,
+}
+
+/// Changes to one account; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AccountUpdate {
+    /// Which account.
+    pub username: String,
+    /// Disable or enable.
+    pub disabled: Option<bool>,
+    /// Reset the password.
+    pub new_password: Option<String>,
+    /// Replace the roles.
+    pub roles: Option<Vec<String>>,
+    /// Replace the meter bindings.
+    pub meters: Option<Vec<String>>,
+}
+
+/// A dynamic token.
+#[derive(Debug, Clone)]
+pub struct IssuedDynamic {
+    /// The JWT.
+    pub token: String,
+    /// Lifetime, seconds.
+    pub expires_in: u64,
+    /// Its id.
+    pub jti: String,
+}
+
+/// What AuthService and the gateway's auth routes need from the node. Callers are
+/// already authenticated and past the matrix; the backend checks org ownership.
+pub trait AuthBackend: Send + Sync + 'static {
+    /// Password login.
+    fn login(
+        &self,
+        username: String,
+        password: String,
+    ) -> impl std::future::Future<Output = Result<TokenPair>> + Send;
+    /// Refresh-token rotation.
+    fn refresh(&self, refresh_token: String) -> Result<TokenPair>;
+    /// Revokes the caller's access token and, if given, a refresh token's family.
+    fn logout(&self, caller: &crate::auth::Principal, refresh_token: Option<String>) -> Result<()>;
+    /// JWKS JSON.
+    fn jwks(&self) -> serde_json::Value;
+    /// A dynamic token for `scope` (checked against what the caller may read).
+    fn issue_dynamic(
+        &self,
+        caller: &crate::auth::Principal,
+        scope: Vec<String>,
+        ttl_secs: u64,
+        single_use: bool,
+    ) -> Result<IssuedDynamic>;
+    /// Creates an account in the caller's org.
+    fn create_account(
+        &self,
+        caller: &crate::auth::Principal,
+        account: NewAccount,
+    ) -> impl std::future::Future<Output = Result<AccountView>> + Send;
+    /// The caller's org's accounts.
+    fn list_accounts(&self, caller: &crate::auth::Principal) -> Result<Vec<AccountView>>;
+    /// Changes an account of the caller's org.
+    fn update_account(
+        &self,
+        caller: &crate::auth::Principal,
+        update: AccountUpdate,
+    ) -> impl std::future::Future<Output = Result<AccountView>> + Send;
+}
+
+/// What DataService and the gateway's data routes need from the node.
+pub trait DataBackend: Send + Sync + 'static {
+    /// An instrument.
+    fn meter(&self, asset_no: &str) -> Result<Option<gridledger_proto::v1::Meter>>;
+    /// Readings of days in `[from, to]`, at most `limit`.
+    fn readings(
+        &self,
+        asset_no: &str,
+        from: &str,
+        to: &str,
+        limit: usize,
+    ) -> Result<Vec<gridledger_proto::v1::DailyReading>>;
+}

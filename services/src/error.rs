@@ -99,5 +99,56 @@ impl ServiceError {
     }
 }
 
+impl ServiceError {
+    /// The HTTP status of this error on the JSON gateway.
+    pub fn http_status(&self) -> axum::http::StatusCode {
+        use axum::http::StatusCode as H;
+        match self {
+            ServiceError::InvalidArgument(_) => H::BAD_REQUEST,
+            ServiceError::NotFound(_) => H::NOT_FOUND,
+            ServiceError::AlreadyExists(_) => H::CONFLICT,
+            ServiceError::Unauthenticated(_) => H::UNAUTHORIZED,
+            ServiceError::PermissionDenied(_) => H::FORBIDDEN,
+            ServiceError::FailedPrecondition(_) => H::UNPROCESSABLE_ENTITY,
+            ServiceError::ResourceExhausted(_) => H::TOO_MANY_REQUESTS,
+            ServiceError::Unavailable { .. } => H::SERVICE_UNAVAILABLE,
+            ServiceError::Internal(_) => H::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The response for this error: a gRPC status (trailers-only) for gRPC calls, else
+    /// HTTP with `{"error": CODE, "message": ...}` and the headers the status implies.
+    pub fn respond(self, grpc: bool) -> axum::response::Response {
+        use axum::response::IntoResponse as _;
+        if grpc {
+            return Status::from(self).into_http::<axum::body::Body>();
+        }
+        let status = self.http_status();
+        let code = self.code_name();
+        if let ServiceError::Internal(m) = &self {
+            tracing::error!(error = %m, "internal error");
+        }
+        let body = axum::Json(serde_json::json!({ "error": code, "message": self.to_string() }));
+        let mut r = (status, body).into_response();
+        let h = r.headers_mut();
+        match status {
+            axum::http::StatusCode::UNAUTHORIZED => {
+                h.insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
+            }
+            axum::http::StatusCode::TOO_MANY_REQUESTS => {
+                h.insert("retry-after", axum::http::HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        r
+    }
+}
+
+impl axum::response::IntoResponse for ServiceError {
+    fn into_response(self) -> axum::response::Response {
+        self.respond(false)
+    }
+}
+
 /// Result alias.
 pub type Result<T> = std::result::Result<T, ServiceError>;

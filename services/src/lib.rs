@@ -2,16 +2,26 @@
 //! place where errors become `tonic::Status`.
 //!
 //! # Layout
-//! - [`backend`]: what the services need from the node ([`backend::ChainBackend`]).
+//! - [`auth`]: principals, the role × operation matrix, JWTs, and the one
+//!   authentication/authorisation layer in front of every route.
+//! - [`backend`]: what the services need from the node ([`backend::ChainBackend`],
+//!   [`backend::AuthBackend`], [`backend::DataBackend`]).
 //! - [`chain`]: the ChainService handlers.
+//! - [`auth_service`]: the AuthService handlers.
+//! - [`data`]: DataService: records with per-record access checks.
+//! - [`gateway`]: the HTTP/JSON routes (axum) over the same backends.
 //! - [`convert`]: domain ↔ proto conversions.
 //! - [`error`]: [`error::ServiceError`] and its mapping to `Status`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod auth;
+pub mod auth_service;
 pub mod backend;
 pub mod chain;
 pub mod convert;
+pub mod data;
 pub mod error;
+pub mod gateway;
 
 pub use error::{Result, ServiceError};

@@ -3,6 +3,7 @@
 mod util;
 
 mod audit;
+mod authz;
 mod bad_input;
 mod cli_errors;
 mod consistency;

@@ -39,11 +39,14 @@ pub enum Cf {
     State,
     /// single keys: tip, checkpoint, counters.
     Meta,
+    /// Node-local identity data (accounts, refresh tokens, revocations). Not part of the
+    /// ledger: never hashed, never replicated, not rebuilt from the log.
+    Auth,
 }
 
 impl Cf {
     /// Every column family, in a fixed order.
-    pub const ALL: [Cf; 7] = [
+    pub const ALL: [Cf; 8] = [
         Cf::Leaves,
         Cf::Nodes,
         Cf::Blocks,
@@ -51,6 +54,7 @@ impl Cf {
         Cf::Nonces,
         Cf::State,
         Cf::Meta,
+        Cf::Auth,
     ];
 
     /// The column family's name on disk.
@@ -63,6 +67,7 @@ impl Cf {
             Cf::Nonces => "nonces",
             Cf::State => "state",
             Cf::Meta => "meta",
+            Cf::Auth => "auth",
         }
     }
 }

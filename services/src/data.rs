@@ -1,0 +1,156 @@
+//! DataService: metering records with per-record access checks. The same functions serve
+//! the gRPC methods and the gateway's routes, so both apply the same rules.
+
+use std::sync::Arc;
+
+use gridledger_proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+use crate::auth::layer::principal;
+use crate::auth::{Principal, may_read_readings};
+use crate::backend::DataBackend;
+use crate::error::{Result, ServiceError};
+
+/// Most days one readings request returns.
+pub const MAX_DAYS: usize = 366;
+/// Most meters bound to one resident (bounds token size).
+pub const MAX_BOUND_METERS: usize = 64;
+
+/// Checks a `YYYY-MM-DD` day.
+///
+/// # Errors
+/// INVALID_ARGUMENT naming the parameter.
+pub fn check_day(what: &str, d: &str) -> Result<()> {
+    let b = d.as_bytes();
+    let ok = b.len() == 10
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
+        && (1..=12).contains(&d[5..7].parse::<u32>().unwrap_or(0))
+        && (1..=31).contains(&d[8..10].parse::<u32>().unwrap_or(0));
+    if ok {
+        Ok(())
+    } else {
+        Err(ServiceError::InvalidArgument(format!(
+            "{what} must be a date YYYY-MM-DD, got {d:?}"
+        )))
+    }
+}
+
+fn check_asset(asset: &str) -> Result<()> {
+    if asset.is_empty() || asset.len() > gridledger_core::contract::MAX_ID_LEN {
+        return Err(ServiceError::InvalidArgument(format!(
+            "asset_no must be 1-{} bytes",
+            gridledger_core::contract::MAX_ID_LEN
+        )));
+    }
+    Ok(())
+}
+
+/// The data operations over a backend.
+#[derive(Debug)]
+pub struct Data<B> {
+    backend: Arc<B>,
+}
+
+impl<B> Clone for Data<B> {
+    fn clone(&self) -> Self {
+        Self {
+            backend: self.backend.clone(),
+        }
+    }
+}
+
+impl<B: DataBackend> Data<B> {
+    /// Wraps a backend.
+    pub fn new(backend: Arc<B>) -> Self {
+        Self { backend }
+    }
+
+    /// An instrument (class I: anyone).
+    ///
+    /// # Errors
+    /// INVALID_ARGUMENT, NOT_FOUND.
+    pub fn meter(&self, asset: &str) -> Result<pb::Meter> {
+        check_asset(asset)?;
+        self.backend
+            .meter(asset)?
+            .ok_or_else(|| ServiceError::NotFound(format!("no instrument {asset:?}")))
+    }
+
+    /// The caller's bound meters (residents).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn my_meters(&self, p: &Principal) -> Result<Vec<pb::Meter>> {
+        let mut out = Vec::new();
+        for m in p.bound_meters().take(MAX_BOUND_METERS) {
+            if let Some(meter) = self.backend.meter(m)? {
+                out.push(meter);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Readings of one meter, if the caller may read them.
+    ///
+    /// A meter the caller may not read is answered exactly like one that does not
+    /// exist (PERMISSION_DENIED either way), so residents cannot probe which asset
+    /// numbers exist through this route.
+    ///
+    /// # Errors
+    /// INVALID_ARGUMENT for bad dates, PERMISSION_DENIED.
+    pub fn readings(&self, p: &Principal, asset: &str, from: &str, to: &str) -> Result<pb::GetReadingsResponse> {
+        check_asset(asset)?;
+        check_day("from", from)?;
+        check_day("to", to)?;
+        if from > to {
+            return Err(ServiceError::InvalidArgument(format!(
+                "from ({from}) is after to ({to})"
+            )));
+        }
+        let denied = || {
+            ServiceError::PermissionDenied(format!(
+                "{} may not read the readings of meter {asset:?}",
+                p.describe()
+            ))
+        };
+        let owner = match self.backend.meter(asset)? {
+            Some(m) => m.owner_org,
+            None => return Err(denied()),
+        };
+        if !may_read_readings(p, asset, &owner, from, to) {
+            return Err(denied());
+        }
+        Ok(pb::GetReadingsResponse {
+            asset_no: asset.to_string(),
+            readings: self.backend.readings(asset, from, to, MAX_DAYS)?,
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl<B: DataBackend> pb::data_service_server::DataService for Data<B> {
+    async fn get_meter(&self, r: Request<pb::GetMeterRequest>) -> std::result::Result<Response<pb::Meter>, Status> {
+        Ok(Response::new(self.meter(&r.get_ref().asset_no)?))
+    }
+
+    async fn list_my_meters(
+        &self,
+        r: Request<pb::ListMyMetersRequest>,
+    ) -> std::result::Result<Response<pb::ListMyMetersResponse>, Status> {
+        let p = principal(r.extensions())?;
+        Ok(Response::new(pb::ListMyMetersResponse {
+            meters: self.my_meters(p)?,
+        }))
+    }
+
+    async fn get_readings(
+        &self,
+        r: Request<pb::GetReadingsRequest>,
+    ) -> std::result::Result<Response<pb::GetReadingsResponse>, Status> {
+        let p = principal(r.extensions())?;
+        let q = r.get_ref();
+        Ok(Response::new(self.readings(p, &q.asset_no, &q.from, &q.to)?))
+    }
+}
