@@ -6,7 +6,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // SAFETY-free: build scripts are single-threaded; the vendored protoc means no apt step.
         unsafe { std::env::set_var("PROTOC", protoc_bin_vendored::protoc_bin_path()?) };
     }
-    let proto_dir = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../proto");
+    let proto_dir = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../proto");
     let tx = proto_dir.join("gridledger/v1/tx.proto");
     println!("cargo:rerun-if-changed={}", tx.display());
     prost_build::Config::new().compile_protos(&[tx], &[proto_dir])?;

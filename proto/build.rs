@@ -6,13 +6,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Build scripts are single-threaded; the vendored protoc means no apt step.
         unsafe { std::env::set_var("PROTOC", protoc_bin_vendored::protoc_bin_path()?) };
     }
-    let dir = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let dir = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    );
     let files = [
         "gridledger/v1/tx.proto",
         "gridledger/v1/chain.proto",
         "gridledger/v1/auth.proto",
         "gridledger/v1/data.proto",
-    ].map(|f| dir.join(f));
+    ]
+    .map(|f| dir.join(f));
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }

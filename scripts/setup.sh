@@ -12,6 +12,8 @@ missing=()
 # bindgen (librocksdb-sys) needs libclang; the independent verifier needs python3.
 dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# The tests use curl against the public listener, as a user would.
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}" >&2
     sudo_cmd=()

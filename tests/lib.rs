@@ -169,6 +169,11 @@ impl DevNode {
         }
     }
 
+    /// The process id of the running node.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("node running").id()
+    }
+
     /// Path of the CLI profile.
     pub fn profile(&self) -> PathBuf {
         self.dir.join("profile.toml")
@@ -261,14 +266,19 @@ pub enum Port {
 impl DevNode {
     /// DIR/endpoints.json.
     pub fn endpoints(&self) -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(self.dir.join("endpoints.json")).expect("endpoints.json"))
-            .expect("endpoints.json is JSON")
+        serde_json::from_str(
+            &std::fs::read_to_string(self.dir.join("endpoints.json")).expect("endpoints.json"),
+        )
+        .expect("endpoints.json is JSON")
     }
 
     /// The demo accounts.
     pub fn accounts(&self) -> Vec<Account> {
-        serde_json::from_str(&std::fs::read_to_string(self.dir.join("demo-accounts.json")).expect("demo-accounts.json"))
-            .expect("demo-accounts.json is JSON")
+        serde_json::from_str(
+            &std::fs::read_to_string(self.dir.join("demo-accounts.json"))
+                .expect("demo-accounts.json"),
+        )
+        .expect("demo-accounts.json is JSON")
     }
 
     /// One demo account by name.
@@ -295,7 +305,9 @@ impl DevNode {
     pub async fn channel(&self, port: Port) -> Channel {
         use tonic::transport::{Certificate, ClientTlsConfig, Identity};
         let mut tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(std::fs::read(self.dir.join("ca.pem")).unwrap()))
+            .ca_certificate(Certificate::from_pem(
+                std::fs::read(self.dir.join("ca.pem")).unwrap(),
+            ))
             .domain_name("localhost");
         if port == Port::ApiWithCert {
             tls = tls.identity(Identity::from_pem(
@@ -338,7 +350,9 @@ impl DevNode {
     pub async fn login(&self, username: &str) -> String {
         let a = self.account(username);
         let body = serde_json::json!({"username": a.username, "password": a.password}).to_string();
-        let (status, text) = self.http(Port::Public, "POST", "/v1/auth/login", None, Some(&body)).await;
+        let (status, text) = self
+            .http(Port::Public, "POST", "/v1/auth/login", None, Some(&body))
+            .await;
         assert_eq!(status, 200, "login {username}: {text}");
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         v["access_token"].as_str().unwrap().to_string()
@@ -410,13 +424,22 @@ pub async fn http_request(
     let read = s.read_to_end(&mut raw).await;
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let Some(status) = head.split_whitespace().nth(1).and_then(|c| c.parse::<u16>().ok()) else {
+    let Some(status) = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse::<u16>().ok())
+    else {
         return (0, format!("no HTTP response: {read:?}"));
     };
-    let chunked = head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.to_ascii_lowercase().contains("chunked"));
-    let body = if chunked { dechunk(rest) } else { rest.to_string() };
+    let chunked = head.lines().any(|l| {
+        l.to_ascii_lowercase().starts_with("transfer-encoding:")
+            && l.to_ascii_lowercase().contains("chunked")
+    });
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
     (status, body)
 }
 
@@ -436,7 +459,9 @@ fn dechunk(mut s: &str) -> String {
 /// Adds `authorization: Bearer <token>` to a gRPC request.
 pub fn with_bearer<T>(msg: T, token: &str) -> tonic::Request<T> {
     let mut r = tonic::Request::new(msg);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().expect("ascii token"));
+    r.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii token"),
+    );
     r
 }

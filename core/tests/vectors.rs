@@ -9,9 +9,11 @@ use gridledger_core::note::{NoteSigner, SignedNote, VerifierKey};
 use serde_json::Value;
 
 fn load(name: &str) -> Value {
-    let p = std::path::PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-        .join("testdata")
-        .join(name);
+    let p = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("testdata")
+    .join(name);
     serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
 }
 

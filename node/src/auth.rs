@@ -29,7 +29,9 @@ use gridledger_services::auth::token::{
     self, Claims, KeyDirectory, MAX_ACCESS_TTL_SECS, MAX_DYNAMIC_TTL_SECS, TokenKey, TokenSigner,
 };
 use gridledger_services::auth::{Principal, Role, may_grant, parse_scope_item};
-use gridledger_services::backend::{AccountUpdate, AccountView, AuthBackend, IssuedDynamic, NewAccount, TokenPair};
+use gridledger_services::backend::{
+    AccountUpdate, AccountView, AuthBackend, IssuedDynamic, NewAccount, TokenPair,
+};
 use parking_lot::Mutex;
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
@@ -162,7 +164,9 @@ pub struct NodeAuth<S: Store> {
 
 impl<S: Store> std::fmt::Debug for NodeAuth<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeAuth").field("orgs", &self.signers.keys()).finish_non_exhaustive()
+        f.debug_struct("NodeAuth")
+            .field("orgs", &self.signers.keys())
+            .finish_non_exhaustive()
     }
 }
 
@@ -191,7 +195,10 @@ impl<S: Store> NodeAuth<S> {
             for (k, v) in ledger.store().scan(Cf::Auth, prefix, end, usize::MAX)? {
                 let exp = u64::from_be_bytes(v.as_slice().try_into().unwrap_or([0; 8]));
                 if exp + token::LEEWAY_SECS > t {
-                    m.insert(String::from_utf8_lossy(&k[prefix.len()..]).into_owned(), exp);
+                    m.insert(
+                        String::from_utf8_lossy(&k[prefix.len()..]).into_owned(),
+                        exp,
+                    );
                 }
             }
             Ok(m)
@@ -208,7 +215,9 @@ impl<S: Store> NodeAuth<S> {
             used: Mutex::new(used),
             write: Mutex::new(()),
             hashing: tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2),
             ),
             cfg,
             now,
@@ -225,18 +234,28 @@ impl<S: Store> NodeAuth<S> {
     }
 
     fn account(&self, username: &str) -> Result<Option<StoredAccount>> {
-        match self.store().get(Cf::Auth, &key("account/", username)).map_err(internal)? {
+        match self
+            .store()
+            .get(Cf::Auth, &key("account/", username))
+            .map_err(internal)?
+        {
             None => Ok(None),
             Some(v) => serde_json::from_slice(&v).map(Some).map_err(internal),
         }
     }
 
     fn put(&self, batch: &mut WriteBatch, k: Vec<u8>, v: &impl Serialize) {
-        batch.put(Cf::Auth, k, serde_json::to_vec(v).expect("plain struct serialises"));
+        batch.put(
+            Cf::Auth,
+            k,
+            serde_json::to_vec(v).expect("plain struct serialises"),
+        );
     }
 
     fn write(&self, batch: WriteBatch) -> Result<()> {
-        self.store().write(batch, Durability::Sync).map_err(internal)
+        self.store()
+            .write(batch, Durability::Sync)
+            .map_err(internal)
     }
 
     /// Creates or replaces an account directly (dev seeding, bootstrap of an org's first
@@ -245,7 +264,14 @@ impl<S: Store> NodeAuth<S> {
     ///
     /// # Errors
     /// Invalid fields.
-    pub fn put_account(&self, username: &str, org: &str, roles: &[String], meters: &[String], password: &str) -> Result<()> {
+    pub fn put_account(
+        &self,
+        username: &str,
+        org: &str,
+        roles: &[String],
+        meters: &[String],
+        password: &str,
+    ) -> Result<()> {
         check_username(username)?;
         self.check_account_fields(org, roles, meters, password)?;
         let hash = hash_password(password).map_err(internal)?;
@@ -266,16 +292,21 @@ impl<S: Store> NodeAuth<S> {
         self.write(b)
     }
 
-    fn check_account_fields(&self, org: &str, roles: &[String], meters: &[String], password: &str) -> Result<()> {
+    fn check_account_fields(
+        &self,
+        org: &str,
+        roles: &[String],
+        meters: &[String],
+        password: &str,
+    ) -> Result<()> {
         if !self.signers.contains_key(org) {
             return Err(ServiceError::FailedPrecondition(format!(
                 "this node does not host org {org:?} (auth.orgs in its config)"
             )));
         }
-        let kind = self
-            .ledger
-            .org_kind(org)
-            .ok_or_else(|| ServiceError::FailedPrecondition(format!("org {org:?} is not registered on the ledger")))?;
+        let kind = self.ledger.org_kind(org).ok_or_else(|| {
+            ServiceError::FailedPrecondition(format!("org {org:?} is not registered on the ledger"))
+        })?;
         self.check_roles(roles, kind)?;
         self.check_meters(org, roles, meters)?;
         self.check_password(password)
@@ -293,7 +324,9 @@ impl<S: Store> NodeAuth<S> {
 
     fn check_roles(&self, roles: &[String], kind: OrgKind) -> Result<()> {
         if roles.is_empty() {
-            return Err(ServiceError::InvalidArgument("an account needs at least one role".into()));
+            return Err(ServiceError::InvalidArgument(
+                "an account needs at least one role".into(),
+            ));
         }
         for r in roles {
             if Role::parse(r).is_none() {
@@ -314,7 +347,9 @@ impl<S: Store> NodeAuth<S> {
             return Ok(());
         }
         if !roles.iter().any(|r| r == "resident") {
-            return Err(ServiceError::InvalidArgument("only resident accounts are bound to meters".into()));
+            return Err(ServiceError::InvalidArgument(
+                "only resident accounts are bound to meters".into(),
+            ));
         }
         if meters.len() > gridledger_services::data::MAX_BOUND_METERS {
             return Err(ServiceError::InvalidArgument(format!(
@@ -337,10 +372,14 @@ impl<S: Store> NodeAuth<S> {
 
     fn signer_for(&self, org: &str) -> Result<&TokenSigner> {
         let s = self.signers.get(org).ok_or_else(|| {
-            ServiceError::FailedPrecondition(format!("this node does not issue tokens for org {org:?}"))
+            ServiceError::FailedPrecondition(format!(
+                "this node does not issue tokens for org {org:?}"
+            ))
         })?;
         match self.ledger.signer(&s.public_key()) {
-            Some(i) if i.active && i.org_id == org && i.roles.iter().any(|r| r == TOKEN_ISSUER) => Ok(s),
+            Some(i) if i.active && i.org_id == org && i.roles.iter().any(|r| r == TOKEN_ISSUER) => {
+                Ok(s)
+            }
             _ => Err(ServiceError::FailedPrecondition(format!(
                 "this node's token key for org {org:?} ({}) is not registered and active on the ledger; \
                  its admin registers it with role {TOKEN_ISSUER} (docs/OPERATIONS.md)",
@@ -349,11 +388,22 @@ impl<S: Store> NodeAuth<S> {
         }
     }
 
-    fn issue_pair(&self, username: &str, a: &StoredAccount, family: &str, b: &mut WriteBatch) -> Result<TokenPair> {
+    fn issue_pair(
+        &self,
+        username: &str,
+        a: &StoredAccount,
+        family: &str,
+        b: &mut WriteBatch,
+    ) -> Result<TokenPair> {
         let signer = self.signer_for(&a.org)?;
         let now = (self.now)();
         let ttl = self.cfg.access_ttl_secs.min(MAX_ACCESS_TTL_SECS);
-        let scope = a.meters.iter().map(|m| format!("meter:{m}")).collect::<Vec<_>>().join(" ");
+        let scope = a
+            .meters
+            .iter()
+            .map(|m| format!("meter:{m}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         let access = signer
             .sign(&Claims {
                 iss: self.issuer.clone(),
@@ -425,7 +475,10 @@ impl<S: Store> KeyDirectory for NodeAuth<S> {
         self.ledger
             .signer(public_key)
             .filter(|i| i.roles.iter().any(|r| r == TOKEN_ISSUER))
-            .map(|i| TokenKey { org: i.org_id, active: i.active })
+            .map(|i| TokenKey {
+                org: i.org_id,
+                active: i.active,
+            })
     }
 
     fn org_kind(&self, org: &str) -> Option<OrgKind> {
@@ -468,7 +521,10 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
             )));
         }
         let account = self.account(&username)?;
-        let hash = account.as_ref().map(|a| a.hash.clone()).unwrap_or_else(|| self.dummy_hash.clone());
+        let hash = account
+            .as_ref()
+            .map(|a| a.hash.clone())
+            .unwrap_or_else(|| self.dummy_hash.clone());
         let _permit = self.hashing.acquire().await.map_err(internal)?;
         let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
             .await
@@ -479,7 +535,9 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
         };
         self.failures.lock().remove(&username);
         if a.disabled {
-            return Err(ServiceError::PermissionDenied("this account is disabled".into()));
+            return Err(ServiceError::PermissionDenied(
+                "this account is disabled".into(),
+            ));
         }
         let mut b = WriteBatch::new();
         let pair = self.issue_pair(&username, &a, &random_id(16), &mut b)?;
@@ -489,17 +547,30 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
 
     fn refresh(&self, refresh_token: String) -> Result<TokenPair> {
         if refresh_token.len() != 64 {
-            return Err(ServiceError::Unauthenticated("unknown refresh token".into()));
+            return Err(ServiceError::Unauthenticated(
+                "unknown refresh token".into(),
+            ));
         }
         let _w = self.write.lock();
         let k = key("refresh/", &sha_hex(&refresh_token));
         let r: StoredRefresh = match self.store().get(Cf::Auth, &k).map_err(internal)? {
             Some(v) => serde_json::from_slice(&v).map_err(internal)?,
-            None => return Err(ServiceError::Unauthenticated("unknown refresh token".into())),
+            None => {
+                return Err(ServiceError::Unauthenticated(
+                    "unknown refresh token".into(),
+                ));
+            }
         };
         let fam_key = key("family_revoked/", &r.family);
-        if self.store().get(Cf::Auth, &fam_key).map_err(internal)?.is_some() {
-            return Err(ServiceError::Unauthenticated("refresh token was revoked".into()));
+        if self
+            .store()
+            .get(Cf::Auth, &fam_key)
+            .map_err(internal)?
+            .is_some()
+        {
+            return Err(ServiceError::Unauthenticated(
+                "refresh token was revoked".into(),
+            ));
         }
         if r.used {
             // A used refresh token presented again: someone holds a copy. End the family.
@@ -512,13 +583,17 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
             ));
         }
         if r.exp <= (self.now)() {
-            return Err(ServiceError::Unauthenticated("refresh token expired".into()));
+            return Err(ServiceError::Unauthenticated(
+                "refresh token expired".into(),
+            ));
         }
         let a = self
             .account(&r.username)?
             .ok_or_else(|| ServiceError::Unauthenticated("the account no longer exists".into()))?;
         if a.disabled {
-            return Err(ServiceError::PermissionDenied("this account is disabled".into()));
+            return Err(ServiceError::PermissionDenied(
+                "this account is disabled".into(),
+            ));
         }
         if a.epoch != r.epoch {
             return Err(ServiceError::Unauthenticated(
@@ -526,7 +601,14 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
             ));
         }
         let mut b = WriteBatch::new();
-        self.put(&mut b, k, &StoredRefresh { used: true, ..r.clone() });
+        self.put(
+            &mut b,
+            k,
+            &StoredRefresh {
+                used: true,
+                ..r.clone()
+            },
+        );
         let pair = self.issue_pair(&r.username, &a, &r.family, &mut b)?;
         self.write(b)?;
         Ok(pair)
@@ -539,7 +621,11 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
         }
         if let Some(t) = refresh_token {
             let _w = self.write.lock();
-            if let Some(v) = self.store().get(Cf::Auth, &key("refresh/", &sha_hex(&t))).map_err(internal)? {
+            if let Some(v) = self
+                .store()
+                .get(Cf::Auth, &key("refresh/", &sha_hex(&t)))
+                .map_err(internal)?
+            {
                 let r: StoredRefresh = serde_json::from_slice(&v).map_err(internal)?;
                 // Only one's own sessions can be ended this way.
                 if r.username == caller.subject {
@@ -556,11 +642,23 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
         serde_json::json!({ "keys": keys })
     }
 
-    fn issue_dynamic(&self, caller: &Principal, scope: Vec<String>, ttl_secs: u64, single_use: bool) -> Result<IssuedDynamic> {
+    fn issue_dynamic(
+        &self,
+        caller: &Principal,
+        scope: Vec<String>,
+        ttl_secs: u64,
+        single_use: bool,
+    ) -> Result<IssuedDynamic> {
         if scope.is_empty() || scope.len() > MAX_SCOPE_ITEMS {
-            return Err(ServiceError::InvalidArgument(format!("scope must name 1-{MAX_SCOPE_ITEMS} records")));
+            return Err(ServiceError::InvalidArgument(format!(
+                "scope must name 1-{MAX_SCOPE_ITEMS} records"
+            )));
         }
-        let ttl = if ttl_secs == 0 { MAX_DYNAMIC_TTL_SECS } else { ttl_secs };
+        let ttl = if ttl_secs == 0 {
+            MAX_DYNAMIC_TTL_SECS
+        } else {
+            ttl_secs
+        };
         if ttl > MAX_DYNAMIC_TTL_SECS {
             return Err(ServiceError::InvalidArgument(format!(
                 "ttl_seconds is at most {MAX_DYNAMIC_TTL_SECS}"
@@ -568,7 +666,11 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
         }
         for item in &scope {
             let asset = parse_scope_item(item).map_err(ServiceError::InvalidArgument)?;
-            let owner = self.ledger.instrument(asset).map_err(internal)?.map(|(o, _)| o);
+            let owner = self
+                .ledger
+                .instrument(asset)
+                .map_err(internal)?
+                .map(|(o, _)| o);
             if !owner.is_some_and(|o| may_grant(caller, item, &o)) {
                 return Err(ServiceError::PermissionDenied(format!(
                     "{} may not grant {item:?}",
@@ -594,7 +696,11 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
                 single_use,
             })
             .map_err(internal)?;
-        Ok(IssuedDynamic { token: t, expires_in: ttl, jti })
+        Ok(IssuedDynamic {
+            token: t,
+            expires_in: ttl,
+            jti,
+        })
     }
 
     async fn create_account(&self, caller: &Principal, a: NewAccount) -> Result<AccountView> {
@@ -608,7 +714,10 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
             .map_err(internal)?;
         let _w = self.write.lock();
         if self.account(&a.username)?.is_some() {
-            return Err(ServiceError::AlreadyExists(format!("username {:?} is taken", a.username)));
+            return Err(ServiceError::AlreadyExists(format!(
+                "username {:?} is taken",
+                a.username
+            )));
         }
         let stored = StoredAccount {
             org: caller.org.clone(),
@@ -641,8 +750,16 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
     }
 
     async fn update_account(&self, caller: &Principal, u: AccountUpdate) -> Result<AccountView> {
-        let not_found = || ServiceError::NotFound(format!("no account {:?} in org {:?}", u.username, caller.org));
-        let current = self.account(&u.username)?.filter(|a| a.org == caller.org).ok_or_else(not_found)?;
+        let not_found = || {
+            ServiceError::NotFound(format!(
+                "no account {:?} in org {:?}",
+                u.username, caller.org
+            ))
+        };
+        let current = self
+            .account(&u.username)?
+            .filter(|a| a.org == caller.org)
+            .ok_or_else(not_found)?;
         let kind = self.ledger.org_kind(&caller.org).ok_or_else(not_found)?;
         let roles = u.roles.clone().unwrap_or_else(|| current.roles.clone());
         let meters = u.meters.clone().unwrap_or_else(|| current.meters.clone());
@@ -664,7 +781,10 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
         };
         let _w = self.write.lock();
         // Re-read under the lock so concurrent updates do not lose each other's changes.
-        let mut a = self.account(&u.username)?.filter(|a| a.org == caller.org).ok_or_else(not_found)?;
+        let mut a = self
+            .account(&u.username)?
+            .filter(|a| a.org == caller.org)
+            .ok_or_else(not_found)?;
         let ends_sessions = new_hash.is_some() || (u.disabled == Some(true) && !a.disabled);
         if let Some(h) = new_hash {
             a.hash = h;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use gridledger_core::merkle::Hash;
-use gridledger_services::ServiceError;
 use gridledger_core::pb::tx_body::Payload;
 use gridledger_proto::v1 as pb;
+use gridledger_services::ServiceError;
 use gridledger_services::backend::{
     BlockInfo, ChainBackend, Committed, DataBackend, EntryInfo, StatusInfo,
 };
@@ -136,7 +136,11 @@ impl<S: Store> DataBackend for NodeChain<S> {
             manufacturer_org: i.manufacturer_org,
             model: i.model,
             kind: pb::InstrumentKind::try_from(i.kind)
-                .map(|k| k.as_str_name().trim_start_matches("INSTRUMENT_KIND_").to_ascii_lowercase())
+                .map(|k| {
+                    k.as_str_name()
+                        .trim_start_matches("INSTRUMENT_KIND_")
+                        .to_ascii_lowercase()
+                })
                 .unwrap_or_default(),
             accuracy_class: i.accuracy_class,
             ratings: i.ratings,
@@ -145,7 +149,13 @@ impl<S: Store> DataBackend for NodeChain<S> {
         }))
     }
 
-    fn readings(&self, asset_no: &str, from: &str, to: &str, limit: usize) -> Result<Vec<pb::DailyReading>, ServiceError> {
+    fn readings(
+        &self,
+        asset_no: &str,
+        from: &str,
+        to: &str,
+        limit: usize,
+    ) -> Result<Vec<pb::DailyReading>, ServiceError> {
         let days = self.ledger.reading_days(asset_no, from, to, limit)?;
         let mut out = Vec::with_capacity(days.len());
         for (day, index) in days {

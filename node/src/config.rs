@@ -280,7 +280,10 @@ impl NodeConfig {
         if let Some(p) = &self.public {
             for (field, f) in [("public.cert", &p.cert), ("public.key", &p.key)] {
                 if !f.is_file() {
-                    return Err(err(field, format!("{} is not a readable file", f.display())));
+                    return Err(err(
+                        field,
+                        format!("{} is not a readable file", f.display()),
+                    ));
                 }
             }
             if p.listen == self.api.listen && p.listen.port() != 0 {
@@ -291,16 +294,25 @@ impl NodeConfig {
         if let Some(k) = &a.token_key
             && !k.is_file()
         {
-            return Err(err("auth.token_key", format!("{} is not a readable file", k.display())));
+            return Err(err(
+                "auth.token_key",
+                format!("{} is not a readable file", k.display()),
+            ));
         }
         if !a.orgs.is_empty() && a.token_key.is_none() {
             return Err(err("auth.orgs", "hosting orgs needs auth.token_key"));
         }
         if a.access_ttl_secs == 0 || a.access_ttl_secs > 900 {
-            return Err(err("auth.access_ttl_secs", "between 1 and 900 (15 minutes)"));
+            return Err(err(
+                "auth.access_ttl_secs",
+                "between 1 and 900 (15 minutes)",
+            ));
         }
         if a.refresh_ttl_secs < a.access_ttl_secs {
-            return Err(err("auth.refresh_ttl_secs", "at least auth.access_ttl_secs"));
+            return Err(err(
+                "auth.refresh_ttl_secs",
+                "at least auth.access_ttl_secs",
+            ));
         }
         if a.lockout_after == 0 {
             return Err(err("auth.lockout_after", "at least 1"));

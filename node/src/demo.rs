@@ -331,7 +331,13 @@ pub struct DemoAccount {
 /// (only meters that exist for `meters` seeded instruments).
 pub fn accounts(meters: usize, mut password: impl FnMut() -> String) -> Vec<DemoAccount> {
     let m = |i: usize| {
-        (i < meters).then(|| format!("{}-M{:06}", if i % 2 == 0 { "GN" } else { "GS" }, i))
+        (i < meters).then(|| {
+            format!(
+                "{}-M{:06}",
+                if i.is_multiple_of(2) { "GN" } else { "GS" },
+                i
+            )
+        })
     };
     let spec: &[(&str, &str, &[&str], &[usize])] = &[
         ("reg-admin", "reg-metrology", &["admin"], &[]),

@@ -160,7 +160,11 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<NodeConfig> {
 ///
 /// # Errors
 /// I/O failures.
-pub fn write_client_files(dir: &Path, api: SocketAddr, public: Option<SocketAddr>) -> anyhow::Result<()> {
+pub fn write_client_files(
+    dir: &Path,
+    api: SocketAddr,
+    public: Option<SocketAddr>,
+) -> anyhow::Result<()> {
     let dir = abs(dir)?;
     let reachable = |a: SocketAddr| {
         if a.ip().is_unspecified() {
@@ -280,7 +284,10 @@ pub async fn run(
                 .put_account(&a.username, &a.org, &a.roles, &a.meters, &a.password)
                 .map_err(|e| anyhow::anyhow!("demo account {}: {e}", a.username))?;
         }
-        write_secret(&accounts_file, &(serde_json::to_string_pretty(&accounts)? + "\n"))?;
+        write_secret(
+            &accounts_file,
+            &(serde_json::to_string_pretty(&accounts)? + "\n"),
+        )?;
     }
     write_client_files(&dir, running.api_addr, running.public_addr)?;
     let tip = running.ledger.tip();
@@ -304,7 +311,10 @@ pub async fn run(
     );
     println!("          gridledger load --count 20000 --stream --json");
     if let Some(p) = running.public_addr {
-        println!("  public: https://{p} (end users; accounts in {})", accounts_file.display());
+        println!(
+            "  public: https://{p} (end users; accounts in {})",
+            accounts_file.display()
+        );
         println!(
             "          curl --cacert {} -d '{{\"username\":\"resident-1\",\"password\":\"...\"}}' https://localhost:{}/v1/auth/login",
             dir.join("ca.pem").display(),

@@ -629,18 +629,6 @@ impl<S: Store> Ledger<S> {
         self.signers.read().get(key).cloned()
     }
 
-    /// Every registered key with its registration, in key order.
-    pub fn signers(&self) -> Vec<([u8; 32], SignerInfo)> {
-        let mut v: Vec<_> = self
-            .signers
-            .read()
-            .iter()
-            .map(|(k, i)| (*k, i.clone()))
-            .collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
-    }
-
     /// An instrument's owner org and the leaf index of its registration.
     ///
     /// # Errors

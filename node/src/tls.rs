@@ -62,7 +62,10 @@ impl TlsFiles {
             .and_then(|i| i.collect::<Result<_, _>>())
             .map_err(|e| anyhow::anyhow!("certificate {}: {e}", self.cert.display()))?;
         if certs.is_empty() {
-            anyhow::bail!("certificate {}: no certificate in the file", self.cert.display());
+            anyhow::bail!(
+                "certificate {}: no certificate in the file",
+                self.cert.display()
+            );
         }
         let key = PrivateKeyDer::from_pem_file(&self.key)
             .map_err(|e| anyhow::anyhow!("private key {}: {e}", self.key.display()))?;
@@ -92,9 +95,9 @@ impl TlsFiles {
             }
             None => builder.with_no_client_auth(),
         };
-        let mut cfg = builder
-            .with_single_cert(certs, key)
-            .map_err(|e| anyhow::anyhow!("{} / {}: {e}", self.cert.display(), self.key.display()))?;
+        let mut cfg = builder.with_single_cert(certs, key).map_err(|e| {
+            anyhow::anyhow!("{} / {}: {e}", self.cert.display(), self.key.display())
+        })?;
         // gRPC needs h2; curl and browsers may speak HTTP/1.1 to the gateway routes.
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(cfg)
@@ -148,7 +151,8 @@ impl ReloadingTls {
     pub fn watch(self: &Arc<Self>, interval: Duration) {
         let me = self.clone();
         tokio::spawn(async move {
-            let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+            let mut hup =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
             let mut tick = tokio::time::interval(interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
@@ -178,13 +182,21 @@ impl Connected for PeerStream {
 }
 
 impl AsyncRead for PeerStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for PeerStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -259,7 +271,12 @@ pub fn incoming(
                             remote: Some(remote),
                             cert,
                         };
-                        let _ = tx.send(Ok(PeerStream { inner: stream, info })).await;
+                        let _ = tx
+                            .send(Ok(PeerStream {
+                                inner: stream,
+                                info,
+                            }))
+                            .await;
                     }
                     Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),

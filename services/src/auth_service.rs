@@ -48,11 +48,15 @@ type R<T> = std::result::Result<Response<T>, Status>;
 impl<B: AuthBackend> pb::auth_service_server::AuthService for Auth<B> {
     async fn login(&self, r: Request<pb::LoginRequest>) -> R<pb::TokenPair> {
         let r = r.into_inner();
-        Ok(Response::new(pair(self.backend.login(r.username, r.password).await?)))
+        Ok(Response::new(pair(
+            self.backend.login(r.username, r.password).await?,
+        )))
     }
 
     async fn refresh(&self, r: Request<pb::RefreshRequest>) -> R<pb::TokenPair> {
-        Ok(Response::new(pair(self.backend.refresh(r.into_inner().refresh_token)?)))
+        Ok(Response::new(pair(
+            self.backend.refresh(r.into_inner().refresh_token)?,
+        )))
     }
 
     async fn logout(&self, r: Request<pb::LogoutRequest>) -> R<pb::LogoutResponse> {
@@ -68,10 +72,15 @@ impl<B: AuthBackend> pb::auth_service_server::AuthService for Auth<B> {
         }))
     }
 
-    async fn issue_dynamic_token(&self, r: Request<pb::DynamicTokenRequest>) -> R<pb::DynamicToken> {
+    async fn issue_dynamic_token(
+        &self,
+        r: Request<pb::DynamicTokenRequest>,
+    ) -> R<pb::DynamicToken> {
         let p = principal(r.extensions())?.clone();
         let r = r.into_inner();
-        let t = self.backend.issue_dynamic(&p, r.scope, r.ttl_seconds, r.single_use)?;
+        let t = self
+            .backend
+            .issue_dynamic(&p, r.scope, r.ttl_seconds, r.single_use)?;
         Ok(Response::new(pb::DynamicToken {
             token: t.token,
             expires_in: t.expires_in,
@@ -97,10 +106,18 @@ impl<B: AuthBackend> pb::auth_service_server::AuthService for Auth<B> {
         Ok(Response::new(account(a)))
     }
 
-    async fn list_accounts(&self, r: Request<pb::ListAccountsRequest>) -> R<pb::ListAccountsResponse> {
+    async fn list_accounts(
+        &self,
+        r: Request<pb::ListAccountsRequest>,
+    ) -> R<pb::ListAccountsResponse> {
         let p = principal(r.extensions())?;
         Ok(Response::new(pb::ListAccountsResponse {
-            accounts: self.backend.list_accounts(p)?.into_iter().map(account).collect(),
+            accounts: self
+                .backend
+                .list_accounts(p)?
+                .into_iter()
+                .map(account)
+                .collect(),
         }))
     }
 

@@ -23,9 +23,13 @@ pub const MAX_BOUND_METERS: usize = 64;
 pub fn check_day(what: &str, d: &str) -> Result<()> {
     let b = d.as_bytes();
     let ok = b.len() == 10
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| if i == 4 || i == 7 { *c == b'-' } else { c.is_ascii_digit() })
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
         && (1..=12).contains(&d[5..7].parse::<u32>().unwrap_or(0))
         && (1..=31).contains(&d[8..10].parse::<u32>().unwrap_or(0));
     if ok {
@@ -100,7 +104,13 @@ impl<B: DataBackend> Data<B> {
     ///
     /// # Errors
     /// INVALID_ARGUMENT for bad dates, PERMISSION_DENIED.
-    pub fn readings(&self, p: &Principal, asset: &str, from: &str, to: &str) -> Result<pb::GetReadingsResponse> {
+    pub fn readings(
+        &self,
+        p: &Principal,
+        asset: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<pb::GetReadingsResponse> {
         check_asset(asset)?;
         check_day("from", from)?;
         check_day("to", to)?;
@@ -131,7 +141,10 @@ impl<B: DataBackend> Data<B> {
 
 #[tonic::async_trait]
 impl<B: DataBackend> pb::data_service_server::DataService for Data<B> {
-    async fn get_meter(&self, r: Request<pb::GetMeterRequest>) -> std::result::Result<Response<pb::Meter>, Status> {
+    async fn get_meter(
+        &self,
+        r: Request<pb::GetMeterRequest>,
+    ) -> std::result::Result<Response<pb::Meter>, Status> {
         Ok(Response::new(self.meter(&r.get_ref().asset_no)?))
     }
 
@@ -151,6 +164,11 @@ impl<B: DataBackend> pb::data_service_server::DataService for Data<B> {
     ) -> std::result::Result<Response<pb::GetReadingsResponse>, Status> {
         let p = principal(r.extensions())?;
         let q = r.get_ref();
-        Ok(Response::new(self.readings(p, &q.asset_no, &q.from, &q.to)?))
+        Ok(Response::new(self.readings(
+            p,
+            &q.asset_no,
+            &q.from,
+            &q.to,
+        )?))
     }
 }

@@ -133,7 +133,10 @@ impl ServiceError {
         let h = r.headers_mut();
         match status {
             axum::http::StatusCode::UNAUTHORIZED => {
-                h.insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
+                h.insert(
+                    "www-authenticate",
+                    axum::http::HeaderValue::from_static("Bearer"),
+                );
             }
             axum::http::StatusCode::TOO_MANY_REQUESTS => {
                 h.insert("retry-after", axum::http::HeaderValue::from_static("1"));

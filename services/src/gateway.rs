@@ -13,7 +13,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::Principal;
-use crate::backend::{AccountUpdate, AccountView, AuthBackend, ChainBackend, DataBackend, NewAccount, TokenPair};
+use crate::backend::{
+    AccountUpdate, AccountView, AuthBackend, ChainBackend, DataBackend, NewAccount, TokenPair,
+};
 use crate::data::Data;
 use crate::error::{Result, ServiceError};
 
@@ -29,7 +31,8 @@ pub struct Gateway<A, D, C> {
 
 /// JSON bodies are parsed by us, so a bad body gets our error shape, not axum's text.
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T> {
-    serde_json::from_slice(body).map_err(|e| ServiceError::InvalidArgument(format!("request body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ServiceError::InvalidArgument(format!("request body: {e}")))
 }
 
 fn token_json(t: TokenPair) -> Json<Value> {
@@ -69,8 +72,12 @@ pub async fn fallback(req: axum::extract::Request) -> Response {
         return tonic::Status::unimplemented(format!("no such method {}", req.uri().path()))
             .into_http::<axum::body::Body>();
     }
-    ServiceError::NotFound(format!("no route {} {}; see docs/API.md", req.method(), req.uri().path()))
-        .respond(false)
+    ServiceError::NotFound(format!(
+        "no route {} {}; see docs/API.md",
+        req.method(),
+        req.uri().path()
+    ))
+    .respond(false)
 }
 
 /// Builds the gateway's routes (the auth layer is added by the caller, over gRPC too;
@@ -91,7 +98,10 @@ pub fn router<A: AuthBackend, D: DataBackend, C: super::backend::ChainBackend>(
         .route("/v1/auth/jwks", get(jwks::<A, D, C>))
         .route("/.well-known/jwks.json", get(jwks::<A, D, C>))
         .route("/v1/auth/dynamic-tokens", post(dynamic::<A, D, C>))
-        .route("/v1/accounts", get(list_accounts::<A, D, C>).post(create_account::<A, D, C>))
+        .route(
+            "/v1/accounts",
+            get(list_accounts::<A, D, C>).post(create_account::<A, D, C>),
+        )
         .route("/v1/accounts/{username}", patch(update_account::<A, D, C>))
         .route("/v1/me/meters", get(my_meters::<A, D, C>))
         .route("/v1/meters/{asset}", get(meter::<A, D, C>))
@@ -102,16 +112,21 @@ pub fn router<A: AuthBackend, D: DataBackend, C: super::backend::ChainBackend>(
 
 type G<A, D, C> = State<Arc<Gateway<A, D, C>>>;
 
-async fn status<A: AuthBackend, D: DataBackend, C: ChainBackend>(State(g): G<A, D, C>) -> Result<Json<Value>> {
+async fn status<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+    State(g): G<A, D, C>,
+) -> Result<Json<Value>> {
     let s = g.chain.status()?;
-    let counts: serde_json::Map<String, Value> = s.counts.into_iter().map(|(k, v)| (k, v.into())).collect();
+    let counts: serde_json::Map<String, Value> =
+        s.counts.into_iter().map(|(k, v)| (k, v.into())).collect();
     Ok(Json(json!({
         "origin": s.origin, "node_id": s.node_id, "height": s.height,
         "tree_size": s.tree_size, "root": hex::encode(s.root), "counts": counts,
     })))
 }
 
-async fn checkpoint<A: AuthBackend, D: DataBackend, C: ChainBackend>(State(g): G<A, D, C>) -> Result<Response> {
+async fn checkpoint<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+    State(g): G<A, D, C>,
+) -> Result<Response> {
     let (note, _, _) = g.chain.checkpoint()?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
 }
@@ -120,9 +135,9 @@ async fn receipt<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Path(index): Path<String>,
 ) -> Result<Response> {
-    let index: u64 = index
-        .parse()
-        .map_err(|_| ServiceError::InvalidArgument(format!("record index {index:?} is not a number")))?;
+    let index: u64 = index.parse().map_err(|_| {
+        ServiceError::InvalidArgument(format!("record index {index:?} is not a number"))
+    })?;
     let r = g.chain.receipt(index)?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], r).into_response())
 }
@@ -168,12 +183,18 @@ async fn logout<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     Extension(p): Extension<Principal>,
     body: axum::body::Bytes,
 ) -> Result<StatusCode> {
-    let b: LogoutBody = if body.is_empty() { LogoutBody::default() } else { parse(&body)? };
+    let b: LogoutBody = if body.is_empty() {
+        LogoutBody::default()
+    } else {
+        parse(&body)?
+    };
     g.auth.logout(&p, b.refresh_token)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn jwks<A: AuthBackend, D: DataBackend, C: ChainBackend>(State(g): G<A, D, C>) -> Json<Value> {
+async fn jwks<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+    State(g): G<A, D, C>,
+) -> Json<Value> {
     Json(g.auth.jwks())
 }
 
@@ -193,8 +214,12 @@ async fn dynamic<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     body: axum::body::Bytes,
 ) -> Result<Json<Value>> {
     let b: DynamicBody = parse(&body)?;
-    let t = g.auth.issue_dynamic(&p, b.scope, b.ttl_seconds, b.single_use)?;
-    Ok(Json(json!({"token": t.token, "expires_in": t.expires_in, "jti": t.jti, "token_type": "Bearer"})))
+    let t = g
+        .auth
+        .issue_dynamic(&p, b.scope, b.ttl_seconds, b.single_use)?;
+    Ok(Json(
+        json!({"token": t.token, "expires_in": t.expires_in, "jti": t.jti, "token_type": "Bearer"}),
+    ))
 }
 
 async fn list_accounts<A: AuthBackend, D: DataBackend, C: ChainBackend>(
@@ -223,7 +248,15 @@ async fn create_account<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     let b: CreateBody = parse(&body)?;
     let a = g
         .auth
-        .create_account(&p, NewAccount { username: b.username, password: b.password, roles: b.roles, meters: b.meters })
+        .create_account(
+            &p,
+            NewAccount {
+                username: b.username,
+                password: b.password,
+                roles: b.roles,
+                meters: b.meters,
+            },
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(account_json(&a))))
 }
@@ -252,7 +285,13 @@ async fn update_account<A: AuthBackend, D: DataBackend, C: ChainBackend>(
         .auth
         .update_account(
             &p,
-            AccountUpdate { username, disabled: b.disabled, new_password: b.new_password, roles: b.roles, meters: b.meters },
+            AccountUpdate {
+                username,
+                disabled: b.disabled,
+                new_password: b.new_password,
+                roles: b.roles,
+                meters: b.meters,
+            },
         )
         .await?;
     Ok(Json(account_json(&a)))
@@ -287,7 +326,12 @@ async fn readings<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     q: std::result::Result<Query<Range>, axum::extract::rejection::QueryRejection>,
     _h: HeaderMap,
 ) -> Result<Json<Value>> {
-    let Query(q) = q.map_err(|e| ServiceError::InvalidArgument(format!("query: {}; expected ?from=YYYY-MM-DD&to=YYYY-MM-DD", e.body_text())))?;
+    let Query(q) = q.map_err(|e| {
+        ServiceError::InvalidArgument(format!(
+            "query: {}; expected ?from=YYYY-MM-DD&to=YYYY-MM-DD",
+            e.body_text()
+        ))
+    })?;
     let r = g.data.readings(&p, &asset, &q.from, &q.to)?;
     let rows: Vec<Value> = r
         .readings
@@ -301,5 +345,7 @@ async fn readings<A: AuthBackend, D: DataBackend, C: ChainBackend>(
             })
         })
         .collect();
-    Ok(Json(json!({ "asset_no": r.asset_no, "data_class": "II", "readings": rows })))
+    Ok(Json(
+        json!({ "asset_no": r.asset_no, "data_class": "II", "readings": rows }),
+    ))
 }

@@ -3,7 +3,6 @@
 //! token attacks of issue 5.
 
 use gridledger_proto::v1 as pb;
-use gridledger_proto::v1::auth_service_client::AuthServiceClient;
 use gridledger_proto::v1::chain_service_client::ChainServiceClient;
 use gridledger_proto::v1::data_service_client::DataServiceClient;
 use gridledger_tests::{DevNode, Port, with_bearer};
@@ -22,7 +21,11 @@ struct Caller {
 }
 
 async fn callers(n: &DevNode) -> Vec<Caller> {
-    let mut v = vec![Caller { name: "anonymous", port: Port::Public, token: None }];
+    let mut v = vec![Caller {
+        name: "anonymous",
+        port: Port::Public,
+        token: None,
+    }];
     for (name, user) in [
         ("resident", "resident-1"),
         ("admin", "gn-admin"),
@@ -33,9 +36,17 @@ async fn callers(n: &DevNode) -> Vec<Caller> {
         ("supplier", "alpha-supplier"),
         ("market", "px-market"),
     ] {
-        v.push(Caller { name, port: Port::Public, token: Some(n.login(user).await) });
+        v.push(Caller {
+            name,
+            port: Port::Public,
+            token: Some(n.login(user).await),
+        });
     }
-    v.push(Caller { name: "system", port: Port::ApiWithCert, token: None });
+    v.push(Caller {
+        name: "system",
+        port: Port::ApiWithCert,
+        token: None,
+    });
     let resident = n.login("resident-1").await;
     let (s, body) = n
         .http(
@@ -48,7 +59,11 @@ async fn callers(n: &DevNode) -> Vec<Caller> {
         .await;
     assert_eq!(s, 200, "{body}");
     let t: Value = serde_json::from_str(&body).unwrap();
-    v.push(Caller { name: "dynamic", port: Port::Public, token: Some(t["token"].as_str().unwrap().into()) });
+    v.push(Caller {
+        name: "dynamic",
+        port: Port::Public,
+        token: Some(t["token"].as_str().unwrap().into()),
+    });
     v
 }
 
@@ -72,7 +87,9 @@ async fn try_op(n: &DevNode, c: &Caller, op: &str) -> bool {
         "ChainReadLeaves" => http("GET", "/v1/records/0/receipt".into(), None).await,
         "ChainSubmit" => {
             let mut client = ChainServiceClient::new(n.channel(c.port).await);
-            let req = pb::SubmitRequest { signed_tx: vec![1, 2, 3].into() };
+            let req = pb::SubmitRequest {
+                signed_tx: vec![1, 2, 3].into(),
+            };
             let req = match t {
                 Some(t) => with_bearer(req, t),
                 None => tonic::Request::new(req),
@@ -80,7 +97,9 @@ async fn try_op(n: &DevNode, c: &Caller, op: &str) -> bool {
             match client.submit(req).await {
                 // Past the layer, the garbage transaction itself is refused.
                 Err(s) if s.code() == Code::InvalidArgument => true,
-                Err(s) if matches!(s.code(), Code::Unauthenticated | Code::PermissionDenied) => false,
+                Err(s) if matches!(s.code(), Code::Unauthenticated | Code::PermissionDenied) => {
+                    false
+                }
                 other => panic!("Submit as {}: {other:?}", c.name),
             }
         }
@@ -91,18 +110,43 @@ async fn try_op(n: &DevNode, c: &Caller, op: &str) -> bool {
                 "anonymous" | "system" | "dynamic" => t.map(str::to_string),
                 _ => Some(n.login(user_of(c.name)).await),
             };
-            let (s, b) = n.http(c.port, "POST", "/v1/auth/logout", fresh.as_deref(), Some("{}")).await;
+            let (s, b) = n
+                .http(
+                    c.port,
+                    "POST",
+                    "/v1/auth/logout",
+                    fresh.as_deref(),
+                    Some("{}"),
+                )
+                .await;
             verdict(op, c.name, s, &b)
         }
         "AuthDynamicToken" => {
-            http("POST", "/v1/auth/dynamic-tokens".into(), Some(json!({"scope": [format!("readings:{OWN}")]}).to_string())).await
+            http(
+                "POST",
+                "/v1/auth/dynamic-tokens".into(),
+                Some(json!({"scope": [format!("readings:{OWN}")]}).to_string()),
+            )
+            .await
         }
         "AccountsManage" => http("GET", "/v1/accounts".into(), None).await,
         "MeterRead" => http("GET", format!("/v1/meters/{OWN}"), None).await,
         "MyMeters" => http("GET", "/v1/me/meters".into(), None).await,
-        "ReadingsRead(own)" => http("GET", format!("/v1/meters/{OWN}/readings?from=2020-01-01&to=2030-12-31"), None).await,
+        "ReadingsRead(own)" => {
+            http(
+                "GET",
+                format!("/v1/meters/{OWN}/readings?from=2020-01-01&to=2030-12-31"),
+                None,
+            )
+            .await
+        }
         "ReadingsRead(foreign)" => {
-            http("GET", format!("/v1/meters/{FOREIGN}/readings?from=2020-01-01&to=2030-12-31"), None).await
+            http(
+                "GET",
+                format!("/v1/meters/{FOREIGN}/readings?from=2020-01-01&to=2030-12-31"),
+                None,
+            )
+            .await
         }
         other => panic!("unknown op {other}"),
     }
@@ -127,16 +171,16 @@ fn user_of(role: &str) -> &'static str {
 /// system dynamic. The admin is grid-north's, the operator grid-north's, the system the
 /// grid-north client certificate; "own" is a grid-north meter bound to the resident.
 const MATRIX: &[(&str, [u8; 11])] = &[
-    ("ChainPublic",           [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
-    ("ChainReadLeaves",       [0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 0]),
-    ("ChainSubmit",           [0, 0, 1, 1, 0, 1, 1, 1, 0, 1, 0]),
-    ("AuthPublic",            [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
-    ("AuthLogout",            [0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0]),
-    ("AuthDynamicToken",      [0, 1, 1, 0, 0, 0, 1, 0, 1, 1, 0]),
-    ("AccountsManage",        [0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]),
-    ("MeterRead",             [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
-    ("MyMeters",              [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
-    ("ReadingsRead(own)",     [0, 1, 1, 0, 0, 0, 1, 0, 1, 1, 1]),
+    ("ChainPublic", [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
+    ("ChainReadLeaves", [0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 0]),
+    ("ChainSubmit", [0, 0, 1, 1, 0, 1, 1, 1, 0, 1, 0]),
+    ("AuthPublic", [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
+    ("AuthLogout", [0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0]),
+    ("AuthDynamicToken", [0, 1, 1, 0, 0, 0, 1, 0, 1, 1, 0]),
+    ("AccountsManage", [0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]),
+    ("MeterRead", [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
+    ("MyMeters", [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+    ("ReadingsRead(own)", [0, 1, 1, 0, 0, 0, 1, 0, 1, 1, 1]),
     ("ReadingsRead(foreign)", [0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]),
 ];
 
@@ -149,11 +193,20 @@ async fn role_operation_matrix_every_cell() {
         for (c, expected) in callers.iter().zip(row) {
             let got = try_op(&n, c, op).await;
             if got != (*expected == 1) {
-                wrong.push(format!("{op} as {}: expected {}, got {}", c.name, expected == &1, got));
+                wrong.push(format!(
+                    "{op} as {}: expected {}, got {}",
+                    c.name,
+                    expected == &1,
+                    got
+                ));
             }
         }
     }
-    assert!(wrong.is_empty(), "matrix cells differ from docs/SECURITY.md:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "matrix cells differ from docs/SECURITY.md:\n{}",
+        wrong.join("\n")
+    );
 }
 
 /// A resident reaches another resident's meter through no route, gRPC or HTTP, on
@@ -166,18 +219,39 @@ async fn resident_never_reads_another_residents_meter() {
     let other_gs = n.account("resident-3").meters[0].clone();
     for port in [Port::Public, Port::ApiWithCert] {
         for m in [&other_gn, &other_gs] {
-            let (s, b) = n.http(port, "GET", &format!("/v1/meters/{m}/readings?from=2000-01-01&to=2099-12-31"), Some(&me), None).await;
+            let (s, b) = n
+                .http(
+                    port,
+                    "GET",
+                    &format!("/v1/meters/{m}/readings?from=2000-01-01&to=2099-12-31"),
+                    Some(&me),
+                    None,
+                )
+                .await;
             assert_eq!(s, 403, "{b}");
             assert!(!b.contains("import_wh"), "{b}");
             let mut data = DataServiceClient::new(n.channel(port).await);
             let e = data
-                .get_readings(with_bearer(pb::GetReadingsRequest { asset_no: m.clone(), from: "2000-01-01".into(), to: "2099-12-31".into() }, &me))
+                .get_readings(with_bearer(
+                    pb::GetReadingsRequest {
+                        asset_no: m.clone(),
+                        from: "2000-01-01".into(),
+                        to: "2099-12-31".into(),
+                    },
+                    &me,
+                ))
                 .await
                 .unwrap_err();
             assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
             // A grant of someone else's meter is refused too.
             let (s, b) = n
-                .http(port, "POST", "/v1/auth/dynamic-tokens", Some(&me), Some(&json!({"scope": [format!("readings:{m}")]}).to_string()))
+                .http(
+                    port,
+                    "POST",
+                    "/v1/auth/dynamic-tokens",
+                    Some(&me),
+                    Some(&json!({"scope": [format!("readings:{m}")]}).to_string()),
+                )
                 .await;
             assert_eq!(s, 403, "{b}");
         }
@@ -187,27 +261,80 @@ async fn resident_never_reads_another_residents_meter() {
             assert_eq!(s, 403);
         }
         let mut chain = ChainServiceClient::new(n.channel(port).await);
-        let e = chain.get_entry(with_bearer(pb::GetEntryRequest { index: 20 }, &me)).await.unwrap_err();
-        assert_eq!(e.code(), Code::PermissionDenied);
         let e = chain
-            .get_blocks(with_bearer(pb::GetBlocksRequest { from_height: 1, limit: 10, include_leaves: true }, &me))
+            .get_entry(with_bearer(pb::GetEntryRequest { index: 20 }, &me))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied);
-        let e = chain.get_block(with_bearer(pb::GetBlockRequest { height: 1, include_leaves: true }, &me)).await.unwrap_err();
+        let e = chain
+            .get_blocks(with_bearer(
+                pb::GetBlocksRequest {
+                    from_height: 1,
+                    limit: 10,
+                    include_leaves: true,
+                },
+                &me,
+            ))
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied);
-        let e = chain.get_receipt(with_bearer(pb::GetReceiptRequest { index: 20 }, &me)).await.unwrap_err();
+        let e = chain
+            .get_block(with_bearer(
+                pb::GetBlockRequest {
+                    height: 1,
+                    include_leaves: true,
+                },
+                &me,
+            ))
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied);
-        let e = chain.watch_blocks(with_bearer(pb::WatchBlocksRequest { from_height: 1, include_leaves: true }, &me)).await.unwrap_err();
+        let e = chain
+            .get_receipt(with_bearer(pb::GetReceiptRequest { index: 20 }, &me))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied);
+        let e = chain
+            .watch_blocks(with_bearer(
+                pb::WatchBlocksRequest {
+                    from_height: 1,
+                    include_leaves: true,
+                },
+                &me,
+            ))
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied);
     }
     // Their own meters: listed, and readable.
-    let (s, b) = n.http(Port::Public, "GET", "/v1/me/meters", Some(&me), None).await;
+    let (s, b) = n
+        .http(Port::Public, "GET", "/v1/me/meters", Some(&me), None)
+        .await;
     assert_eq!(s, 200, "{b}");
     let v: Value = serde_json::from_str(&b).unwrap();
-    let mine: Vec<&str> = v["meters"].as_array().unwrap().iter().map(|m| m["asset_no"].as_str().unwrap()).collect();
-    assert_eq!(mine, n.account("resident-1").meters.iter().map(String::as_str).collect::<Vec<_>>());
-    let (s, b) = n.http(Port::Public, "GET", &format!("/v1/meters/{OWN}/readings?from=2000-01-01&to=2099-12-31"), Some(&me), None).await;
+    let mine: Vec<&str> = v["meters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["asset_no"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        mine,
+        n.account("resident-1")
+            .meters
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    let (s, b) = n
+        .http(
+            Port::Public,
+            "GET",
+            &format!("/v1/meters/{OWN}/readings?from=2000-01-01&to=2099-12-31"),
+            Some(&me),
+            None,
+        )
+        .await;
     assert_eq!(s, 200, "{b}");
     let v: Value = serde_json::from_str(&b).unwrap();
     assert_eq!(v["readings"].as_array().unwrap().len(), 1, "{b}");

@@ -13,3 +13,5 @@ mod receipts;
 mod restart;
 mod services;
 mod tampering;
+mod tokens;
+mod transport;

@@ -23,6 +23,7 @@ use axum::body::{Body, HttpBody};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use gridledger_core::pb::OrgKind;
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -166,12 +167,14 @@ pub fn authenticate(
             )));
         }
     };
-    let kind = state.dir.org_kind(&cert.org).ok_or_else(|| {
-        ServiceError::Unauthenticated(format!(
-            "client certificate org {:?} is not a member registered on the ledger",
-            cert.org
-        ))
-    })?;
+    // The consortium CA vouches for the certificate; the ledger says what the org is. A
+    // certificate of an org not (yet) on the ledger still reads the chain and submits
+    // transactions (whose own keys decide what they may do: that is how genesis is
+    // submitted), but holds no role.
+    let kind = state
+        .dir
+        .org_kind(&cert.org)
+        .unwrap_or(OrgKind::Unspecified);
     Ok(Principal {
         kind: PrincipalKind::System {
             name: cert.name.clone(),
@@ -189,7 +192,11 @@ pub fn authenticate(
 }
 
 /// The middleware (installed with `axum::middleware::from_fn_with_state`).
-pub async fn authorize(State(state): State<Arc<AuthState>>, mut req: Request, next: Next) -> Response {
+pub async fn authorize(
+    State(state): State<Arc<AuthState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let grpc = is_grpc(&req);
     let op = Operation::of(req.method(), req.uri().path());
     let conn = req.extensions().get::<ConnInfo>().cloned();
@@ -222,9 +229,27 @@ pub async fn authorize(State(state): State<Arc<AuthState>>, mut req: Request, ne
         .respond(grpc);
     };
     req.extensions_mut().insert(principal);
-    next.run(req)
-        .await
-        .map(|b| Body::new(PermitBody { inner: b, _permit: permit }))
+    let mut resp = next.run(req).await;
+    size_limit_is_resource_exhausted(resp.headers_mut());
+    resp.map(|b| {
+        Body::new(PermitBody {
+            inner: b,
+            _permit: permit,
+        })
+    })
+}
+
+/// tonic reports a message over the size limit as OUT_OF_RANGE; the gRPC status-code
+/// spec (and our API) says RESOURCE_EXHAUSTED. Rewritten here, in headers (trailers-only
+/// responses) and in trailers (streams), so clients see one code for every limit.
+fn size_limit_is_resource_exhausted(h: &mut axum::http::HeaderMap) {
+    let too_large = h.get("grpc-status").is_some_and(|v| v == "11")
+        && h.get("grpc-message")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|m| m.contains("length too large") || m.contains("length%20too%20large"));
+    if too_large {
+        h.insert("grpc-status", axum::http::HeaderValue::from_static("8"));
+    }
 }
 
 /// A response body that holds its identity's concurrency permit until it is dropped, so
@@ -242,7 +267,17 @@ impl HttpBody for PermitBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        Pin::new(&mut self.inner).poll_frame(cx).map(|f| {
+            f.map(|r| {
+                r.map(|frame| match frame.into_trailers() {
+                    Ok(mut t) => {
+                        size_limit_is_resource_exhausted(&mut t);
+                        http_body::Frame::trailers(t)
+                    }
+                    Err(frame) => frame,
+                })
+            })
+        })
     }
 
     fn is_end_stream(&self) -> bool {
@@ -258,7 +293,8 @@ impl HttpBody for PermitBody {
 ///
 /// # Errors
 /// INTERNAL if the layer is missing, which is a wiring bug.
-pub fn principal<'a>(ext: &'a axum::http::Extensions) -> Result<&'a Principal, ServiceError> {
-    ext.get::<Principal>()
-        .ok_or_else(|| ServiceError::Internal("request reached a handler without the auth layer".into()))
+pub fn principal(ext: &axum::http::Extensions) -> Result<&Principal, ServiceError> {
+    ext.get::<Principal>().ok_or_else(|| {
+        ServiceError::Internal("request reached a handler without the auth layer".into())
+    })
 }

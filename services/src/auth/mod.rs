@@ -305,13 +305,21 @@ pub fn permits(p: &Principal, op: Operation) -> bool {
     let user_or_system = p.is_user() || p.is_system();
     match op {
         O::ChainPublic | O::AuthPublic | O::MeterRead => true,
-        O::ChainReadLeaves => p.is_system() || (p.is_user() && (p.has(R::Regulator) || p.has(R::Auditor))),
+        O::ChainReadLeaves => {
+            p.is_system() || (p.is_user() && (p.has(R::Regulator) || p.has(R::Auditor)))
+        }
         O::ChainSubmit => {
             p.is_system()
                 || (p.is_user()
-                    && [R::Admin, R::Regulator, R::Verifier, R::Operator, R::Supplier]
-                        .into_iter()
-                        .any(|r| p.has(r)))
+                    && [
+                        R::Admin,
+                        R::Regulator,
+                        R::Verifier,
+                        R::Operator,
+                        R::Supplier,
+                    ]
+                    .into_iter()
+                    .any(|r| p.has(r)))
         }
         O::AuthLogout => p.is_user(),
         O::AuthDynamicToken => {
@@ -337,7 +345,13 @@ pub fn permits(p: &Principal, op: Operation) -> bool {
 /// `[from, to]`: the bound resident, the owning grid company's operators and admins (and
 /// its systems), any market operator, or a dynamic token naming the meter (and covering
 /// the days, when it names days).
-pub fn may_read_readings(p: &Principal, asset: &str, owner_org: &str, from: &str, to: &str) -> bool {
+pub fn may_read_readings(
+    p: &Principal,
+    asset: &str,
+    owner_org: &str,
+    from: &str,
+    to: &str,
+) -> bool {
     use Role as R;
     if p.is_dynamic() {
         return p.scope.iter().any(|s| scope_covers(s, asset, from, to));
@@ -348,7 +362,10 @@ pub fn may_read_readings(p: &Principal, asset: &str, owner_org: &str, from: &str
     if p.has(R::Resident) && p.bound_meters().any(|m| m == asset) {
         return true;
     }
-    if (p.has(R::Operator) || p.has(R::Admin)) && p.org == owner_org && p.org_kind == OrgKind::GridCompany {
+    if (p.has(R::Operator) || p.has(R::Admin))
+        && p.org == owner_org
+        && p.org_kind == OrgKind::GridCompany
+    {
         return true;
     }
     p.has(R::Market) && p.org_kind == OrgKind::MarketOperator
@@ -378,9 +395,13 @@ pub fn parse_scope_item(item: &str) -> Result<&str, String> {
     let parts: Vec<&str> = rest.split(':').collect();
     let ok_day = |d: &str| {
         d.len() == 10
-            && d.bytes()
-                .enumerate()
-                .all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() })
+            && d.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            })
     };
     match parts.as_slice() {
         [a] if !a.is_empty() => Ok(a),
@@ -406,10 +427,30 @@ mod tests {
 
     #[test]
     fn scope_items() {
-        assert!(scope_covers("readings:M1", "M1", "2026-01-01", "2026-12-31"));
-        assert!(!scope_covers("readings:M1", "M2", "2026-01-01", "2026-01-01"));
-        assert!(scope_covers("readings:M1:2026-01-01:2026-01-31", "M1", "2026-01-05", "2026-01-31"));
-        assert!(!scope_covers("readings:M1:2026-01-01:2026-01-31", "M1", "2026-01-05", "2026-02-01"));
+        assert!(scope_covers(
+            "readings:M1",
+            "M1",
+            "2026-01-01",
+            "2026-12-31"
+        ));
+        assert!(!scope_covers(
+            "readings:M1",
+            "M2",
+            "2026-01-01",
+            "2026-01-01"
+        ));
+        assert!(scope_covers(
+            "readings:M1:2026-01-01:2026-01-31",
+            "M1",
+            "2026-01-05",
+            "2026-01-31"
+        ));
+        assert!(!scope_covers(
+            "readings:M1:2026-01-01:2026-01-31",
+            "M1",
+            "2026-01-05",
+            "2026-02-01"
+        ));
         assert!(!scope_covers("meter:M1", "M1", "2026-01-01", "2026-01-01"));
         assert!(parse_scope_item("readings:M1:2026-02-01:2026-01-01").is_err());
         assert!(parse_scope_item("readings:").is_err());
@@ -420,12 +461,33 @@ mod tests {
     #[test]
     fn operations_of_paths() {
         use axum::http::Method;
-        assert_eq!(Operation::of(&Method::POST, "/gridledger.v1.ChainService/Submit"), Operation::ChainSubmit);
-        assert_eq!(Operation::of(&Method::POST, "/gridledger.v1.ChainService/Nope"), Operation::Other);
-        assert_eq!(Operation::of(&Method::GET, "/v1/meters/X/readings"), Operation::ReadingsRead);
-        assert_eq!(Operation::of(&Method::GET, "/v1/meters/X"), Operation::MeterRead);
-        assert_eq!(Operation::of(&Method::POST, "/v1/meters/X"), Operation::Other);
-        assert_eq!(Operation::of(&Method::POST, "/v1/auth/login"), Operation::AuthPublic);
-        assert_eq!(Operation::of(&Method::GET, "/v1/auth/login"), Operation::Other);
+        assert_eq!(
+            Operation::of(&Method::POST, "/gridledger.v1.ChainService/Submit"),
+            Operation::ChainSubmit
+        );
+        assert_eq!(
+            Operation::of(&Method::POST, "/gridledger.v1.ChainService/Nope"),
+            Operation::Other
+        );
+        assert_eq!(
+            Operation::of(&Method::GET, "/v1/meters/X/readings"),
+            Operation::ReadingsRead
+        );
+        assert_eq!(
+            Operation::of(&Method::GET, "/v1/meters/X"),
+            Operation::MeterRead
+        );
+        assert_eq!(
+            Operation::of(&Method::POST, "/v1/meters/X"),
+            Operation::Other
+        );
+        assert_eq!(
+            Operation::of(&Method::POST, "/v1/auth/login"),
+            Operation::AuthPublic
+        );
+        assert_eq!(
+            Operation::of(&Method::GET, "/v1/auth/login"),
+            Operation::Other
+        );
     }
 }

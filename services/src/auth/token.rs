@@ -165,12 +165,12 @@ impl TokenSigner {
         &self.org
     }
 
-    /// Signs `claims` (whose `org` must be this signer's).
+    /// Signs `claims`. Verifiers refuse a token whose `org` is not this signer's, so
+    /// callers put [`TokenSigner::org`] there.
     ///
     /// # Errors
     /// Only if the key is unusable, which [`TokenSigner::new`] rules out.
     pub fn sign(&self, claims: &Claims) -> Result<String, String> {
-        debug_assert_eq!(claims.org, self.org);
         let mut h = Header::new(Algorithm::EdDSA);
         h.kid = Some(kid(&self.public));
         jsonwebtoken::encode(&h, claims, &self.key).map_err(|e| e.to_string())
@@ -275,7 +275,8 @@ pub fn verify(
         .ok_or_else(|| TokenError::Invalid(format!("org {:?} is not registered", c.org)))?;
     let mut roles = BTreeSet::new();
     for r in &c.roles {
-        let role = Role::parse(r).ok_or_else(|| TokenError::Invalid(format!("unknown role {r:?}")))?;
+        let role =
+            Role::parse(r).ok_or_else(|| TokenError::Invalid(format!("unknown role {r:?}")))?;
         if !role_fits_org(r, org_kind) {
             return Err(TokenError::Invalid(format!(
                 "role {r:?} does not fit an org of kind {}",
@@ -297,14 +298,22 @@ pub fn verify(
     } else {
         PrincipalKind::User
     };
-    let scope: Vec<String> = c.scope.split_ascii_whitespace().map(str::to_string).collect();
+    let scope: Vec<String> = c
+        .scope
+        .split_ascii_whitespace()
+        .map(str::to_string)
+        .collect();
     Ok(Principal {
         kind,
         subject: c.sub,
         org: c.org,
         org_kind,
         // A dynamic token carries no roles: it grants its scope and nothing else.
-        roles: if c.typ == TYP_DYNAMIC { BTreeSet::new() } else { roles },
+        roles: if c.typ == TYP_DYNAMIC {
+            BTreeSet::new()
+        } else {
+            roles
+        },
         scope,
         jti: Some(c.jti),
         exp: Some(c.exp),
@@ -325,7 +334,10 @@ mod tests {
     }
     impl KeyDirectory for Dir {
         fn token_key(&self, k: &[u8; 32]) -> Option<TokenKey> {
-            self.keys.iter().find(|(p, _)| p == k).map(|(_, t)| t.clone())
+            self.keys
+                .iter()
+                .find(|(p, _)| p == k)
+                .map(|(_, t)| t.clone())
         }
         fn org_kind(&self, org: &str) -> Option<OrgKind> {
             match org {
@@ -346,7 +358,13 @@ mod tests {
         let sk = SigningKey::from_bytes(&[7; 32]);
         let s = TokenSigner::new("gn", &sk);
         let dir = Dir {
-            keys: vec![(s.public_key(), TokenKey { org: "gn".into(), active: true })],
+            keys: vec![(
+                s.public_key(),
+                TokenKey {
+                    org: "gn".into(),
+                    active: true,
+                },
+            )],
             revoked: HashSet::from(["gone".to_string()]),
             used: Mutex::new(HashSet::new()),
         };
@@ -377,7 +395,10 @@ mod tests {
         assert_eq!(p.org, "gn");
         assert!(p.has(Role::Operator));
 
-        assert_eq!(verify(&dir, &t, "other", 1_000_100), Err(TokenError::WrongAudience));
+        assert_eq!(
+            verify(&dir, &t, "other", 1_000_100),
+            Err(TokenError::WrongAudience)
+        );
         assert_eq!(verify(&dir, &t, "o", 1_000_700), Err(TokenError::Expired));
 
         // Flip one signature character.
@@ -396,19 +417,31 @@ mod tests {
             b64(r#"{"alg":"none","typ":"JWT"}"#),
             b64(&serde_json::to_string(&claims()).unwrap())
         );
-        assert!(matches!(verify(&dir, &none, "o", 1_000_100), Err(TokenError::Malformed(_))));
+        assert!(matches!(
+            verify(&dir, &none, "o", 1_000_100),
+            Err(TokenError::Malformed(_))
+        ));
 
         let mut c = claims();
         c.jti = "gone".into();
-        assert_eq!(verify(&dir, &s.sign(&c).unwrap(), "o", 1_000_100), Err(TokenError::Revoked));
+        assert_eq!(
+            verify(&dir, &s.sign(&c).unwrap(), "o", 1_000_100),
+            Err(TokenError::Revoked)
+        );
 
         let mut c = claims();
         c.roles = vec!["regulator".into()];
-        assert!(matches!(verify(&dir, &s.sign(&c).unwrap(), "o", 1_000_100), Err(TokenError::Invalid(_))));
+        assert!(matches!(
+            verify(&dir, &s.sign(&c).unwrap(), "o", 1_000_100),
+            Err(TokenError::Invalid(_))
+        ));
 
         let mut c = claims();
         c.exp = c.iat + MAX_ACCESS_TTL_SECS + 1;
-        assert!(matches!(verify(&dir, &s.sign(&c).unwrap(), "o", 1_000_100), Err(TokenError::Invalid(_))));
+        assert!(matches!(
+            verify(&dir, &s.sign(&c).unwrap(), "o", 1_000_100),
+            Err(TokenError::Invalid(_))
+        ));
 
         // A key registered for org gn cannot speak for org sup.
         let mut c = claims();
@@ -417,13 +450,20 @@ mod tests {
         let forged = {
             let mut h = Header::new(Algorithm::EdDSA);
             h.kid = Some(kid(&s.public_key()));
-            jsonwebtoken::encode(&h, &c, &EncodingKey::from_ed_der(&pkcs8_ed25519(&[7; 32]))).unwrap()
+            jsonwebtoken::encode(&h, &c, &EncodingKey::from_ed_der(&pkcs8_ed25519(&[7; 32])))
+                .unwrap()
         };
-        assert!(matches!(verify(&dir, &forged, "o", 1_000_100), Err(TokenError::Invalid(_))));
+        assert!(matches!(
+            verify(&dir, &forged, "o", 1_000_100),
+            Err(TokenError::Invalid(_))
+        ));
 
         // An unregistered key.
         let other = TokenSigner::new("gn", &SigningKey::from_bytes(&[8; 32]));
-        assert_eq!(verify(&dir, &other.sign(&claims()).unwrap(), "o", 1_000_100), Err(TokenError::UnknownKey));
+        assert_eq!(
+            verify(&dir, &other.sign(&claims()).unwrap(), "o", 1_000_100),
+            Err(TokenError::UnknownKey)
+        );
     }
 
     #[test]
@@ -439,6 +479,9 @@ mod tests {
         assert!(p.is_dynamic() && p.roles.is_empty());
         assert_eq!(verify(&dir, &t, "o", 1_000_100), Err(TokenError::Used));
         c.exp = c.iat + 301;
-        assert!(matches!(verify(&dir, &s.sign(&c).unwrap(), "o", 1_000_100), Err(TokenError::Invalid(_))));
+        assert!(matches!(
+            verify(&dir, &s.sign(&c).unwrap(), "o", 1_000_100),
+            Err(TokenError::Invalid(_))
+        ));
     }
 }
