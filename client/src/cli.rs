@@ -62,6 +62,12 @@ pub enum Command {
         #[command(subcommand)]
         kind: ProofKind,
     },
+    /// Register or revoke signer and token keys on the ledger.
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Submit N valid signed demo transactions and report throughput and latency.
     Load {
         /// Transactions.
@@ -85,6 +91,37 @@ pub enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// Key registration commands (transactions signed with the profile's key, which must
+/// be an admin of the org or the regulator).
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Register an Ed25519 public key for an org, with roles. For a node's token key
+    /// (printed by `gridledger-node token-keys`), use `--role token-issuer` alone.
+    Register {
+        /// The public key, 64 hex characters.
+        #[arg(long)]
+        public_key: String,
+        /// The org it belongs to.
+        #[arg(long)]
+        org: String,
+        /// A role (repeat for several).
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// A label for people reading the ledger.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// Revoke a registered key: transactions it signs and tokens it signed stop working.
+    Revoke {
+        /// The public key, 64 hex characters.
+        #[arg(long)]
+        public_key: String,
+        /// Why (kept on the ledger).
+        #[arg(long, default_value = "")]
+        reason: String,
     },
 }
 
@@ -219,6 +256,63 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
             for h in path {
                 println!("{}", B64.encode(h));
             }
+            Ok(())
+        }
+        Command::Keys { command } => {
+            use gridledger_core::pb::tx_body::Payload;
+            let p = profile(&cli.profile)?;
+            let key = p.signing_key()?;
+            let policy = load_policy(&p.trust)?;
+            let parse_key = |h: &str| -> Result<Vec<u8>, ClientError> {
+                hex::decode(h)
+                    .ok()
+                    .filter(|k| k.len() == 32)
+                    .ok_or_else(|| {
+                        ClientError::Config(format!(
+                            "--public-key {h:?}: expected 64 hex characters"
+                        ))
+                    })
+            };
+            let payload = match command {
+                KeysCommand::Register {
+                    public_key,
+                    org,
+                    roles,
+                    label,
+                } => Payload::RegisterSigner(gridledger_core::pb::RegisterSigner {
+                    public_key: parse_key(&public_key)?,
+                    org_id: org,
+                    roles,
+                    label,
+                }),
+                KeysCommand::Revoke { public_key, reason } => {
+                    Payload::RevokeSigner(gridledger_core::pb::RevokeSigner {
+                        public_key: parse_key(&public_key)?,
+                        reason,
+                    })
+                }
+            };
+            let body = gridledger_core::pb::TxBody {
+                origin: policy.origin().to_string(),
+                nonce: rand::random(),
+                client_time_ms: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0),
+                payload: Some(payload),
+            };
+            let tx = gridledger_core::tx::sign(&key, &body);
+            let mut c = crate::grpc::connect(&p).await?;
+            let r = c
+                .submit(pb::SubmitRequest {
+                    signed_tx: prost::Message::encode_to_vec(&tx).into(),
+                })
+                .await?
+                .into_inner();
+            println!(
+                "committed: leaf {} in block {}",
+                r.leaf_index, r.block_height
+            );
             Ok(())
         }
         Command::Load {

@@ -50,6 +50,13 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         days: usize,
     },
+    /// Print the token key of every org this node hosts (auth.orgs), for the org's admin
+    /// to register on the ledger: `gridledger keys register --role token-issuer ...`.
+    TokenKeys {
+        /// Configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Run a node from a configuration file.
     Run {
         /// Configuration file (TOML; see docs/OPERATIONS.md).
@@ -271,6 +278,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 ctrl_c(),
             )
             .await?;
+            Ok(0)
+        }
+        Command::TokenKeys { config } => {
+            let cfg = NodeConfig::load(&config)?;
+            let Some(path) = &cfg.auth.token_key else {
+                anyhow::bail!(
+                    "auth.token_key is not set in {}: this node issues no tokens",
+                    config.display()
+                );
+            };
+            let secret = crate::config::read_signing_key(path).map_err(anyhow::Error::msg)?;
+            for org in &cfg.auth.orgs {
+                let k = crate::auth::org_token_key(&secret, org);
+                println!("{org} {}", hex::encode(k.verifying_key().to_bytes()));
+            }
             Ok(0)
         }
         Command::Run { config } => {

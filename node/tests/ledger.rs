@@ -331,3 +331,59 @@ fn a_revoked_key_is_refused_from_its_revocation_on_even_after_reopen() {
         RejectKind::FailedPrecondition
     );
 }
+
+#[test]
+fn roles_must_fit_the_org_kind_and_token_keys_hold_no_other_role() {
+    let l = Ledger::open(Arc::new(MemStore::default()), ORIGIN, "node-1", signer()).unwrap();
+    apply_all(&l, &seed_leaves(2));
+    let grid_admin = gridledger_node::demo::org_key("grid-north");
+    let reg = |nonce, key: u8, roles: &[&str]| {
+        signed(
+            &grid_admin,
+            nonce,
+            Payload::RegisterSigner(pb::RegisterSigner {
+                public_key: SigningKey::from_bytes(&[key; 32])
+                    .verifying_key()
+                    .to_bytes()
+                    .to_vec(),
+                org_id: "grid-north".into(),
+                roles: roles.iter().map(|r| r.to_string()).collect(),
+                label: String::new(),
+            }),
+        )
+    };
+    let out = l
+        .apply(
+            &[
+                reg(2000, 1, &["regulator"]),
+                reg(2001, 2, &["supplier"]),
+                reg(2002, 3, &["admin", "token-issuer"]),
+                reg(2003, 4, &["operator", "auditor"]),
+                reg(2004, 5, &["token-issuer"]),
+            ],
+            10,
+        )
+        .unwrap();
+    let rules: Vec<Option<&str>> = out
+        .results
+        .iter()
+        .map(|r| r.as_ref().err().map(|e| e.rule))
+        .collect();
+    assert_eq!(
+        rules,
+        vec![
+            Some("4.1/role-kind"),
+            Some("4.1/role-kind"),
+            Some("shape"),
+            None,
+            None
+        ]
+    );
+    // A token key signs no transactions.
+    let tk = SigningKey::from_bytes(&[5; 32]);
+    let out = l.apply(&[instrument(&tk, 1, "TK-1")], 11).unwrap();
+    assert_eq!(
+        out.results[0].as_ref().unwrap_err().kind,
+        RejectKind::PermissionDenied
+    );
+}

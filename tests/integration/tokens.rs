@@ -598,3 +598,87 @@ async fn admins_manage_their_own_orgs_accounts_only() {
     assert_eq!(login("new-resident", "a long enough password").await.0, 401);
     assert_eq!(login("new-resident", "another long password").await.0, 200);
 }
+
+/// A token key revoked on the ledger (by the org's admin, through the CLI) invalidates
+/// every token it signed at once, and the node stops issuing new ones for that org.
+#[tokio::test]
+async fn revoking_an_orgs_token_key_on_the_ledger_ends_its_tokens() {
+    let n = DevNode::start(8);
+    let t = n.login("resident-1").await;
+    assert_eq!(readings(&n, &t, "GN-M000000").await.0, 200);
+
+    let o = std::process::Command::new(gridledger_tests::bin("gridledger-node"))
+        .args(["token-keys", "--config"])
+        .arg(n.dir.join("node.toml"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", gridledger_tests::stderr(&o));
+    let out = gridledger_tests::stdout(&o);
+    let key = out
+        .lines()
+        .find_map(|l| l.strip_prefix("grid-north "))
+        .expect("grid-north token key")
+        .to_string();
+
+    // The dev CLI key is an operator, not an admin: refused, nothing changes.
+    let o = n.cli(&["keys", "revoke", "--public-key", &key, "--reason", "test"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        gridledger_tests::stderr(&o).contains("PermissionDenied")
+            || gridledger_tests::stderr(&o).contains("admin"),
+        "{}",
+        gridledger_tests::stderr(&o)
+    );
+    assert_eq!(readings(&n, &t, "GN-M000000").await.0, 200);
+
+    // grid-north's admin key (the demo's) revokes it.
+    let admin_key = n.dir.join("gn-admin.key");
+    gridledger_node::config::write_secret(
+        &admin_key,
+        &hex::encode(gridledger_node::demo::org_key("grid-north").to_bytes()),
+    )
+    .unwrap();
+    let profile = std::fs::read_to_string(n.profile()).unwrap();
+    let line = profile
+        .lines()
+        .find(|l| l.starts_with("signing_key"))
+        .unwrap();
+    let admin_profile = n.dir.join("admin-profile.toml");
+    std::fs::write(
+        &admin_profile,
+        profile.replace(line, &format!("signing_key = {:?}", admin_key)),
+    )
+    .unwrap();
+    let o = std::process::Command::new(gridledger_tests::bin("gridledger"))
+        .args([
+            "keys",
+            "revoke",
+            "--public-key",
+            &key,
+            "--reason",
+            "node decommissioned",
+        ])
+        .env("GRIDLEDGER_PROFILE", &admin_profile)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", gridledger_tests::stderr(&o));
+
+    let (s, b) = readings(&n, &t, "GN-M000000").await;
+    assert_eq!(s, 401, "{b}");
+    assert!(b.contains("revoked key"), "{b}");
+    let a = n.account("gn-operator");
+    let (s, b) = n
+        .http(
+            Port::Public,
+            "POST",
+            "/v1/auth/login",
+            None,
+            Some(&json!({"username": a.username, "password": a.password}).to_string()),
+        )
+        .await;
+    assert_eq!(s, 422, "{b}");
+    assert!(b.contains("not registered and active"), "{b}");
+    // Other orgs' users are unaffected.
+    let m = n.login("px-market").await;
+    assert_eq!(readings(&n, &m, "GN-M000000").await.0, 200);
+}
