@@ -8,7 +8,7 @@ cargo build --workspace --all-targets
 B="$GRIDLEDGER_BIN"
 dir=$(mktemp -d)
 trap 'kill $node 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
-"$B/gridledger-node" dev --data-dir "$dir" --listen 127.0.0.1:0 >"$dir/node.out" 2>"$dir/node.err" &
+"$B/gridledger-node" dev --data-dir "$dir" --listen 127.0.0.1:0 --public-listen 127.0.0.1:0 >"$dir/node.out" 2>"$dir/node.err" &
 node=$!
 for _ in $(seq 1 120); do [ -f "$dir/endpoints.json" ] && break; sleep 0.5; done
 export GRIDLEDGER_PROFILE="$dir/profile.toml"
@@ -26,3 +26,4 @@ for i in 1 2 3 4 5 6; do echo "rate$half $("$B/gridledger" load --count $((half 
 echo "slow_blocks $(grep -c 'slow block' "$dir/node.err" || true)"
 echo "proofs $("$B/gridledger-bench" proofs --leaves 1000000 --samples 10000)"
 echo "sigs $("$B/gridledger-bench" sigs --count 40000)"
+echo "tokens $("$B/gridledger-bench" tokens --count 20000 --passwords 20)"

@@ -33,12 +33,21 @@ enum Cmd {
         #[arg(long, default_value_t = 20_000)]
         count: usize,
     },
+    /// JWT sign and full verification (as the auth layer does it), and argon2id
+    /// password hashing and checking, one thread.
+    Tokens {
+        #[arg(long, default_value_t = 20_000)]
+        count: usize,
+        #[arg(long, default_value_t = 20)]
+        passwords: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Proofs { leaves, samples } => proofs(leaves, samples),
         Cmd::Sigs { count } => sigs(count),
+        Cmd::Tokens { count, passwords } => tokens(count, passwords),
     }
 }
 
@@ -150,6 +159,81 @@ fn sigs(count: usize) -> anyhow::Result<()> {
     println!(
         "{}",
         serde_json::json!({"count": count, "single_per_s": single, "batch_per_s": batch})
+    );
+    Ok(())
+}
+
+struct OneKey([u8; 32]);
+
+impl gridledger_services::auth::token::KeyDirectory for OneKey {
+    fn token_key(&self, k: &[u8; 32]) -> Option<gridledger_services::auth::token::TokenKey> {
+        (k == &self.0).then(|| gridledger_services::auth::token::TokenKey {
+            org: "grid-north".into(),
+            active: true,
+        })
+    }
+    fn org_kind(&self, _: &str) -> Option<gridledger_core::pb::OrgKind> {
+        Some(gridledger_core::pb::OrgKind::GridCompany)
+    }
+    fn is_revoked(&self, _: &str) -> bool {
+        false
+    }
+    fn consume(&self, _: &str, _: u64) -> bool {
+        true
+    }
+}
+
+fn tokens(count: usize, passwords: usize) -> anyhow::Result<()> {
+    use gridledger_services::auth::token::{Claims, TYP_ACCESS, TokenSigner, verify};
+    let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    let signer = TokenSigner::new("grid-north", &key);
+    let dir = OneKey(signer.public_key());
+    let now = 2_000_000_000;
+    let claims = |i: usize| Claims {
+        iss: "bench/node-1".into(),
+        sub: format!("resident-{i}"),
+        aud: "bench".into(),
+        exp: now + 900,
+        iat: now,
+        jti: format!("{i:032x}"),
+        org: "grid-north".into(),
+        roles: vec!["resident".into()],
+        scope: "meter:GN-M000000 meter:GN-M000002".into(),
+        typ: TYP_ACCESS.into(),
+        single_use: false,
+    };
+    let t = Instant::now();
+    let toks: Vec<String> = (0..count)
+        .map(|i| signer.sign(&claims(i)))
+        .collect::<Result<_, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let sign_us = t.elapsed().as_secs_f64() * 1e6 / count as f64;
+    let t = Instant::now();
+    for tok in &toks {
+        verify(&dir, tok, "bench", now + 1).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let verify_us = t.elapsed().as_secs_f64() * 1e6 / count as f64;
+    let t = Instant::now();
+    let hashes: Vec<String> = (0..passwords)
+        .map(|i| gridledger_node::auth::hash_password(&format!("password number {i}")))
+        .collect::<Result<_, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let hash_ms = t.elapsed().as_secs_f64() * 1e3 / passwords as f64;
+    let t = Instant::now();
+    for (i, h) in hashes.iter().enumerate() {
+        anyhow::ensure!(gridledger_node::auth::check_password(
+            h,
+            &format!("password number {i}")
+        ));
+    }
+    let check_ms = t.elapsed().as_secs_f64() * 1e3 / passwords as f64;
+    println!(
+        "{}",
+        serde_json::json!({
+            "tokens": count, "jwt_sign_us": sign_us, "jwt_verify_us": verify_us,
+            "token_bytes": toks[0].len(),
+            "passwords": passwords, "argon2id_hash_ms": hash_ms, "argon2id_check_ms": check_ms,
+        })
     );
     Ok(())
 }

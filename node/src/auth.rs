@@ -125,7 +125,9 @@ pub fn hash_password(password: &str) -> std::result::Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-fn verify_password(hash: &str, password: &str) -> bool {
+/// Whether `password` matches a PHC string from [`hash_password`] (constant-time compare
+/// inside argon2).
+pub fn check_password(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash)
         .map(|h| argon().verify_password(password.as_bytes(), &h).is_ok())
         .unwrap_or(false)
@@ -526,7 +528,7 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
             .map(|a| a.hash.clone())
             .unwrap_or_else(|| self.dummy_hash.clone());
         let _permit = self.hashing.acquire().await.map_err(internal)?;
-        let ok = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+        let ok = tokio::task::spawn_blocking(move || check_password(&hash, &password))
             .await
             .map_err(internal)?;
         let Some(a) = account.filter(|_| ok) else {
