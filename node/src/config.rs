@@ -149,6 +149,9 @@ pub struct Limits {
     /// How often certificate files are checked for changes, seconds (SIGHUP reloads at
     /// once).
     pub tls_reload_secs: u64,
+    /// Transactions per second one SubmitStream call may submit; beyond it the extra
+    /// positions get RESOURCE_EXHAUSTED. 0 means no cap.
+    pub stream_tx_per_sec: u64,
 }
 
 impl Default for Limits {
@@ -161,6 +164,7 @@ impl Default for Limits {
             per_identity_concurrent: 256,
             max_http_body_bytes: 1 << 20,
             tls_reload_secs: 30,
+            stream_tx_per_sec: 200_000,
         }
     }
 }

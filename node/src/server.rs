@@ -155,8 +155,10 @@ async fn app(
     let grpc = tonic::service::Routes::new(health_svc)
         .add_service(reflection)
         .add_service(
-            ChainServiceServer::new(Chain::new(chain.clone()))
-                .max_decoding_message_size(cfg.limits.max_message_bytes),
+            ChainServiceServer::new(
+                Chain::new(chain.clone()).with_stream_rate(cfg.limits.stream_tx_per_sec),
+            )
+            .max_decoding_message_size(cfg.limits.max_message_bytes),
         )
         .add_service(
             AuthServiceServer::new(Auth::new(auth.clone()))

@@ -27,12 +27,54 @@ pub const STREAM_IN_FLIGHT: usize = 8192;
 #[derive(Clone)]
 pub struct Chain<B: ChainBackend> {
     backend: Arc<B>,
+    stream_rate: u64,
 }
 
 impl<B: ChainBackend> Chain<B> {
     /// Wraps a backend.
     pub fn new(backend: Arc<B>) -> Self {
-        Self { backend }
+        Self {
+            backend,
+            stream_rate: 0,
+        }
+    }
+
+    /// Caps each SubmitStream call at `tx_per_sec` transactions per second (0: no cap).
+    /// A transaction over the rate is not submitted; its position gets
+    /// RESOURCE_EXHAUSTED, so the client knows exactly which ones to resend.
+    pub fn with_stream_rate(mut self, tx_per_sec: u64) -> Self {
+        self.stream_rate = tx_per_sec;
+        self
+    }
+}
+
+/// A token bucket holding one second's worth of transactions.
+struct Bucket {
+    rate: f64,
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl Bucket {
+    fn new(rate: u64) -> Option<Self> {
+        (rate > 0).then(|| Self {
+            rate: rate as f64,
+            tokens: rate as f64,
+            at: std::time::Instant::now(),
+        })
+    }
+
+    fn take(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.rate);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
     }
 }
 
@@ -162,6 +204,8 @@ impl<B: ChainBackend> ChainService for Chain<B> {
         let max = self.backend.max_tx_bytes();
         let mut pending = FuturesOrdered::new();
         let mut out = pb::SubmitStreamResponse::default();
+        let mut bucket = Bucket::new(self.stream_rate);
+        let rate = self.stream_rate;
         let record =
             |out: &mut pb::SubmitStreamResponse,
              pos: u64,
@@ -188,7 +232,13 @@ impl<B: ChainBackend> ChainService for Chain<B> {
                         return Err(ServiceError::ResourceExhausted(format!("a stream carries at most {MAX_TX_PER_STREAM} transactions; {} were committed before the limit", out.committed)).into());
                     }
                     let tx = msg.signed_tx;
+                    let within_rate = bucket.as_mut().is_none_or(Bucket::take);
                     let fut: futures::future::BoxFuture<'static, (u64, Result<_, ServiceError>)> = match check_size(tx.len(), max) {
+                        Ok(()) if !within_rate => Box::pin(async move {
+                            (pos, Err(ServiceError::ResourceExhausted(format!(
+                                "stream rate limit of {rate} tx/s exceeded; this transaction was not submitted, resend it later"
+                            ))))
+                        }),
                         Err(e) => Box::pin(async move { (pos, Err(e)) }),
                         Ok(()) => {
                             let f = self.backend.submit(tx);

@@ -376,3 +376,45 @@ async fn oversized_messages_are_resource_exhausted_and_bodies_413() {
         "nothing changed"
     );
 }
+
+#[tokio::test]
+async fn submit_stream_rate_limit_answers_resource_exhausted_per_transaction() {
+    let mut n = DevNode::start(4);
+    n.stop();
+    let cfg_path = n.dir.join("node.toml");
+    let cfg = std::fs::read_to_string(&cfg_path).unwrap();
+    assert!(cfg.contains("stream_tx_per_sec = 200000"), "{cfg}");
+    std::fs::write(
+        &cfg_path,
+        cfg.replace("stream_tx_per_sec = 200000", "stream_tx_per_sec = 200"),
+    )
+    .unwrap();
+    n.spawn();
+    let before: Value = serde_json::from_str(&stdout(&n.cli(&["status", "--json"]))).unwrap();
+    let o = n.cli(&[
+        "load",
+        "--count",
+        "2000",
+        "--stream",
+        "--concurrency",
+        "1",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let committed = r["committed"].as_u64().unwrap();
+    // One second's burst (200) plus what the rate refills while the stream runs.
+    assert!((200..2000).contains(&committed), "{r}");
+    assert_eq!(r["rejected"].as_u64().unwrap() + committed, 2000, "{r}");
+    let e = r["first_error"].as_str().unwrap();
+    assert!(
+        e.contains("RESOURCE_EXHAUSTED") && e.contains("stream rate limit"),
+        "{e}"
+    );
+    // Exactly the committed ones reached the ledger.
+    let after: Value = serde_json::from_str(&stdout(&n.cli(&["status", "--json"]))).unwrap();
+    assert_eq!(
+        after["tree_size"].as_u64().unwrap() - before["tree_size"].as_u64().unwrap(),
+        committed
+    );
+}
