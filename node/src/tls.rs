@@ -25,6 +25,9 @@ use tonic::transport::server::Connected;
 
 /// How long a TLS handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes in progress at once per listener; connections beyond it are closed at
+/// once, so a flood of half-open connections costs a bounded number of tasks.
+pub const MAX_HANDSHAKES: usize = 1024;
 
 /// Where a listener's certificates come from.
 #[derive(Debug, Clone)]
@@ -239,6 +242,7 @@ pub fn incoming(
     kind: Listener,
 ) -> impl futures::Stream<Item = std::io::Result<PeerStream>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<PeerStream>>(256);
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
     tokio::spawn(async move {
         loop {
             let (tcp, remote) = match listener.accept().await {
@@ -255,9 +259,14 @@ pub fn incoming(
             if tx.is_closed() {
                 break;
             }
+            let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                tracing::warn!(%remote, "too many TLS handshakes in progress; connection closed");
+                continue;
+            };
             let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
             let tx = tx.clone();
             tokio::spawn(async move {
+                let _permit = permit;
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                     Ok(Ok(stream)) => {
                         let cert = stream
