@@ -178,7 +178,7 @@ impl gridledger_services::auth::token::KeyDirectory for OneKey {
     fn is_revoked(&self, _: &str) -> bool {
         false
     }
-    fn consume(&self, _: &str, _: u64) -> bool {
+    fn consume(&self, _: &[u8; 32], _: &str, _: u64) -> bool {
         true
     }
 }

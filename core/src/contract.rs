@@ -137,6 +137,30 @@ fn reject(rule: &'static str, kind: RejectKind, detail: impl Into<String>) -> Re
     }
 }
 
+/// Identifiers that name records (org ids, asset numbers) also appear inside token scopes
+/// (`meter:<asset>`, `readings:<asset>:<from>:<to>`, space-separated), so they may not
+/// contain whitespace or ':' — otherwise one id could smuggle a grant for another.
+pub fn valid_ident(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= MAX_ID_LEN
+        && !v
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == ':')
+}
+
+fn check_ident(what: &str, v: &str) -> Result<(), Rejection> {
+    if !valid_ident(v) {
+        return Err(reject(
+            "shape",
+            RejectKind::Invalid,
+            format!(
+                "{what} must be 1..={MAX_ID_LEN} printable characters without whitespace or ':'"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn check_id(what: &str, v: &str) -> Result<(), Rejection> {
     if v.is_empty() || v.len() > MAX_ID_LEN || v.chars().any(char::is_control) {
         return Err(reject(
@@ -242,7 +266,7 @@ pub fn check(
 
     match payload {
         Payload::RegisterOrg(o) => {
-            check_id("org_id", &o.org_id)?;
+            check_ident("org_id", &o.org_id)?;
             check_id("name", &o.name)?;
             let kind = match crate::pb::OrgKind::try_from(o.kind) {
                 Ok(k) if k != crate::pb::OrgKind::Unspecified => k,
@@ -277,7 +301,7 @@ pub fn check(
                 s.public_key.as_slice().try_into().map_err(|_| {
                     reject("shape", RejectKind::Invalid, "public_key must be 32 bytes")
                 })?;
-            check_id("org_id", &s.org_id)?;
+            check_ident("org_id", &s.org_id)?;
             if s.roles.is_empty() || s.roles.iter().any(|r| !ROLES.contains(&r.as_str())) {
                 return Err(reject(
                     "shape",
@@ -285,12 +309,26 @@ pub fn check(
                     format!("roles must be a non-empty subset of {ROLES:?}"),
                 ));
             }
-            if s.roles.len() > 1 && s.roles.iter().any(|r| r == TOKEN_ISSUER) {
-                return Err(reject(
-                    "shape",
-                    RejectKind::Invalid,
-                    "a token-issuer key holds no other role",
-                ));
+            if s.roles.iter().any(|r| r == TOKEN_ISSUER) {
+                if s.roles.len() > 1 {
+                    return Err(reject(
+                        "shape",
+                        RejectKind::Invalid,
+                        "a token-issuer key holds no other role",
+                    ));
+                }
+                // A token key speaks for the org's users, so only the org itself may
+                // appoint one; the regulator can still revoke it (the kill switch).
+                if !info
+                    .as_ref()
+                    .is_some_and(|i| i.org_id == s.org_id && has_role(i, &["admin"]))
+                {
+                    return Err(reject(
+                        "4.1/token-key",
+                        RejectKind::PermissionDenied,
+                        "only the org's own admin registers its token keys",
+                    ));
+                }
             }
             let Some(kind) = view.org_kind(&s.org_id) else {
                 return Err(reject(
@@ -394,9 +432,9 @@ pub fn check(
         }
         Payload::RegisterInstrument(r) => {
             let i = info.as_ref().expect("not genesis");
-            check_id("asset_no", &r.asset_no)?;
+            check_ident("asset_no", &r.asset_no)?;
             check_id("serial_no", &r.serial_no)?;
-            check_id("owner_org", &r.owner_org)?;
+            check_ident("owner_org", &r.owner_org)?;
             if i.org_id != r.owner_org || !has_role(i, &["operator", "admin"]) {
                 return Err(reject(
                     "4.6/owner",
@@ -416,7 +454,7 @@ pub fn check(
         Payload::IssueCertificate(c) => {
             let i = info.as_ref().expect("not genesis");
             check_id("cert_no", &c.cert_no)?;
-            check_id("asset_no", &c.asset_no)?;
+            check_ident("asset_no", &c.asset_no)?;
             check_day("test_date", &c.test_date)?;
             check_day("valid_until", &c.valid_until)?;
             if c.valid_until < c.test_date {
@@ -444,7 +482,7 @@ pub fn check(
         }
         Payload::RecordReading(r) => {
             let i = info.as_ref().expect("not genesis");
-            check_id("asset_no", &r.asset_no)?;
+            check_ident("asset_no", &r.asset_no)?;
             check_day("day", &r.day)?;
             if r.import_wh.len() > INTERVALS_PER_DAY || r.export_wh.len() > INTERVALS_PER_DAY {
                 return Err(reject(

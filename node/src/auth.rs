@@ -81,11 +81,19 @@ struct StoredRefresh {
     epoch: u64,
     exp: u64,
     used: bool,
+    /// Key of the token this one replaced. Rotating this one deletes that record, so a
+    /// family keeps at most two records (current, and the last used one that detects
+    /// reuse) however often it refreshes.
+    #[serde(default)]
+    prev: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Failures {
     count: u32,
+    /// Attempts being checked right now: they count against the limit, so parallel
+    /// guesses cannot all slip in before the first failures are recorded.
+    in_flight: u32,
     locked_until: u64,
 }
 
@@ -255,9 +263,17 @@ impl<S: Store> NodeAuth<S> {
     }
 
     fn write(&self, batch: WriteBatch) -> Result<()> {
-        self.store()
-            .write(batch, Durability::Sync)
-            .map_err(internal)
+        // A synced write waits for the disk: tell the runtime, so other requests keep
+        // their worker threads (the node runs the multi-threaded runtime).
+        let write = || {
+            self.store()
+                .write(batch, Durability::Sync)
+                .map_err(internal)
+        };
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(write),
+            _ => write(),
+        }
     }
 
     /// Creates or replaces an account directly (dev seeding, bootstrap of an org's first
@@ -395,6 +411,7 @@ impl<S: Store> NodeAuth<S> {
         username: &str,
         a: &StoredAccount,
         family: &str,
+        prev: Option<String>,
         b: &mut WriteBatch,
     ) -> Result<TokenPair> {
         let signer = self.signer_for(&a.org)?;
@@ -431,6 +448,7 @@ impl<S: Store> NodeAuth<S> {
                 epoch: a.epoch,
                 exp: now + self.cfg.refresh_ttl_secs,
                 used: false,
+                prev,
             },
         );
         Ok(TokenPair {
@@ -440,27 +458,95 @@ impl<S: Store> NodeAuth<S> {
         })
     }
 
-    fn locked_for(&self, username: &str) -> Option<u64> {
-        let now = (self.now)();
-        let f = self.failures.lock().get(username).copied()?;
-        (f.locked_until > now).then(|| f.locked_until - now)
-    }
-
-    fn record_failure(&self, username: &str) {
+    /// Reserves one login attempt for `username`, or says for how long it is locked.
+    fn reserve_attempt(&self, username: &str) -> std::result::Result<(), u64> {
         let now = (self.now)();
         let mut m = self.failures.lock();
         if m.len() >= 100_000 {
-            // Bounded: forget entries that are not locked.
-            m.retain(|_, f| f.locked_until > now);
+            // Bounded: forget names that are neither locked nor being checked.
+            m.retain(|_, f| f.locked_until > now || f.in_flight > 0);
         }
         let f = m.entry(username.to_string()).or_default();
-        if f.locked_until != 0 && f.locked_until <= now {
+        if f.locked_until > now {
+            return Err(f.locked_until - now);
+        }
+        if f.locked_until != 0 {
+            // The lock ran out: start counting afresh.
             *f = Failures::default();
         }
-        f.count += 1;
-        if f.count >= self.cfg.lockout_after {
-            f.locked_until = now + self.cfg.lockout_secs;
+        if f.count + f.in_flight >= self.cfg.lockout_after {
+            return Err(1);
         }
+        f.in_flight += 1;
+        Ok(())
+    }
+
+    /// Settles a reserved attempt.
+    fn settle_attempt(&self, username: &str, ok: bool) {
+        let now = (self.now)();
+        let mut m = self.failures.lock();
+        let Some(f) = m.get_mut(username) else { return };
+        f.in_flight = f.in_flight.saturating_sub(1);
+        if ok {
+            f.count = 0;
+        } else {
+            f.count += 1;
+            if f.count >= self.cfg.lockout_after {
+                f.locked_until = now + self.cfg.lockout_secs;
+            }
+        }
+        if f.count == 0 && f.in_flight == 0 && f.locked_until == 0 {
+            m.remove(username);
+        }
+    }
+
+    /// When a family revocation may be forgotten: after every refresh token of the family
+    /// has expired.
+    fn family_expiry(&self) -> Vec<u8> {
+        ((self.now)() + self.cfg.refresh_ttl_secs)
+            .to_be_bytes()
+            .to_vec()
+    }
+
+    /// Deletes expired refresh tokens, family revocations, token revocations and
+    /// single-use marks: each is useless once what it refers to has expired. Runs at
+    /// start-up and hourly, so the `auth` column family stays proportional to live
+    /// sessions. Returns how many records went.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn prune(&self) -> anyhow::Result<usize> {
+        let now = (self.now)();
+        let grace = token::LEEWAY_SECS;
+        let be = |v: &[u8]| v.try_into().map(u64::from_be_bytes).unwrap_or(u64::MAX);
+        let mut b = WriteBatch::new();
+        for (prefix, end) in [
+            (&b"revoked/"[..], &b"revoked0"[..]),
+            (b"used/", b"used0"),
+            (b"family_revoked/", b"family_revoked0"),
+        ] {
+            for (k, v) in self.store().scan(Cf::Auth, prefix, end, usize::MAX)? {
+                if be(&v).saturating_add(grace) <= now {
+                    b.delete(Cf::Auth, k);
+                }
+            }
+        }
+        for (k, v) in self
+            .store()
+            .scan(Cf::Auth, b"refresh/", b"refresh0", usize::MAX)?
+        {
+            let exp = serde_json::from_slice::<StoredRefresh>(&v)
+                .map(|r| r.exp)
+                .unwrap_or(0);
+            if exp <= now {
+                b.delete(Cf::Auth, k);
+            }
+        }
+        let n = b.len();
+        if n > 0 {
+            self.store().write(b, Durability::Sync)?;
+        }
+        Ok(n)
     }
 
     fn revoke_jti(&self, b: &mut WriteBatch, jti: &str, exp: u64) {
@@ -491,16 +577,19 @@ impl<S: Store> KeyDirectory for NodeAuth<S> {
         self.revoked.lock().contains_key(jti)
     }
 
-    fn consume(&self, jti: &str, exp: u64) -> bool {
-        // Only this node's own single-use tokens can be tracked here: the signing key of
-        // a token we issued is one of ours.
+    fn consume(&self, token_key: &[u8; 32], jti: &str, exp: u64) -> bool {
+        // Only this node's own single-use tokens can be tracked here: another node
+        // cannot know whether the token was used at its issuer.
+        if !self.signers.values().any(|s| s.public_key() == *token_key) {
+            return false;
+        }
         let mut used = self.used.lock();
         if used.contains_key(jti) {
             return false;
         }
         let mut b = WriteBatch::new();
         b.put(Cf::Auth, key("used/", jti), exp.to_be_bytes().to_vec());
-        if self.store().write(b, Durability::Sync).is_err() {
+        if self.write(b).is_err() {
             // Fail closed: a use we cannot record is refused.
             return false;
         }
@@ -517,32 +606,35 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
         if username.is_empty() || username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD {
             return Err(ServiceError::Unauthenticated(FAILED.into()));
         }
-        if let Some(secs) = self.locked_for(&username) {
+        if let Err(secs) = self.reserve_attempt(&username) {
             return Err(ServiceError::ResourceExhausted(format!(
                 "too many failed logins for this username; try again in {secs} s"
             )));
         }
-        let account = self.account(&username)?;
-        let hash = account
-            .as_ref()
-            .map(|a| a.hash.clone())
-            .unwrap_or_else(|| self.dummy_hash.clone());
-        let _permit = self.hashing.acquire().await.map_err(internal)?;
-        let ok = tokio::task::spawn_blocking(move || check_password(&hash, &password))
-            .await
-            .map_err(internal)?;
-        let Some(a) = account.filter(|_| ok) else {
-            self.record_failure(&username);
+        let checked = async {
+            let account = self.account(&username)?;
+            let hash = account
+                .as_ref()
+                .map(|a| a.hash.clone())
+                .unwrap_or_else(|| self.dummy_hash.clone());
+            let _permit = self.hashing.acquire().await.map_err(internal)?;
+            let ok = tokio::task::spawn_blocking(move || check_password(&hash, &password))
+                .await
+                .map_err(internal)?;
+            Ok::<_, ServiceError>(account.filter(|_| ok))
+        }
+        .await;
+        self.settle_attempt(&username, matches!(checked, Ok(Some(_))));
+        let Some(a) = checked? else {
             return Err(ServiceError::Unauthenticated(FAILED.into()));
         };
-        self.failures.lock().remove(&username);
         if a.disabled {
             return Err(ServiceError::PermissionDenied(
                 "this account is disabled".into(),
             ));
         }
         let mut b = WriteBatch::new();
-        let pair = self.issue_pair(&username, &a, &random_id(16), &mut b)?;
+        let pair = self.issue_pair(&username, &a, &random_id(16), None, &mut b)?;
         self.write(b)?;
         Ok(pair)
     }
@@ -577,7 +669,7 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
         if r.used {
             // A used refresh token presented again: someone holds a copy. End the family.
             let mut b = WriteBatch::new();
-            b.put(Cf::Auth, fam_key, Vec::new());
+            b.put(Cf::Auth, fam_key, self.family_expiry());
             self.write(b)?;
             tracing::warn!(user = %r.username, "refresh token reuse; session family revoked");
             return Err(ServiceError::Unauthenticated(
@@ -611,7 +703,11 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
                 ..r.clone()
             },
         );
-        let pair = self.issue_pair(&r.username, &a, &r.family, &mut b)?;
+        if let Some(prev) = &r.prev {
+            b.delete(Cf::Auth, key("refresh/", prev));
+        }
+        let hashed = sha_hex(&refresh_token);
+        let pair = self.issue_pair(&r.username, &a, &r.family, Some(hashed), &mut b)?;
         self.write(b)?;
         Ok(pair)
     }
@@ -631,7 +727,11 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
                 let r: StoredRefresh = serde_json::from_slice(&v).map_err(internal)?;
                 // Only one's own sessions can be ended this way.
                 if r.username == caller.subject {
-                    b.put(Cf::Auth, key("family_revoked/", &r.family), Vec::new());
+                    b.put(
+                        Cf::Auth,
+                        key("family_revoked/", &r.family),
+                        self.family_expiry(),
+                    );
                 }
             }
         }
@@ -758,15 +858,14 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
                 u.username, caller.org
             ))
         };
-        let current = self
-            .account(&u.username)?
+        // Cheap checks first, so a bad request costs no argon2id work.
+        self.account(&u.username)?
             .filter(|a| a.org == caller.org)
             .ok_or_else(not_found)?;
         let kind = self.ledger.org_kind(&caller.org).ok_or_else(not_found)?;
-        let roles = u.roles.clone().unwrap_or_else(|| current.roles.clone());
-        let meters = u.meters.clone().unwrap_or_else(|| current.meters.clone());
-        self.check_roles(&roles, kind)?;
-        self.check_meters(&caller.org, &roles, &meters)?;
+        if let Some(r) = &u.roles {
+            self.check_roles(r, kind)?;
+        }
         let new_hash = match &u.new_password {
             Some(p) => {
                 self.check_password(p)?;
@@ -782,11 +881,16 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
             None => None,
         };
         let _w = self.write.lock();
-        // Re-read under the lock so concurrent updates do not lose each other's changes.
+        // Re-read under the lock and build the result from that record only, so two
+        // admins' concurrent updates cannot undo each other's changes.
         let mut a = self
             .account(&u.username)?
             .filter(|a| a.org == caller.org)
             .ok_or_else(not_found)?;
+        let roles = u.roles.clone().unwrap_or_else(|| a.roles.clone());
+        let meters = u.meters.clone().unwrap_or_else(|| a.meters.clone());
+        self.check_roles(&roles, kind)?;
+        self.check_meters(&caller.org, &roles, &meters)?;
         let ends_sessions = new_hash.is_some() || (u.disabled == Some(true) && !a.disabled);
         if let Some(h) = new_hash {
             a.hash = h;

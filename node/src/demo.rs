@@ -117,8 +117,8 @@ fn body(origin: &str, nonce: u64, payload: Payload) -> pb::TxBody {
 /// `client_key` is the dev CLI's signing key; it is registered as an operator of
 /// grid-north so `gridledger load` can register instruments.
 ///
-/// `token_keys` are the node's token keys per hosted org; the regulator registers them
-/// with role `token-issuer` so the node can issue JWTs for those orgs' users.
+/// `token_keys` are the node's token keys per hosted org; each org's admin registers its
+/// key with role `token-issuer` so the node can issue JWTs for that org's users.
 pub fn seed(
     origin: &str,
     client_key: &[u8; 32],
@@ -203,9 +203,10 @@ pub fn seed(
             }),
         ),
     )));
+    // Each org's own admin appoints its token key (rule 4.1/token-key).
     for (org, key) in token_keys {
         genesis.push(enc(tx::sign(
-            &reg,
+            &org_key(org),
             &body(
                 origin,
                 next(),

@@ -85,6 +85,25 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
         secret.as_ref(),
         unix_now,
     )?);
+    match auth.prune() {
+        Ok(n) if n > 0 => tracing::info!(records = n, "expired identity records pruned"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "pruning expired identity records failed"),
+    }
+    {
+        let auth = auth.clone();
+        tokio::spawn(async move {
+            let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+            hourly.tick().await;
+            loop {
+                hourly.tick().await;
+                let a = auth.clone();
+                if let Ok(Err(e)) = tokio::task::spawn_blocking(move || a.prune()).await {
+                    tracing::warn!(error = %e, "pruning expired identity records failed");
+                }
+            }
+        });
+    }
     let app = app(&cfg, chain, auth.clone()).await?;
 
     // One server per listener over the same app; both stop on the same signal.

@@ -257,8 +257,10 @@ async fn resident_never_reads_another_residents_meter() {
         }
         // Raw leaves carry every reading: residents get none of them.
         for path in ["/v1/records/0/receipt", "/v1/records/20/receipt"] {
-            let (s, _) = n.http(port, "GET", path, Some(&me), None).await;
-            assert_eq!(s, 403);
+            for method in ["GET", "HEAD"] {
+                let (s, _) = n.http(port, method, path, Some(&me), None).await;
+                assert_eq!(s, 403, "{method} {path}");
+            }
         }
         let mut chain = ChainServiceClient::new(n.channel(port).await);
         let e = chain

@@ -403,7 +403,18 @@ async fn dynamic_tokens_are_scoped_short_lived_and_single_use() {
         )
         .await;
     assert_eq!(s, 403);
-    // Single use: the first presentation spends it.
+    // Single use: a request the matrix refuses does not spend it; the first read does.
+    let (s, b) = grant(json!({"scope": [format!("readings:{own}")], "single_use": true})).await;
+    assert_eq!(s, 200, "{b}");
+    let once = json(&b)["token"].as_str().unwrap().to_string();
+    assert_eq!(
+        n.http(Port::Public, "GET", "/v1/me/meters", Some(&once), None)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(readings(&n, &once, own).await.0, 200);
+    assert_eq!(readings(&n, &once, own).await.0, 401);
     let (s, b) = grant(json!({"scope": [format!("readings:{own}")], "single_use": true})).await;
     assert_eq!(s, 200, "{b}");
     let once = json(&b)["token"].as_str().unwrap().to_string();
@@ -437,6 +448,11 @@ async fn dynamic_tokens_are_scoped_short_lived_and_single_use() {
         (json!({"scope": ["meter:GN-M000000"]}), 400),
         (json!({"scope": ["readings:GS-M000001"]}), 403),
         (json!({"scope": ["readings:NO-SUCH"]}), 403),
+        // One item that would split into two grants inside the token.
+        (
+            json!({"scope": [format!("readings:{own} readings:GS-M000001")]}),
+            400,
+        ),
     ] {
         let (s, b) = grant(body.clone()).await;
         assert_eq!(s, want, "{body}: {b}");
@@ -449,6 +465,21 @@ async fn dynamic_tokens_are_scoped_short_lived_and_single_use() {
     let (s, b) = readings(&n, &forge(&n, "grid-north", &c), own).await;
     assert_eq!(s, 401, "{b}");
     assert!(b.contains("expired"), "{b}");
+    // A grid-north token key cannot open a grid-south meter, whatever scope it signs.
+    let mut c = claims("gn-operator", "grid-north", &[], "readings:GS-M000001");
+    c.typ = TYP_DYNAMIC.into();
+    c.exp = c.iat + 300;
+    let (s, b) = readings(&n, &forge(&n, "grid-north", &c), "GS-M000001").await;
+    assert_eq!(s, 403, "{b}");
+    // Nor can a forged resident binding.
+    let c = claims(
+        "resident-1",
+        "grid-north",
+        &["resident"],
+        "meter:GS-M000001",
+    );
+    let (s, b) = readings(&n, &forge(&n, "grid-north", &c), "GS-M000001").await;
+    assert_eq!(s, 403, "{b}");
     // Longer than 5 minutes is refused even when signed correctly.
     let mut c = claims("resident-1", "grid-north", &[], &format!("readings:{own}"));
     c.typ = TYP_DYNAMIC.into();

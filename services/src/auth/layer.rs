@@ -83,8 +83,10 @@ impl IdentityLimiter {
         let mut slots = self.slots.lock();
         // Forget idle identities now and then so the map cannot grow without bound.
         if slots.len() > 10_000 {
+            // Only semaphores nobody holds a clone of and with every permit free: a
+            // request between cloning and acquiring keeps its entry alive.
             let full = self.per_identity;
-            slots.retain(|_, s| s.available_permits() < full);
+            slots.retain(|_, s| Arc::strong_count(s) > 1 || s.available_permits() < full);
         }
         let sem = slots
             .entry(key.to_string())
@@ -187,6 +189,7 @@ pub fn authenticate(
         scope: Vec::new(),
         jti: None,
         exp: None,
+        token_key: None,
         remote,
     })
 }
@@ -228,6 +231,15 @@ pub async fn authorize(
         ))
         .respond(grpc);
     };
+    if let (PrincipalKind::Dynamic { single_use: true }, Some(key), Some(jti), Some(exp)) = (
+        &principal.kind,
+        &principal.token_key,
+        &principal.jti,
+        principal.exp,
+    ) && !state.dir.consume(key, jti, exp)
+    {
+        return ServiceError::Unauthenticated(token::TokenError::Used.to_string()).respond(grpc);
+    }
     req.extensions_mut().insert(principal);
     let mut resp = next.run(req).await;
     size_limit_is_resource_exhausted(resp.headers_mut());

@@ -129,6 +129,8 @@ pub struct Principal {
     pub jti: Option<String>,
     /// The token's expiry, seconds since the epoch.
     pub exp: Option<u64>,
+    /// The public key that signed the token.
+    pub token_key: Option<[u8; 32]>,
     /// The peer address.
     pub remote: Option<SocketAddr>,
 }
@@ -145,6 +147,7 @@ impl Principal {
             scope: Vec::new(),
             jti: None,
             exp: None,
+            token_key: None,
             remote,
         }
     }
@@ -278,7 +281,8 @@ impl Operation {
         if path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.") {
             return O::ChainPublic;
         }
-        let get = method == axum::http::Method::GET;
+        // HEAD runs the GET handler (headers only), so it is authorised as GET.
+        let get = method == axum::http::Method::GET || method == axum::http::Method::HEAD;
         let post = method == axum::http::Method::POST;
         let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
         match segs.as_slice() {
@@ -353,13 +357,17 @@ pub fn may_read_readings(
     to: &str,
 ) -> bool {
     use Role as R;
+    // A grant (dynamic token, resident binding) counts only when its issuer could read
+    // the meter itself: the owning grid company, or a market operator. A token key of
+    // one org can so never open another org's meters, whatever scope it signs.
+    let grantor_may = p.org == owner_org || p.org_kind == OrgKind::MarketOperator;
     if p.is_dynamic() {
-        return p.scope.iter().any(|s| scope_covers(s, asset, from, to));
+        return grantor_may && p.scope.iter().any(|s| scope_covers(s, asset, from, to));
     }
     if !(p.is_user() || p.is_system()) {
         return false;
     }
-    if p.has(R::Resident) && p.bound_meters().any(|m| m == asset) {
+    if p.has(R::Resident) && p.org == owner_org && p.bound_meters().any(|m| m == asset) {
         return true;
     }
     if (p.has(R::Operator) || p.has(R::Admin))
@@ -403,9 +411,10 @@ pub fn parse_scope_item(item: &str) -> Result<&str, String> {
                 }
             })
     };
+    let ident = |a: &str| gridledger_core::contract::valid_ident(a);
     match parts.as_slice() {
-        [a] if !a.is_empty() => Ok(a),
-        [a, f, t] if !a.is_empty() && ok_day(f) && ok_day(t) && f <= t => Ok(a),
+        [a] if ident(a) => Ok(a),
+        [a, f, t] if ident(a) && ok_day(f) && ok_day(t) && f <= t => Ok(a),
         _ => Err(format!(
             "scope item {item:?}: expected readings:<asset> or readings:<asset>:<YYYY-MM-DD>:<YYYY-MM-DD> with from <= to"
         )),
@@ -455,6 +464,7 @@ mod tests {
         assert!(parse_scope_item("readings:M1:2026-02-01:2026-01-01").is_err());
         assert!(parse_scope_item("readings:").is_err());
         assert!(parse_scope_item("readings:M1:x:y").is_err());
+        assert!(parse_scope_item("readings:M1 readings:M2").is_err());
         assert_eq!(parse_scope_item("readings:M1"), Ok("M1"));
     }
 

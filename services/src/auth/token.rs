@@ -76,9 +76,10 @@ pub trait KeyDirectory: Send + Sync + 'static {
     fn org_kind(&self, org: &str) -> Option<OrgKind>;
     /// Whether a token id was revoked (logout).
     fn is_revoked(&self, jti: &str) -> bool;
-    /// Marks a single-use token used; false if it was used before. Only the issuing node
-    /// can answer this, so single-use tokens are accepted at their issuer only.
-    fn consume(&self, jti: &str, exp: u64) -> bool;
+    /// Marks a single-use token used; false if it was used before, or if `key` is not
+    /// one of this node's own token keys: only the issuing node knows whether a token
+    /// was used, so single-use tokens are accepted at their issuer only.
+    fn consume(&self, key: &[u8; 32], jti: &str, exp: u64) -> bool;
 }
 
 /// Why a token was refused. Messages name the problem, never key material.
@@ -109,7 +110,7 @@ pub enum TokenError {
     #[error("token was revoked")]
     Revoked,
     /// A single-use token presented again, or elsewhere than at its issuer.
-    #[error("single-use token already used")]
+    #[error("single-use token already used, or presented to a node other than its issuer")]
     Used,
 }
 
@@ -288,10 +289,9 @@ pub fn verify(
     if dir.is_revoked(&c.jti) {
         return Err(TokenError::Revoked);
     }
+    // Single use is enforced by the auth layer once the request has passed the matrix and
+    // the limits, so a refused request does not spend the token.
     let kind = if c.typ == TYP_DYNAMIC {
-        if c.single_use && !dir.consume(&c.jti, c.exp) {
-            return Err(TokenError::Used);
-        }
         PrincipalKind::Dynamic {
             single_use: c.single_use,
         }
@@ -317,6 +317,7 @@ pub fn verify(
         scope,
         jti: Some(c.jti),
         exp: Some(c.exp),
+        token_key: Some(public),
         remote: None,
     })
 }
@@ -349,7 +350,7 @@ mod tests {
         fn is_revoked(&self, jti: &str) -> bool {
             self.revoked.contains(jti)
         }
-        fn consume(&self, jti: &str, _exp: u64) -> bool {
+        fn consume(&self, _key: &[u8; 32], jti: &str, _exp: u64) -> bool {
             self.used.lock().insert(jti.to_string())
         }
     }
@@ -477,7 +478,8 @@ mod tests {
         let t = s.sign(&c).unwrap();
         let p = verify(&dir, &t, "o", 1_000_100).unwrap();
         assert!(p.is_dynamic() && p.roles.is_empty());
-        assert_eq!(verify(&dir, &t, "o", 1_000_100), Err(TokenError::Used));
+        assert_eq!(p.kind, PrincipalKind::Dynamic { single_use: true });
+        assert_eq!(p.token_key, Some(s.public_key()));
         c.exp = c.iat + 301;
         assert!(matches!(
             verify(&dir, &s.sign(&c).unwrap(), "o", 1_000_100),
