@@ -473,6 +473,24 @@ impl<S: Store> Ledger<S> {
     /// [`LedgerError::Store`] if the write fails: then nothing was applied and the
     /// in-memory tip is unchanged.
     pub fn apply(&self, leaves: &[Bytes], timestamp_ms: u64) -> Result<ApplyOutcome> {
+        let proposer = self.node_id.clone();
+        self.apply_block(leaves, timestamp_ms, &proposer, WriteBatch::new())
+    }
+
+    /// [`Ledger::apply`] for a block ordered by consensus: the proposer is the leader that
+    /// made the block (so every replica writes the same header), and `extra` (the
+    /// consensus engine's applied position) is written in the same atomic batch, also
+    /// when every transaction is rejected and no block is written.
+    ///
+    /// # Errors
+    /// See [`Ledger::apply`].
+    pub fn apply_block(
+        &self,
+        leaves: &[Bytes],
+        timestamp_ms: u64,
+        proposer: &str,
+        extra: WriteBatch,
+    ) -> Result<ApplyOutcome> {
         let mut frontier = self.frontier.lock();
         let tip = self.tip.read().clone();
         let decoded: Vec<_> = leaves.iter().map(|l| tx::decode(l)).collect();
@@ -546,6 +564,9 @@ impl<S: Store> Ledger<S> {
             }
         }
         if next.size() == tip.size {
+            if !extra.is_empty() {
+                self.store.write(extra, Durability::Sync)?;
+            }
             return Ok(ApplyOutcome {
                 results,
                 height: tip.height,
@@ -561,7 +582,7 @@ impl<S: Store> Ledger<S> {
             tree_size: next.size(),
             root,
             timestamp_ms,
-            proposer: self.node_id.clone(),
+            proposer: proposer.to_string(),
         };
         let block_hash = header.hash();
         let note = sign_note(
@@ -598,6 +619,7 @@ impl<S: Store> Ledger<S> {
                 );
             }
         }
+        batch.ops.extend(extra.ops);
         self.store.write(batch, Durability::Sync)?;
 
         // Committed: publish the new state.

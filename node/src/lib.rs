@@ -26,6 +26,7 @@ pub mod demo;
 pub mod dev;
 pub mod ledger;
 pub mod pki;
+pub mod raft;
 pub mod server;
 pub mod store;
 pub mod tls;

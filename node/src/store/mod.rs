@@ -42,11 +42,15 @@ pub enum Cf {
     /// Node-local identity data (accounts, refresh tokens, revocations). Not part of the
     /// ledger: never hashed, never replicated, not rebuilt from the log.
     Auth,
+    /// Raft log: index (u64 BE) → entry (JSON).
+    RaftLog,
+    /// Raft metadata: vote, committed and purged log ids.
+    RaftMeta,
 }
 
 impl Cf {
     /// Every column family, in a fixed order.
-    pub const ALL: [Cf; 8] = [
+    pub const ALL: [Cf; 10] = [
         Cf::Leaves,
         Cf::Nodes,
         Cf::Blocks,
@@ -55,6 +59,8 @@ impl Cf {
         Cf::State,
         Cf::Meta,
         Cf::Auth,
+        Cf::RaftLog,
+        Cf::RaftMeta,
     ];
 
     /// The column family's name on disk.
@@ -68,6 +74,8 @@ impl Cf {
             Cf::State => "state",
             Cf::Meta => "meta",
             Cf::Auth => "auth",
+            Cf::RaftLog => "raft_log",
+            Cf::RaftMeta => "raft_meta",
         }
     }
 }

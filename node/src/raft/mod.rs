@@ -1,0 +1,105 @@
+//! Replication with openraft: the Raft log and vote in RocksDB ([`log_store`]), the
+//! ledger's `apply_block` as the state machine ([`state_machine`]).
+//!
+//! One Raft entry is one block: the leader groups submissions into a [`BlockProposal`]
+//! (leaves, its clock, its id), every replica applies it with the same contracts and so
+//! reaches the same root, and each replica signs the checkpoint its own replica computed.
+//! Rejected transactions are decided at apply, identically everywhere, and reported back
+//! to the leader's submitter through the entry's [`BlockResult`].
+
+// openraft's trait methods return its `StorageError`, which is large; our helpers return
+// the same type so `?` works inside the trait methods. Boxing it would only move the cost.
+#![allow(clippy::result_large_err)]
+
+pub mod log_store;
+pub mod state_machine;
+
+use std::io::Cursor;
+
+use openraft::{AnyError, StorageError, StorageIOError};
+use serde::{Deserialize, Serialize};
+
+/// A block the leader proposes: one Raft entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockProposal {
+    /// The leader's clock when it closed the block, ms since the epoch. Replicas take it
+    /// from here, never from their own clocks.
+    pub timestamp_ms: u64,
+    /// The leader's node id (the block header's proposer).
+    pub proposer: String,
+    /// SignedTx bytes, in order.
+    #[serde(with = "b64_vec")]
+    pub leaves: Vec<Vec<u8>>,
+}
+
+/// What applying a block did, per transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockResult {
+    /// Leaf index of each accepted transaction, or the rejection (rule, kind, detail).
+    pub results: Vec<Result<u64, TxRejection>>,
+    /// Block height after the entry.
+    pub height: u64,
+    /// Tree size after the entry.
+    pub tree_size: u64,
+}
+
+/// A contract rejection, as carried back through Raft.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxRejection {
+    /// Rule id.
+    pub rule: String,
+    /// RejectKind, by name.
+    pub kind: String,
+    /// What failed.
+    pub detail: String,
+}
+
+openraft::declare_raft_types!(
+    /// gridledger's Raft types: node ids are u64, nodes carry their peer address.
+    pub TypeConfig:
+        D = BlockProposal,
+        R = BlockResult,
+        NodeId = u64,
+        Node = openraft::BasicNode,
+        SnapshotData = Cursor<Vec<u8>>,
+);
+
+/// The Raft handle of a node.
+pub type Raft = openraft::Raft<TypeConfig>;
+
+fn store_err(e: impl std::fmt::Display) -> AnyError {
+    AnyError::error(e.to_string())
+}
+
+pub(crate) fn write_logs(e: impl std::fmt::Display) -> StorageError<u64> {
+    StorageIOError::write_logs(store_err(e)).into()
+}
+
+pub(crate) fn read_logs(e: impl std::fmt::Display) -> StorageError<u64> {
+    StorageIOError::read_logs(store_err(e)).into()
+}
+
+pub(crate) fn write_sm(e: impl std::fmt::Display) -> StorageError<u64> {
+    StorageIOError::write_state_machine(store_err(e)).into()
+}
+
+pub(crate) fn read_sm(e: impl std::fmt::Display) -> StorageError<u64> {
+    StorageIOError::read_state_machine(store_err(e)).into()
+}
+
+mod b64_vec {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|b| B64.encode(b)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .into_iter()
+            .map(|s| B64.decode(s).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
