@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "gridledger/v1/chain.proto",
         "gridledger/v1/auth.proto",
         "gridledger/v1/data.proto",
+        "gridledger/v1/peer.proto",
     ]
     .map(|f| dir.join(f));
     for f in &files {

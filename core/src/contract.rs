@@ -42,6 +42,29 @@ pub fn role_fits_org(role: &str, kind: crate::pb::OrgKind) -> bool {
     }
 }
 
+/// Every rule id a [`Rejection`] can carry. Rejections travel between replicas as text;
+/// this list turns the text back into the `'static` id without allocating.
+pub const RULES: &[&str] = &[
+    "shape",
+    "4.1/genesis",
+    "4.1/nonce",
+    "4.1/org",
+    "4.1/origin",
+    "4.1/revoke",
+    "4.1/role",
+    "4.1/role-kind",
+    "4.1/signer",
+    "4.1/token-key",
+    "4.2/institution",
+    "4.2/instrument",
+    "4.3/instrument",
+    "4.5/approval",
+    "4.5/org",
+    "4.6/correction",
+    "4.6/instrument",
+    "4.6/owner",
+];
+
 /// Size limits on payload fields, so a single transaction cannot bloat state.
 pub const MAX_ID_LEN: usize = 128;
 /// Interval values per reading day (96 quarter hours).

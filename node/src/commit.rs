@@ -80,16 +80,22 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Starts the pipeline over a ledger. It stops when every handle is dropped.
+    /// Starts the pipeline over a ledger, applying blocks locally. It stops when every
+    /// handle is dropped.
     pub fn spawn<S: Store>(ledger: Arc<Ledger<S>>, cfg: CommitConfig) -> Self {
+        Self::spawn_with(ledger, cfg, Sink::Local)
+    }
+
+    /// Starts the pipeline with blocks going to `sink`.
+    pub fn spawn_with<S: Store>(ledger: Arc<Ledger<S>>, cfg: CommitConfig, sink: Sink) -> Self {
         let (tx, rx) = mpsc::channel(cfg.queue);
-        let (height_tx, heights) = watch::channel(ledger.tip().height);
+        let heights = ledger.heights();
         let (apply_tx, apply_rx) =
             std::sync::mpsc::sync_channel::<(Vec<Pending>, watch::Sender<usize>)>(2);
         let l = ledger.clone();
         std::thread::Builder::new()
             .name("gl-apply".into())
-            .spawn(move || apply_loop(l, apply_rx, height_tx))
+            .spawn(move || apply_loop(l, apply_rx, sink))
             .expect("spawn apply thread");
         tokio::spawn(collect_loop(rx, apply_tx, cfg));
         Self { tx, heights }
@@ -234,24 +240,71 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Where closed blocks go.
+pub enum Sink {
+    /// Applied to the local ledger directly (no replication).
+    Local,
+    /// Proposed to the Raft cluster as one entry; the reply comes back once a quorum has
+    /// stored it and this node has applied it.
+    Raft {
+        /// The Raft handle.
+        raft: crate::raft::Raft,
+        /// This node's id, written as the block's proposer.
+        proposer: String,
+        /// The runtime the apply thread drives Raft calls on.
+        runtime: tokio::runtime::Handle,
+    },
+}
+
 fn apply_loop<S: Store>(
     ledger: Arc<Ledger<S>>,
     rx: std::sync::mpsc::Receiver<(Vec<Pending>, watch::Sender<usize>)>,
-    heights: watch::Sender<u64>,
+    sink: Sink,
 ) {
     let mut last_ts = 0u64;
     while let Ok((batch, busy)) = rx.recv() {
-        apply_batch(&ledger, batch, &heights, &mut last_ts);
+        apply_batch(&ledger, &sink, batch, &mut last_ts);
         busy.send_modify(|n| *n -= 1);
     }
 }
 
-fn apply_batch<S: Store>(
+/// Applies locally or through Raft; the same outcome either way.
+fn commit_block<S: Store>(
     ledger: &Ledger<S>,
-    batch: Vec<Pending>,
-    heights: &watch::Sender<u64>,
-    last_ts: &mut u64,
-) {
+    sink: &Sink,
+    leaves: &[Bytes],
+    ts: u64,
+) -> Result<crate::ledger::ApplyOutcome, ServiceError> {
+    match sink {
+        Sink::Local => ledger.apply(leaves, ts).map_err(ServiceError::from),
+        Sink::Raft {
+            raft,
+            proposer,
+            runtime,
+        } => {
+            let proposal = crate::raft::BlockProposal {
+                timestamp_ms: ts,
+                proposer: proposer.clone(),
+                leaves: leaves.iter().map(|l| l.to_vec()).collect(),
+            };
+            let r = runtime
+                .block_on(raft.client_write(proposal))
+                .map_err(crate::raft::write_error)?;
+            Ok(crate::ledger::ApplyOutcome {
+                results: r
+                    .data
+                    .results
+                    .into_iter()
+                    .map(|x| x.map_err(crate::raft::TxRejection::into_rejection))
+                    .collect(),
+                height: r.data.height,
+                tree_size: r.data.tree_size,
+            })
+        }
+    }
+}
+
+fn apply_batch<S: Store>(ledger: &Ledger<S>, sink: &Sink, batch: Vec<Pending>, last_ts: &mut u64) {
     {
         if batch.is_empty() {
             return;
@@ -262,7 +315,7 @@ fn apply_batch<S: Store>(
         let started = Instant::now();
         let (leaves, replies): (Vec<Bytes>, Vec<Reply>) =
             batch.into_iter().map(|p| (p.leaf, p.reply)).unzip();
-        match ledger.apply(&leaves, *last_ts) {
+        match commit_block(ledger, sink, &leaves, *last_ts) {
             Ok(outcome) => {
                 let ms = started.elapsed().as_secs_f64() * 1e3;
                 if ms > SLOW_BLOCK_MS + SLOW_BLOCK_MS_PER_TX * leaves.len() as f64 {
@@ -280,7 +333,6 @@ fn apply_batch<S: Store>(
                         "block applied"
                     );
                 }
-                let _ = heights.send(outcome.height);
                 for ((reply, res), leaf) in replies.into_iter().zip(outcome.results).zip(&leaves) {
                     let _ = reply.send(
                         res.map(|leaf_index| Committed {
@@ -294,11 +346,11 @@ fn apply_batch<S: Store>(
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "apply failed; rejecting the batch");
+                if !matches!(e, ServiceError::Unavailable { .. }) {
+                    tracing::error!(error = %e, "commit failed; rejecting the batch");
+                }
                 for reply in replies {
-                    let _ = reply.send(Err(ServiceError::Internal(format!(
-                        "ledger write failed: {e}"
-                    ))));
+                    let _ = reply.send(Err(e.clone()));
                 }
             }
         }

@@ -184,6 +184,9 @@ pub struct Ledger<S: Store> {
     node_id: String,
     signer: NoteSigner,
     tip: RwLock<Tip>,
+    // Committed height, for block streams; updated after every block, whoever applied it
+    // (the local committer or the Raft state machine).
+    heights: tokio::sync::watch::Sender<u64>,
     // Only the apply path mutates the frontier; the mutex also makes apply single-writer.
     frontier: Mutex<Frontier>,
     // Signers and orgs are few and read by every transaction: cached in memory, loaded
@@ -307,6 +310,7 @@ impl<S: Store> Ledger<S> {
             origin: origin.to_string(),
             node_id: node_id.to_string(),
             signer,
+            heights: tokio::sync::watch::Sender::new(tip.height),
             tip: RwLock::new(tip),
             frontier: Mutex::new(frontier),
             signers: RwLock::new(HashMap::new()),
@@ -634,11 +638,17 @@ impl<S: Store> Ledger<S> {
             checkpoint: note.into(),
             counts,
         };
+        self.heights.send_replace(header.height);
         Ok(ApplyOutcome {
             results,
             height: header.height,
             tree_size: header.tree_size,
         })
+    }
+
+    /// The committed height, changing after every block.
+    pub fn heights(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.heights.subscribe()
     }
 
     /// The kind of a registered org.

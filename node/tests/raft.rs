@@ -13,15 +13,15 @@ use gridledger_core::note::NoteSigner;
 use gridledger_node::ledger::Ledger;
 use gridledger_node::raft::log_store::LogStore;
 use gridledger_node::raft::state_machine::StateMachine;
-use gridledger_node::raft::{BlockProposal, Raft, TypeConfig};
+use gridledger_node::raft::{BlockProposal, NodeInfo, Raft, TypeConfig};
 use gridledger_node::store::rocks::RocksStore;
+use openraft::Config;
 use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use openraft::{BasicNode, Config};
 use parking_lot::RwLock;
 
 const ORIGIN: &str = "gridledger.test/raft";
@@ -56,7 +56,7 @@ impl Conn {
 
 impl RaftNetworkFactory<TypeConfig> for Router {
     type Network = Conn;
-    async fn new_client(&mut self, target: u64, _node: &BasicNode) -> Conn {
+    async fn new_client(&mut self, target: u64, _node: &NodeInfo) -> Conn {
         Conn {
             router: self.clone(),
             target,
@@ -69,7 +69,7 @@ impl RaftNetwork<TypeConfig> for Conn {
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         _o: RPCOption,
-    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
         let r = self.raft().map_err(RPCError::Unreachable)?;
         r.append_entries(rpc)
             .await
@@ -81,7 +81,7 @@ impl RaftNetwork<TypeConfig> for Conn {
         _o: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<u64>,
-        RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>,
+        RPCError<u64, NodeInfo, RaftError<u64, InstallSnapshotError>>,
     > {
         let r = self.raft().map_err(RPCError::Unreachable)?;
         r.install_snapshot(rpc)
@@ -92,7 +92,7 @@ impl RaftNetwork<TypeConfig> for Conn {
         &mut self,
         rpc: VoteRequest<u64>,
         _o: RPCOption,
-    ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+    ) -> Result<VoteResponse<u64>, RPCError<u64, NodeInfo, RaftError<u64>>> {
         let r = self.raft().map_err(RPCError::Unreachable)?;
         r.vote(rpc)
             .await
@@ -177,8 +177,16 @@ async fn replicas_apply_the_same_blocks_and_a_late_replica_catches_up_by_snapsho
     let a = replica(1, &router, cfg.clone()).await;
     let b = replica(2, &router, cfg.clone()).await;
     let c = replica(3, &router, cfg.clone()).await;
-    let members: BTreeMap<u64, BasicNode> = (1..=3)
-        .map(|i| (i, BasicNode::new(format!("node-{i}"))))
+    let members: BTreeMap<u64, NodeInfo> = (1..=3)
+        .map(|i| {
+            (
+                i,
+                NodeInfo {
+                    peer: format!("node-{i}"),
+                    api: String::new(),
+                },
+            )
+        })
         .collect();
     a.raft.initialize(members).await.unwrap();
     let l = leader(&[&a, &b, &c]).await;
@@ -249,9 +257,16 @@ async fn replicas_apply_the_same_blocks_and_a_late_replica_catches_up_by_snapsho
         .unwrap();
     l.trigger().purge_log(last).await.unwrap();
     let d = replica(4, &router, cfg.clone()).await;
-    l.add_learner(4, BasicNode::new("node-4"), true)
-        .await
-        .unwrap();
+    l.add_learner(
+        4,
+        NodeInfo {
+            peer: "node-4".into(),
+            api: String::new(),
+        },
+        true,
+    )
+    .await
+    .unwrap();
     d.raft
         .wait(Some(Duration::from_secs(20)))
         .applied_index_at_least(Some(last), "caught up")

@@ -12,10 +12,13 @@
 #![allow(clippy::result_large_err)]
 
 pub mod log_store;
+pub mod network;
 pub mod state_machine;
 
 use std::io::Cursor;
 
+use gridledger_core::contract::{RULES, Rejection};
+use gridledger_services::ServiceError;
 use openraft::{AnyError, StorageError, StorageIOError};
 use serde::{Deserialize, Serialize};
 
@@ -54,13 +57,78 @@ pub struct TxRejection {
     pub detail: String,
 }
 
+impl TxRejection {
+    /// Back to the contract's rejection (unknown rule ids read as `unknown`, which only a
+    /// replica of another software version could send).
+    pub fn into_rejection(self) -> Rejection {
+        use gridledger_core::contract::RejectKind as K;
+        let rule = RULES
+            .iter()
+            .find(|r| **r == self.rule)
+            .copied()
+            .unwrap_or("unknown");
+        let kind = match self.kind.as_str() {
+            "Unauthenticated" => K::Unauthenticated,
+            "PermissionDenied" => K::PermissionDenied,
+            "AlreadyExists" => K::AlreadyExists,
+            "FailedPrecondition" => K::FailedPrecondition,
+            _ => K::Invalid,
+        };
+        Rejection {
+            rule,
+            detail: self.detail,
+            kind,
+        }
+    }
+}
+
+/// What a failed proposal means to the submitter.
+pub fn write_error(
+    e: openraft::error::RaftError<u64, openraft::error::ClientWriteError<u64, NodeInfo>>,
+) -> ServiceError {
+    use openraft::error::{ClientWriteError, RaftError};
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ServiceError::Unavailable {
+            message: match &f.leader_id {
+                Some(id) => format!("this node is not the leader; node {id} is"),
+                None => {
+                    "this node is not the leader and no leader is known yet; retry shortly".into()
+                }
+            },
+            leader: f.leader_node.map(|n| n.api),
+        },
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            ServiceError::FailedPrecondition(e.to_string())
+        }
+        RaftError::Fatal(e) => ServiceError::Unavailable {
+            message: format!("consensus stopped: {e}"),
+            leader: None,
+        },
+    }
+}
+
+/// A member as Raft knows it: where its peers and its clients reach it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// Peer port address (host:port), mutual TLS with node certificates.
+    pub peer: String,
+    /// API address (host:port), where a follower redirects clients to the leader.
+    pub api: String,
+}
+
+impl std::fmt::Display for NodeInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "peer {} api {}", self.peer, self.api)
+    }
+}
+
 openraft::declare_raft_types!(
     /// gridledger's Raft types: node ids are u64, nodes carry their peer address.
     pub TypeConfig:
         D = BlockProposal,
         R = BlockResult,
         NodeId = u64,
-        Node = openraft::BasicNode,
+        Node = NodeInfo,
         SnapshotData = Cursor<Vec<u8>>,
 );
 

@@ -20,7 +20,7 @@ use openraft::{
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::{BlockResult, TxRejection, TypeConfig, read_sm, write_sm};
+use super::{BlockResult, NodeInfo, TxRejection, TypeConfig, read_sm, write_sm};
 use crate::ledger::Ledger;
 use crate::store::{Cf, Store, WriteBatch};
 
@@ -38,7 +38,7 @@ struct SnapBlock {
 }
 
 /// The last snapshot built or installed: its meta and data.
-type Current = Arc<Mutex<Option<(SnapshotMeta<u64, openraft::BasicNode>, Vec<u8>)>>>;
+type Current = Arc<Mutex<Option<(SnapshotMeta<u64, NodeInfo>, Vec<u8>)>>>;
 
 /// The state machine over a ledger.
 pub struct StateMachine<S: Store> {
@@ -65,14 +65,14 @@ impl<S: Store> StateMachine<S> {
         }
     }
 
-    fn membership(&self) -> Result<StoredMembership<u64, openraft::BasicNode>, StorageError<u64>> {
+    fn membership(&self) -> Result<StoredMembership<u64, NodeInfo>, StorageError<u64>> {
         Ok(self.read(MEMBERSHIP)?.unwrap_or_default())
     }
 }
 
 fn position(
     applied: &LogId<u64>,
-    membership: Option<&StoredMembership<u64, openraft::BasicNode>>,
+    membership: Option<&StoredMembership<u64, NodeInfo>>,
 ) -> Result<WriteBatch, StorageError<u64>> {
     let mut b = WriteBatch::new();
     b.put(
@@ -126,13 +126,7 @@ impl<S: Store> RaftStateMachine<TypeConfig> for StateMachine<S> {
 
     async fn applied_state(
         &mut self,
-    ) -> Result<
-        (
-            Option<LogId<u64>>,
-            StoredMembership<u64, openraft::BasicNode>,
-        ),
-        StorageError<u64>,
-    > {
+    ) -> Result<(Option<LogId<u64>>, StoredMembership<u64, NodeInfo>), StorageError<u64>> {
         Ok((self.read(APPLIED)?, self.membership()?))
     }
 
@@ -197,7 +191,7 @@ impl<S: Store> RaftStateMachine<TypeConfig> for StateMachine<S> {
 
     async fn install_snapshot(
         &mut self,
-        meta: &SnapshotMeta<u64, openraft::BasicNode>,
+        meta: &SnapshotMeta<u64, NodeInfo>,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError<u64>> {
         let data = snapshot.into_inner();
@@ -269,7 +263,7 @@ impl<S: Store> RaftStateMachine<TypeConfig> for StateMachine<S> {
 pub struct SnapshotBuilder<S: Store> {
     ledger: Arc<Ledger<S>>,
     applied: Option<LogId<u64>>,
-    membership: StoredMembership<u64, openraft::BasicNode>,
+    membership: StoredMembership<u64, NodeInfo>,
     height: u64,
     current: Current,
 }
