@@ -199,6 +199,7 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
                 let v = serde_json::json!({
                     "origin": s.origin, "tree_size": s.tree_size, "height": s.height,
                     "root": hex::encode(&s.root), "node_id": s.node_id, "total_tx": s.total_tx, "tx_counts": counts,
+                    "leader_id": (!s.leader_id.is_empty()).then_some(&s.leader_id),
                 });
                 println!("{v}");
             } else {
@@ -302,7 +303,7 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
                 payload: Some(payload),
             };
             let tx = gridledger_core::tx::sign(&key, &body);
-            let mut c = crate::grpc::connect(&p).await?;
+            let mut c = crate::grpc::connect_leader(&p).await?;
             let r = c
                 .submit(pb::SubmitRequest {
                     signed_tx: prost::Message::encode_to_vec(&tx).into(),
@@ -327,7 +328,7 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
             let p = profile(&cli.profile)?;
             let key = p.signing_key()?;
             let policy = load_policy(&p.trust)?;
-            let client = crate::grpc::connect(&p).await?;
+            let client = crate::grpc::connect_leader(&p).await?;
             let opts = crate::load::LoadOptions {
                 count,
                 concurrency,

@@ -9,6 +9,26 @@ use crate::profile::Profile;
 /// Largest response the CLI accepts (a block with leaves, a long receipt).
 pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 
+/// Connects to the node that takes writes: the profile's node, or the Raft leader it
+/// names in its status (a follower answers writes with UNAVAILABLE and the leader's
+/// address; going there first saves the round trip).
+///
+/// # Errors
+/// As [`connect`].
+pub async fn connect_leader(p: &Profile) -> Result<ChainServiceClient<Channel>, ClientError> {
+    let mut c = connect(p).await?;
+    let s = c
+        .get_status(gridledger_proto::v1::GetStatusRequest {})
+        .await?
+        .into_inner();
+    if s.leader_api.is_empty() || s.leader_id == s.node_id {
+        return Ok(c);
+    }
+    let mut leader = p.clone();
+    leader.endpoint = format!("https://{}", s.leader_api);
+    connect(&leader).await
+}
+
 /// Opens a channel to the profile's endpoint with its client certificate.
 ///
 /// # Errors

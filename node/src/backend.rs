@@ -38,11 +38,18 @@ pub struct NodeChain<S: Store> {
     pub committer: Committer,
     /// Largest SignedTx accepted.
     pub max_tx_bytes: usize,
+    /// The Raft handle, in a cluster (for the leader's id in status).
+    pub raft: Option<crate::raft::Raft>,
 }
 
 impl<S: Store> ChainBackend for NodeChain<S> {
     fn status(&self) -> Result<StatusInfo, ServiceError> {
         let t = self.ledger.tip();
+        let leader = self.raft.as_ref().and_then(|r| {
+            let m = r.metrics().borrow().clone();
+            let l = m.current_leader?;
+            m.membership_config.membership().get_node(&l).cloned()
+        });
         Ok(StatusInfo {
             origin: self.ledger.origin().to_string(),
             tree_size: t.size,
@@ -50,6 +57,8 @@ impl<S: Store> ChainBackend for NodeChain<S> {
             root: t.root,
             node_id: self.ledger.node_id().to_string(),
             counts: t.counts.into_iter().collect(),
+            leader_id: leader.as_ref().map(|n| n.name.clone()).unwrap_or_default(),
+            leader_api: leader.map(|n| n.api).unwrap_or_default(),
         })
     }
 

@@ -49,6 +49,13 @@ pub enum Command {
         /// Days of readings per demo meter.
         #[arg(long, default_value_t = 3)]
         days: usize,
+        /// Run a local cluster of this many node processes (Raft, one org per node,
+        /// addresses 127.0.0.1..N). 1: a single standalone node.
+        #[arg(long, default_value_t = 1)]
+        nodes: usize,
+        /// With --nodes: restart a node process that exits.
+        #[arg(long)]
+        restart: bool,
     },
     /// Print the token key of every org this node hosts (auth.orgs), for the org's admin
     /// to register on the ledger: `gridledger keys register --role token-issuer ...`.
@@ -266,7 +273,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             public_listen,
             meters,
             days,
+            nodes,
+            restart,
         } => {
+            if nodes > 1 {
+                crate::dev_cluster::run(
+                    crate::dev::DevOptions {
+                        data_dir,
+                        listen,
+                        public_listen,
+                        meters,
+                        days,
+                    },
+                    nodes,
+                    restart,
+                    ctrl_c(),
+                )
+                .await?;
+                return Ok(0);
+            }
             crate::dev::run(
                 crate::dev::DevOptions {
                     data_dir,

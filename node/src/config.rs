@@ -35,6 +35,54 @@ pub struct NodeConfig {
     /// End-user accounts and tokens.
     #[serde(default)]
     pub auth: AuthConfig,
+    /// Replication. Absent: a standalone node that applies its own blocks.
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// One member of a cluster, as the bootstrapping node announces it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MemberConfig {
+    /// Raft id (unique, non-zero).
+    pub id: u64,
+    /// Its node id (`node_id` in its config).
+    pub name: String,
+    /// Peer port address (host:port) other members reach.
+    pub peer: String,
+    /// API address (host:port) followers redirect clients to.
+    pub api: String,
+}
+
+/// Replication settings (docs/OPERATIONS.md, "Running a cluster").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This node's Raft id.
+    pub id: u64,
+    /// Where the peer port listens. It uses the API certificate, key and client CA, and
+    /// accepts node certificates (OU=node) only.
+    pub peer_listen: SocketAddr,
+    /// The initial members. The node with `bootstrap = true` initialises the cluster with
+    /// them once, on an empty log; later membership changes go through AdminService.
+    pub members: Vec<MemberConfig>,
+    /// Whether this node initialises the cluster (exactly one node, once).
+    #[serde(default)]
+    pub bootstrap: bool,
+    /// Raft heartbeat, ms.
+    #[serde(default = "heartbeat_ms")]
+    pub heartbeat_ms: u64,
+    /// Raft election timeout range, ms.
+    #[serde(default = "election_ms")]
+    pub election_ms: [u64; 2],
+}
+
+fn heartbeat_ms() -> u64 {
+    200
+}
+
+fn election_ms() -> [u64; 2] {
+    [800, 1600]
 }
 
 /// The public listener.
@@ -292,6 +340,32 @@ impl NodeConfig {
             }
             if p.listen == self.api.listen && p.listen.port() != 0 {
                 return Err(err("public.listen", "must differ from api.listen"));
+            }
+        }
+        if let Some(c) = &self.cluster {
+            if c.id == 0 {
+                return Err(err("cluster.id", "must be non-zero"));
+            }
+            if !c.members.iter().any(|m| m.id == c.id) {
+                return Err(err(
+                    "cluster.members",
+                    "must include this node's cluster.id",
+                ));
+            }
+            let mut ids: Vec<u64> = c.members.iter().map(|m| m.id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            if ids.len() != c.members.len() {
+                return Err(err("cluster.members", "ids must be unique"));
+            }
+            if c.heartbeat_ms == 0
+                || c.election_ms[0] <= c.heartbeat_ms * 2
+                || c.election_ms[1] <= c.election_ms[0]
+            {
+                return Err(err(
+                    "cluster.election_ms",
+                    "need heartbeat_ms > 0, election_ms[0] > 2 * heartbeat_ms and election_ms[1] > election_ms[0]",
+                ));
             }
         }
         let a = &self.auth;

@@ -134,6 +134,7 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<NodeConfig> {
             orgs: crate::demo::ORGS.iter().map(|o| o.id.to_string()).collect(),
             ..AuthConfig::default()
         },
+        cluster: None,
     };
     cfg.validate()?;
     std::fs::write(&config_path, toml::to_string_pretty(&cfg)?)?;

@@ -24,6 +24,7 @@ pub mod commit;
 pub mod config;
 pub mod demo;
 pub mod dev;
+pub mod dev_cluster;
 pub mod ledger;
 pub mod pki;
 pub mod raft;

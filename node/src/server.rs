@@ -42,6 +42,8 @@ pub struct Running {
     pub committer: Committer,
     /// Accounts and tokens.
     pub auth: Arc<NodeAuth<RocksStore>>,
+    /// The Raft handle, in a cluster.
+    pub raft: Option<crate::raft::Raft>,
     servers: Vec<tokio::task::JoinHandle<ServeResult>>,
     stop: watch::Sender<bool>,
 }
@@ -69,11 +71,29 @@ pub fn open_ledger(cfg: &NodeConfig) -> anyhow::Result<Arc<Ledger<RocksStore>>> 
 /// Any failure to open, check or bind, with context.
 pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
     let ledger = open_ledger(&cfg)?;
-    let committer = Committer::spawn(ledger.clone(), cfg.commit_config());
+    let (stop, stopped) = watch::channel(false);
+    let mut servers = Vec::new();
+    let (committer, raft) = match &cfg.cluster {
+        None => (Committer::spawn(ledger.clone(), cfg.commit_config()), None),
+        Some(c) => {
+            let (raft, peer) = start_raft(&cfg, c, ledger.clone(), stopped.clone()).await?;
+            servers.push(peer);
+            let sink = crate::commit::Sink::Raft {
+                raft: raft.clone(),
+                proposer: cfg.node_id.clone(),
+                runtime: tokio::runtime::Handle::current(),
+            };
+            (
+                Committer::spawn_with(ledger.clone(), cfg.commit_config(), sink),
+                Some(raft),
+            )
+        }
+    };
     let chain = Arc::new(NodeChain {
         ledger: ledger.clone(),
         committer: committer.clone(),
         max_tx_bytes: cfg.limits.max_tx_bytes,
+        raft: raft.clone(),
     });
     let secret = match &cfg.auth.token_key {
         Some(p) => Some(read_signing_key(p).map_err(anyhow::Error::msg)?),
@@ -106,9 +126,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
     }
     let app = app(&cfg, chain, auth.clone()).await?;
 
-    // One server per listener over the same app; both stop on the same signal.
-    let (stop, stopped) = watch::channel(false);
-    let mut servers = Vec::new();
+    // One server per listener over the same app; all stop on the same signal.
     let api_tls = ReloadingTls::new(TlsFiles {
         cert: cfg.api.cert.clone(),
         key: cfg.api.key.clone(),
@@ -150,9 +168,96 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
         ledger,
         committer,
         auth,
+        raft,
         servers,
         stop,
     })
+}
+
+/// Opens Raft over the ledger's store, serves the peer port, and bootstraps the cluster
+/// if this node is the one configured to (once, on an empty log).
+async fn start_raft(
+    cfg: &NodeConfig,
+    c: &crate::config::ClusterConfig,
+    ledger: Arc<Ledger<RocksStore>>,
+    stopped: watch::Receiver<bool>,
+) -> anyhow::Result<(crate::raft::Raft, tokio::task::JoinHandle<ServeResult>)> {
+    use crate::raft::network::{MAX_PEER_MESSAGE_BYTES, PeerNetwork, PeerServer};
+    use crate::raft::{NodeInfo, log_store::LogStore, state_machine::StateMachine};
+    let raft_cfg = openraft::Config {
+        cluster_name: cfg.origin.clone(),
+        heartbeat_interval: c.heartbeat_ms,
+        election_timeout_min: c.election_ms[0],
+        election_timeout_max: c.election_ms[1],
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(5000),
+        max_in_snapshot_log_to_keep: 1000,
+        ..Default::default()
+    }
+    .validate()?;
+    let read =
+        |p: &std::path::Path| std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()));
+    let client_tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(read(
+            &cfg.api.client_ca,
+        )?))
+        .identity(tonic::transport::Identity::from_pem(
+            read(&cfg.api.cert)?,
+            read(&cfg.api.key)?,
+        ));
+    let raft = crate::raft::Raft::new(
+        c.id,
+        Arc::new(raft_cfg),
+        PeerNetwork::new(client_tls),
+        LogStore::new(ledger.store().clone()),
+        StateMachine::new(ledger.clone()),
+    )
+    .await?;
+
+    // The peer port: mutual TLS always, node certificates only (checked per RPC).
+    let tls = ReloadingTls::new(TlsFiles {
+        cert: cfg.api.cert.clone(),
+        key: cfg.api.key.clone(),
+        client_ca: Some(cfg.api.client_ca.clone()),
+        require_client_cert: true,
+    })?;
+    tls.watch(Duration::from_secs(cfg.limits.tls_reload_secs));
+    let listener = bind(c.peer_listen, "peer port").await?;
+    let peer_addr = listener.local_addr()?;
+    let svc = gridledger_proto::v1::peer_service_server::PeerServiceServer::new(PeerServer::new(
+        raft.clone(),
+    ))
+    .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
+    .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
+    let mut stopped = stopped;
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(10)))
+            .add_service(svc)
+            .serve_with_incoming_shutdown(incoming(listener, tls, Listener::Api), async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }),
+    );
+    tracing::info!(%peer_addr, id = c.id, "peer port serving");
+
+    if c.bootstrap && !raft.is_initialized().await? {
+        let members: std::collections::BTreeMap<u64, NodeInfo> = c
+            .members
+            .iter()
+            .map(|m| {
+                (
+                    m.id,
+                    NodeInfo {
+                        name: m.name.clone(),
+                        peer: m.peer.clone(),
+                        api: m.api.clone(),
+                    },
+                )
+            })
+            .collect();
+        raft.initialize(members).await?;
+        tracing::info!(members = c.members.len(), "cluster initialised");
+    }
+    Ok((raft, server))
 }
 
 /// Every gRPC service and HTTP route, behind the one authentication and authorisation

@@ -182,6 +182,7 @@ async fn replicas_apply_the_same_blocks_and_a_late_replica_catches_up_by_snapsho
             (
                 i,
                 NodeInfo {
+                    name: String::new(),
                     peer: format!("node-{i}"),
                     api: String::new(),
                 },
@@ -260,6 +261,7 @@ async fn replicas_apply_the_same_blocks_and_a_late_replica_catches_up_by_snapsho
     l.add_learner(
         4,
         NodeInfo {
+            name: String::new(),
             peer: "node-4".into(),
             api: String::new(),
         },

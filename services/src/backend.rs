@@ -24,6 +24,10 @@ pub struct StatusInfo {
     pub node_id: String,
     /// Accepted transactions by kind.
     pub counts: Vec<(String, u64)>,
+    /// The Raft leader's node id (empty: standalone, or no leader known).
+    pub leader_id: String,
+    /// The leader's API address (empty: standalone, or no leader known).
+    pub leader_api: String,
 }
 
 /// A committed submission.

@@ -13,6 +13,8 @@ pub fn status(s: StatusInfo) -> pb::ChainStatus {
         height: s.height,
         root: s.root.to_vec(),
         node_id: s.node_id,
+        leader_id: s.leader_id,
+        leader_api: s.leader_api,
         tx_counts: s
             .counts
             .into_iter()

@@ -6,6 +6,7 @@ mod audit;
 mod authz;
 mod bad_input;
 mod cli_errors;
+mod cluster;
 mod consistency;
 mod crash;
 mod pki;

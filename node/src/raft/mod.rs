@@ -110,6 +110,8 @@ pub fn write_error(
 /// A member as Raft knows it: where its peers and its clients reach it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeInfo {
+    /// The node's id (its checkpoint key name suffix), e.g. `node-1`.
+    pub name: String,
     /// Peer port address (host:port), mutual TLS with node certificates.
     pub peer: String,
     /// API address (host:port), where a follower redirects clients to the leader.
@@ -118,7 +120,7 @@ pub struct NodeInfo {
 
 impl std::fmt::Display for NodeInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "peer {} api {}", self.peer, self.api)
+        write!(f, "{} (peer {}, api {})", self.name, self.peer, self.api)
     }
 }
 

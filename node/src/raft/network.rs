@@ -122,6 +122,12 @@ impl PeerNetwork {
     }
 }
 
+/// One PeerService method, as a function of a client and a request.
+type Rpc = fn(
+    pb::peer_service_client::PeerServiceClient<Channel>,
+    Request<pb::RaftPayload>,
+) -> futures::future::BoxFuture<'static, Result<Response<pb::RaftReply>, Status>>;
+
 /// A connection to one peer.
 pub struct PeerClient {
     target: u64,
@@ -180,11 +186,7 @@ impl PeerClient {
 
     async fn call<Req, Resp, E>(
         &mut self,
-        which: fn(
-            pb::peer_service_client::PeerServiceClient<Channel>,
-            Request<pb::RaftPayload>,
-        )
-            -> futures::future::BoxFuture<'static, Result<Response<pb::RaftReply>, Status>>,
+        which: Rpc,
         req: &Req,
         option: &RPCOption,
     ) -> Result<Resp, RPCError<u64, NodeInfo, E>>

@@ -1,0 +1,342 @@
+//! A three-node dev cluster of real processes (Raft over mutual TLS on 127.0.0.1-3):
+//! replication to the same root, writes redirected by followers, the leader killed under
+//! load without losing an acknowledged transaction, writes resuming under a new leader,
+//! and the killed node catching up after a restart.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gridledger_core::merkle;
+use gridledger_proto::v1 as pb;
+use gridledger_proto::v1::chain_service_client::ChainServiceClient;
+use gridledger_tests::bin;
+use tonic::Code;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+use crate::util::instrument_tx;
+
+const ORIGIN: &str = "gridledger.example/metering";
+
+struct Cluster {
+    dir: tempfile::TempDir,
+    dev: Child,
+    // Nodes restarted by hand (not children of the dev process).
+    restarted: Vec<Child>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.dev.id().to_string())
+            .status();
+        let _ = self.dev.wait();
+        for ch in &mut self.restarted {
+            let _ = ch.kill();
+            let _ = ch.wait();
+        }
+        // Belt and braces: any node process the dev process did not stop.
+        for i in 1..=3 {
+            if let Ok(pid) = std::fs::read_to_string(self.node_dir(i).join("node.pid")) {
+                let _ = Command::new("kill")
+                    .arg("-9")
+                    .arg(pid.trim())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+    }
+}
+
+impl Cluster {
+    fn start() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("gl-cluster-")
+            .tempdir()
+            .unwrap();
+        let log = std::fs::File::create(dir.path().join("dev.log")).unwrap();
+        let dev = Command::new(bin("gridledger-node"))
+            .args([
+                "dev",
+                "--nodes",
+                "3",
+                "--listen",
+                "127.0.0.1:0",
+                "--meters",
+                "10",
+                "--days",
+                "1",
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let c = Cluster {
+            dir,
+            dev,
+            restarted: Vec::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !c.log().contains("gridledger dev cluster of 3 nodes") {
+            assert!(
+                Instant::now() < deadline,
+                "cluster did not start: {}",
+                c.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        c
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dev.log")).unwrap_or_default()
+    }
+
+    fn node_dir(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("node-{i}"))
+    }
+
+    fn api(&self, i: usize) -> String {
+        let e: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(self.dir.path().join("endpoints.json")).unwrap(),
+        )
+        .unwrap();
+        e["nodes"][i - 1]["grpc"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("https://")
+            .to_string()
+    }
+
+    async fn client(&self, i: usize) -> Option<ChainServiceClient<Channel>> {
+        let d = self.dir.path();
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(
+                std::fs::read(d.join("ca.pem")).unwrap(),
+            ))
+            .identity(Identity::from_pem(
+                std::fs::read(d.join("client.pem")).unwrap(),
+                std::fs::read(d.join("client-key.pem")).unwrap(),
+            ))
+            .domain_name("localhost");
+        let ch = Channel::from_shared(format!("https://{}", self.api(i)))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap()
+            .connect_timeout(Duration::from_millis(500))
+            .timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .ok()?;
+        Some(ChainServiceClient::new(ch))
+    }
+
+    async fn status(&self, i: usize) -> Option<pb::ChainStatus> {
+        self.client(i)
+            .await?
+            .get_status(pb::GetStatusRequest {})
+            .await
+            .ok()
+            .map(|r| r.into_inner())
+    }
+
+    /// The leader's index (1-based) as the live nodes in `among` report it.
+    async fn leader(&self, among: &[usize]) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            for &i in among {
+                if let Some(s) = self.status(i).await
+                    && let Some(l) = s
+                        .leader_id
+                        .strip_prefix("node-")
+                        .and_then(|x| x.parse::<usize>().ok())
+                    && among.contains(&l)
+                {
+                    return l;
+                }
+            }
+            assert!(Instant::now() < deadline, "no leader among {among:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn pid(&self, i: usize) -> String {
+        std::fs::read_to_string(self.node_dir(i).join("node.pid"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    fn signing_key(&self) -> ed25519_dalek::SigningKey {
+        gridledger_node::config::read_signing_key(&self.dir.path().join("client-signing.key"))
+            .unwrap()
+    }
+}
+
+async fn converged(c: &Cluster, nodes: &[usize], at_least: u64) -> (u64, Vec<u8>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut seen = Vec::new();
+        for &i in nodes {
+            if let Some(s) = c.status(i).await {
+                seen.push((s.tree_size, s.root));
+            }
+        }
+        if seen.len() == nodes.len()
+            && seen.windows(2).all(|w| w[0] == w[1])
+            && seen[0].0 >= at_least
+        {
+            return seen.swap_remove(0);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nodes {nodes:?} did not converge: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn wait_gone(pid: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_replicate_survive_a_killed_leader_and_catch_up() {
+    let mut c = Cluster::start();
+    let (seeded, _) = converged(&c, &[1, 2, 3], 1).await;
+    let leader = c.leader(&[1, 2, 3]).await;
+    let follower = (1..=3).find(|&i| i != leader).unwrap();
+
+    // A follower refuses writes with UNAVAILABLE and the leader's address.
+    let key = c.signing_key();
+    let tx = |n: u64| {
+        instrument_tx(
+            &key,
+            ORIGIN,
+            "grid-north",
+            n,
+            &format!("CL-{n:08}"),
+            "220V 5(60)A",
+        )
+    };
+    let e = c
+        .client(follower)
+        .await
+        .unwrap()
+        .submit(pb::SubmitRequest {
+            signed_tx: tx(1).into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+    assert_eq!(
+        e.metadata()
+            .get("x-gridledger-leader")
+            .and_then(|v| v.to_str().ok()),
+        Some(c.api(leader).as_str())
+    );
+
+    // Load on the leader; kill -9 it part-way. Record every acknowledgement.
+    let mut acked: Vec<(u64, [u8; 32])> = Vec::new();
+    let mut lc = c.client(leader).await.unwrap();
+    let killed_at = 150;
+    for n in 100..400u64 {
+        if n == killed_at {
+            let pid = c.pid(leader);
+            assert!(
+                Command::new("kill")
+                    .args(["-9", &pid])
+                    .status()
+                    .unwrap()
+                    .success()
+            );
+            wait_gone(&pid);
+        }
+        let leaf = tx(n);
+        match lc
+            .submit(pb::SubmitRequest {
+                signed_tx: leaf.clone().into(),
+            })
+            .await
+        {
+            Ok(r) => acked.push((r.into_inner().leaf_index, merkle::leaf_hash(&leaf))),
+            Err(_) => break,
+        }
+    }
+    assert!(
+        acked.len() >= (killed_at - 100) as usize,
+        "acknowledged {} before the kill",
+        acked.len()
+    );
+
+    // The survivors elect a new leader and take writes within a few seconds.
+    let survivors: Vec<usize> = (1..=3).filter(|&i| i != leader).collect();
+    let started = Instant::now();
+    let new_leader = c.leader(&survivors).await;
+    let mut nl = c.client(new_leader).await.unwrap();
+    let resumed = loop {
+        match nl
+            .submit(pb::SubmitRequest {
+                signed_tx: tx(10_000).into(),
+            })
+            .await
+        {
+            Ok(r) => break r.into_inner(),
+            Err(e)
+                if e.code() == Code::Unavailable && started.elapsed() < Duration::from_secs(15) =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("writes did not resume: {e:?}"),
+        }
+    };
+    let failover = started.elapsed();
+    assert!(
+        failover < Duration::from_secs(10),
+        "failover took {failover:?}"
+    );
+
+    // No acknowledged transaction was lost: each is at its index on every survivor.
+    for &i in &survivors {
+        let mut cl = c.client(i).await.unwrap();
+        for (index, hash) in &acked {
+            let e = cl
+                .get_entry(pb::GetEntryRequest { index: *index })
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(merkle::leaf_hash(&e.leaf), *hash, "node {i} leaf {index}");
+        }
+    }
+
+    // The killed node restarts by hand and catches up to the same root.
+    let cfg = c.node_dir(leader).join("config.toml");
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(c.node_dir(leader).join("node.log"))
+        .unwrap();
+    let child = Command::new(bin("gridledger-node"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("RUST_LOG", "warn")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    std::fs::write(c.node_dir(leader).join("node.pid"), child.id().to_string()).unwrap();
+    c.restarted.push(child);
+    let (size, _) = converged(&c, &[1, 2, 3], resumed.tree_size).await;
+    assert!(size > seeded, "{size} > {seeded}");
+    eprintln!(
+        "failover: {failover:?}; acknowledged before the kill: {}",
+        acked.len()
+    );
+}
