@@ -40,6 +40,8 @@ pub struct NodeChain<S: Store> {
     pub max_tx_bytes: usize,
     /// The Raft handle, in a cluster (for the leader's id in status).
     pub raft: Option<crate::raft::Raft>,
+    /// Quorum-signed checkpoints, in a cluster.
+    pub quorum: Option<Arc<crate::quorum::Quorum<S>>>,
 }
 
 impl<S: Store> ChainBackend for NodeChain<S> {
@@ -63,6 +65,12 @@ impl<S: Store> ChainBackend for NodeChain<S> {
     }
 
     fn checkpoint(&self) -> Result<(String, u64, Hash), ServiceError> {
+        if let Some(q) = &self.quorum {
+            let note = q.best();
+            let cp = gridledger_core::checkpoint::Checkpoint::parse(&note.text)
+                .map_err(|e| ServiceError::Internal(format!("own checkpoint: {e}")))?;
+            return Ok((note.to_string(), cp.size, cp.root));
+        }
         let t = self.ledger.tip();
         Ok((t.checkpoint.to_string(), t.size, t.root))
     }
@@ -100,6 +108,15 @@ impl<S: Store> ChainBackend for NodeChain<S> {
     }
 
     fn receipt(&self, index: u64) -> Result<String, ServiceError> {
+        if let Some(q) = &self.quorum {
+            // Against the quorum-signed checkpoint when it already covers the leaf; a leaf
+            // newer than that gets this node's own checkpoint (clients asking for a quorum
+            // retry a moment later).
+            let note = q.best();
+            if let Ok(r) = self.ledger.receipt_against(index, &note) {
+                return Ok(r);
+            }
+        }
         Ok(self.ledger.receipt(index)?)
     }
 

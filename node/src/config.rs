@@ -52,6 +52,10 @@ pub struct MemberConfig {
     pub peer: String,
     /// API address (host:port) followers redirect clients to.
     pub api: String,
+    /// Its checkpoint verifier key (`<origin>/<name>+<key id>+<key>`), whose signatures
+    /// this node collects into quorum checkpoints.
+    #[serde(default)]
+    pub checkpoint_key: Option<String>,
 }
 
 /// Replication settings (docs/OPERATIONS.md, "Running a cluster").
@@ -69,6 +73,10 @@ pub struct ClusterConfig {
     /// Whether this node initialises the cluster (exactly one node, once).
     #[serde(default)]
     pub bootstrap: bool,
+    /// Signatures a served checkpoint needs, this node's included (default: a majority
+    /// of the members).
+    #[serde(default)]
+    pub quorum: Option<usize>,
     /// Raft heartbeat, ms.
     #[serde(default = "heartbeat_ms")]
     pub heartbeat_ms: u64,

@@ -64,6 +64,7 @@ fn prepare(dir: &Path, opts: &DevOptions, n: usize) -> anyhow::Result<Vec<PathBu
     )?;
 
     // Addresses: node i on 127.0.0.i; fixed ports from --listen, or free ones for port 0.
+    let signing: Vec<SigningKey> = (0..n).map(|_| SigningKey::generate(&mut rng)).collect();
     let mut members = Vec::new();
     for i in 1..=n {
         let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, i as u8));
@@ -77,6 +78,11 @@ fn prepare(dir: &Path, opts: &DevOptions, n: usize) -> anyhow::Result<Vec<PathBu
             name: format!("node-{i}"),
             peer: SocketAddr::new(ip, peer).to_string(),
             api: SocketAddr::new(ip, api).to_string(),
+            checkpoint_key: Some(
+                NoteSigner::new(&format!("{DEV_ORIGIN}/node-{i}"), signing[i - 1].clone())?
+                    .verifier_key()
+                    .to_string(),
+            ),
         });
     }
     let mut keys = Vec::new();
@@ -90,7 +96,7 @@ fn prepare(dir: &Path, opts: &DevOptions, n: usize) -> anyhow::Result<Vec<PathBu
             .map_err(anyhow::Error::msg)?;
         std::fs::write(nd.join("node.pem"), &cert.cert)?;
         write_secret(&nd.join("node-key.pem"), &cert.key)?;
-        let key = SigningKey::generate(&mut rng);
+        let key = signing[i].clone();
         write_secret(&nd.join("node-signing.key"), &hex::encode(key.to_bytes()))?;
         let signer = NoteSigner::new(&format!("{DEV_ORIGIN}/{}", m.name), key)?;
         keys.push(signer.verifier_key().to_string());
@@ -115,6 +121,7 @@ fn prepare(dir: &Path, opts: &DevOptions, n: usize) -> anyhow::Result<Vec<PathBu
                 peer_listen: m.peer.parse()?,
                 members: members.clone(),
                 bootstrap: i == 0,
+                quorum: None,
                 heartbeat_ms: 200,
                 election_ms: [800, 1600],
             }),

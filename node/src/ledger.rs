@@ -827,6 +827,58 @@ impl<S: Store> Ledger<S> {
         merkle::root(&StoreHashes(self.store.as_ref()), size).map_err(proof_err)
     }
 
+    /// This node's signed checkpoint of its own tree at `size` (≤ the tip). Signing a
+    /// prefix of its own append-only log is always consistent with every checkpoint it
+    /// signed before.
+    ///
+    /// # Errors
+    /// Sizes beyond the tree; storage failures.
+    pub fn sign_checkpoint_at(&self, size: u64) -> Result<SignedNote> {
+        let root = self.root_at(size)?;
+        let text = Checkpoint {
+            origin: self.origin.clone(),
+            size,
+            root,
+        }
+        .body();
+        let sigs = vec![self.signer.sign(&text)];
+        Ok(SignedNote { text, sigs })
+    }
+
+    /// The name of this node's checkpoint key (`<origin>/<node id>`).
+    pub fn key_name(&self) -> &str {
+        self.signer.name()
+    }
+
+    /// A receipt for `index` against a given signed checkpoint of this ledger (for
+    /// example one that carries a quorum of members' signatures).
+    ///
+    /// # Errors
+    /// [`LedgerError::NotFound`] when the leaf is not in that checkpoint's tree.
+    pub fn receipt_against(&self, index: u64, checkpoint: &SignedNote) -> Result<String> {
+        let cp = Checkpoint::parse(&checkpoint.text)
+            .map_err(|e| LedgerError::InvalidArgument(format!("checkpoint: {e}")))?;
+        if index >= cp.size {
+            return Err(LedgerError::NotFound(format!(
+                "leaf {index} is not in the checkpoint of size {}",
+                cp.size
+            )));
+        }
+        let path = merkle::inclusion_proof(&StoreHashes(self.store.as_ref()), index, cp.size)
+            .map_err(proof_err)?;
+        let leaf = self
+            .store
+            .get(Cf::Leaves, &keys::u64k(index))?
+            .ok_or_else(|| LedgerError::Corrupt(format!("leaf {index} missing")))?;
+        Ok(Receipt {
+            leaf,
+            index,
+            path,
+            checkpoint: checkpoint.to_string(),
+        }
+        .to_string())
+    }
+
     /// A tlog-proof receipt for `index` against the current checkpoint.
     ///
     /// # Errors

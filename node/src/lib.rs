@@ -27,6 +27,7 @@ pub mod dev;
 pub mod dev_cluster;
 pub mod ledger;
 pub mod pki;
+pub mod quorum;
 pub mod raft;
 pub mod server;
 pub mod store;

@@ -73,10 +73,14 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
     let ledger = open_ledger(&cfg)?;
     let (stop, stopped) = watch::channel(false);
     let mut servers = Vec::new();
-    let (committer, raft) = match &cfg.cluster {
-        None => (Committer::spawn(ledger.clone(), cfg.commit_config()), None),
+    let (committer, raft, quorum) = match &cfg.cluster {
+        None => (
+            Committer::spawn(ledger.clone(), cfg.commit_config()),
+            None,
+            None,
+        ),
         Some(c) => {
-            let (raft, peer) = start_raft(&cfg, c, ledger.clone(), stopped.clone()).await?;
+            let (raft, peer, quorum) = start_raft(&cfg, c, ledger.clone(), stopped.clone()).await?;
             servers.push(peer);
             let sink = crate::commit::Sink::Raft {
                 raft: raft.clone(),
@@ -86,6 +90,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
             (
                 Committer::spawn_with(ledger.clone(), cfg.commit_config(), sink),
                 Some(raft),
+                Some(quorum),
             )
         }
     };
@@ -94,6 +99,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
         committer: committer.clone(),
         max_tx_bytes: cfg.limits.max_tx_bytes,
         raft: raft.clone(),
+        quorum,
     });
     let secret = match &cfg.auth.token_key {
         Some(p) => Some(read_signing_key(p).map_err(anyhow::Error::msg)?),
@@ -181,7 +187,11 @@ async fn start_raft(
     c: &crate::config::ClusterConfig,
     ledger: Arc<Ledger<RocksStore>>,
     stopped: watch::Receiver<bool>,
-) -> anyhow::Result<(crate::raft::Raft, tokio::task::JoinHandle<ServeResult>)> {
+) -> anyhow::Result<(
+    crate::raft::Raft,
+    tokio::task::JoinHandle<ServeResult>,
+    Arc<crate::quorum::Quorum<RocksStore>>,
+)> {
     use crate::raft::network::{MAX_PEER_MESSAGE_BYTES, PeerNetwork, PeerServer};
     use crate::raft::{NodeInfo, log_store::LogStore, state_machine::StateMachine};
     let raft_cfg = openraft::Config {
@@ -207,7 +217,7 @@ async fn start_raft(
     let raft = crate::raft::Raft::new(
         c.id,
         Arc::new(raft_cfg),
-        PeerNetwork::new(client_tls),
+        PeerNetwork::new(client_tls.clone()),
         LogStore::new(ledger.store().clone()),
         StateMachine::new(ledger.clone()),
     )
@@ -225,6 +235,10 @@ async fn start_raft(
     let peer_addr = listener.local_addr()?;
     let svc = gridledger_proto::v1::peer_service_server::PeerServiceServer::new(PeerServer::new(
         raft.clone(),
+        {
+            let l = ledger.clone();
+            Arc::new(move || l.tip().checkpoint.to_string())
+        },
     ))
     .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
     .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
@@ -257,7 +271,28 @@ async fn start_raft(
         raft.initialize(members).await?;
         tracing::info!(members = c.members.len(), "cluster initialised");
     }
-    Ok((raft, server))
+
+    // Quorum checkpoints: the other members' own signatures, collected over the peer port.
+    let mut others = Vec::new();
+    for m in c.members.iter().filter(|m| m.id != c.id) {
+        let Some(k) = &m.checkpoint_key else {
+            tracing::warn!(member = %m.name, "no checkpoint_key configured: its signatures are not collected");
+            continue;
+        };
+        let key = gridledger_core::note::VerifierKey::parse(k)
+            .map_err(|e| anyhow::anyhow!("cluster.members {}: checkpoint_key: {e}", m.name))?;
+        others.push(crate::quorum::Member {
+            peer: m.peer.clone(),
+            key,
+        });
+    }
+    let quorum = crate::quorum::Quorum::new(
+        ledger.clone(),
+        c.quorum.unwrap_or(c.members.len() / 2 + 1),
+        others,
+    );
+    quorum.collect(client_tls);
+    Ok((raft, server, quorum))
 }
 
 /// Every gRPC service and HTTP route, behind the one authentication and authorisation

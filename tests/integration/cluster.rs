@@ -335,6 +335,109 @@ async fn three_nodes_replicate_survive_a_killed_leader_and_catch_up() {
     c.restarted.push(child);
     let (size, _) = converged(&c, &[1, 2, 3], resumed.tree_size).await;
     assert!(size > seeded, "{size} > {seeded}");
+
+    // Receipts from every node verify under the trust policy's quorum of 2, with the
+    // CLI and with the independent Python verifier.
+    let trust = c.dir.path().join("trust.json");
+    for i in 1..=3 {
+        let profile = c.node_dir(i).join("profile.toml");
+        let out = c.dir.path().join(format!("r{i}.tlog-proof"));
+        let cli = |args: &[&std::ffi::OsStr]| {
+            Command::new(bin("gridledger"))
+                .args(args)
+                .env("GRIDLEDGER_PROFILE", &profile)
+                .output()
+                .unwrap()
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let o = cli(&[
+                "receipt".as_ref(),
+                "--index".as_ref(),
+                "7".as_ref(),
+                "-o".as_ref(),
+                out.as_os_str(),
+            ]);
+            if o.status.success() {
+                break;
+            }
+            // Right after start-up a node may not have collected a quorum yet.
+            assert!(
+                Instant::now() < deadline,
+                "node {i}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let o = cli(&[
+            "verify".as_ref(),
+            out.as_os_str(),
+            "--trust".as_ref(),
+            trust.as_os_str(),
+        ]);
+        assert!(
+            o.status.success(),
+            "node {i}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let o = gridledger_tests::python_verify(&[
+            "receipt".as_ref(),
+            "--trust".as_ref(),
+            trust.as_os_str(),
+            out.as_os_str(),
+        ]);
+        assert!(
+            o.status.success(),
+            "python, node {i}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let s: serde_json::Value =
+            serde_json::from_slice(&cli(&["status".as_ref(), "--json".as_ref()]).stdout).unwrap();
+        assert_eq!(s["node_id"], format!("node-{i}"));
+        assert!(
+            s["leader_id"]
+                .as_str()
+                .is_some_and(|l| l.starts_with("node-")),
+            "{s}"
+        );
+    }
+
+    // A single node serving a checkpoint signed only by itself is refused under quorum 2,
+    // even for the true root: one member's word is not enough.
+    let valid = std::fs::read_to_string(c.dir.path().join("r1.tlog-proof")).unwrap();
+    let (proof, note) = valid.split_once("\n\n").unwrap();
+    let note = gridledger_core::note::SignedNote::parse(note).unwrap();
+    let key =
+        gridledger_node::config::read_signing_key(&c.node_dir(1).join("node-signing.key")).unwrap();
+    let lone = gridledger_core::note::NoteSigner::new(&format!("{ORIGIN}/node-1"), key).unwrap();
+    let forged = gridledger_core::note::SignedNote {
+        sigs: vec![lone.sign(&note.text)],
+        text: note.text.clone(),
+    };
+    let bad = c.dir.path().join("lone.tlog-proof");
+    std::fs::write(&bad, format!("{proof}\n\n{forged}")).unwrap();
+    let o = Command::new(bin("gridledger"))
+        .args([
+            "verify".as_ref(),
+            bad.as_os_str(),
+            "--trust".as_ref(),
+            trust.as_os_str(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = gridledger_tests::python_verify(&[
+        "receipt".as_ref(),
+        "--trust".as_ref(),
+        trust.as_os_str(),
+        bad.as_os_str(),
+    ]);
+    assert!(!o.status.success());
     eprintln!(
         "failover: {failover:?}; acknowledged before the kill: {}",
         acked.len()

@@ -28,12 +28,16 @@ pub const MAX_PEER_MESSAGE_BYTES: usize = 64 << 20;
 #[derive(Clone)]
 pub struct PeerServer {
     raft: Raft,
+    own_checkpoint: Arc<dyn Fn() -> String + Send + Sync>,
 }
 
 impl PeerServer {
-    /// Serves `raft` to peers.
-    pub fn new(raft: Raft) -> Self {
-        Self { raft }
+    /// Serves `raft` to peers, and this node's own signed checkpoint.
+    pub fn new(raft: Raft, own_checkpoint: Arc<dyn Fn() -> String + Send + Sync>) -> Self {
+        Self {
+            raft,
+            own_checkpoint,
+        }
     }
 }
 
@@ -98,6 +102,16 @@ impl pb::peer_service_server::PeerService for PeerServer {
     async fn vote(&self, r: Request<pb::RaftPayload>) -> Result<Response<pb::RaftReply>, Status> {
         let req: VoteRequest<u64> = decode(r)?;
         reply(self.raft.vote(req).await)
+    }
+
+    async fn get_own_checkpoint(
+        &self,
+        r: Request<pb::OwnCheckpointRequest>,
+    ) -> Result<Response<pb::OwnCheckpoint>, Status> {
+        only_nodes(&r)?;
+        Ok(Response::new(pb::OwnCheckpoint {
+            note: (self.own_checkpoint)(),
+        }))
     }
 
     async fn install_snapshot(

@@ -1,0 +1,166 @@
+//! Quorum-signed checkpoints.
+//!
+//! Every member signs only the checkpoint its own replica computed. This node collects
+//! the other members' own checkpoints over the peer port, keeps a member's signature only
+//! if it verifies under that member's configured key *and* names the same root this node
+//! computed for that size, and serves the largest checkpoint that carries at least
+//! `quorum` signatures (its own included). A client whose trust policy asks for k of the
+//! members' keys therefore never has to trust the node it talks to: a node serving a
+//! forged root cannot get honest members' signatures on it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gridledger_core::checkpoint::Checkpoint;
+use gridledger_core::merkle::Hash;
+use gridledger_core::note::{SignatureLine, SignedNote, VerifierKey, verify_line};
+use gridledger_proto::v1 as pb;
+use parking_lot::Mutex;
+use tonic::transport::{Channel, ClientTlsConfig};
+
+use crate::ledger::Ledger;
+use crate::store::Store;
+
+/// Sizes whose collected signatures are kept (older ones are dropped).
+const KEEP_SIZES: usize = 64;
+
+/// For one tree size: the root, and each member's signature line by key name.
+type Collected = (Hash, BTreeMap<String, SignatureLine>);
+
+/// A member whose signatures this node collects.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// Peer port address.
+    pub peer: String,
+    /// Its checkpoint verifier key.
+    pub key: VerifierKey,
+}
+
+/// Collected signatures and the quorum rule.
+pub struct Quorum<S: Store> {
+    ledger: Arc<Ledger<S>>,
+    quorum: usize,
+    members: Vec<Member>,
+    sigs: Mutex<BTreeMap<u64, Collected>>,
+}
+
+impl<S: Store> Quorum<S> {
+    /// `quorum` signatures (this node's included) make a checkpoint servable.
+    pub fn new(ledger: Arc<Ledger<S>>, quorum: usize, members: Vec<Member>) -> Arc<Self> {
+        Arc::new(Self {
+            ledger,
+            quorum: quorum.max(1),
+            members,
+            sigs: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// Checks a member's own checkpoint note and keeps its signature if it is valid and
+    /// agrees with this replica. Returns why it was not kept, if it was not.
+    pub fn offer(&self, member: &Member, note: &str) -> Result<(), String> {
+        let n = SignedNote::parse(note).map_err(|e| e.to_string())?;
+        let cp = Checkpoint::parse(&n.text).map_err(|e| e.to_string())?;
+        if cp.origin != self.ledger.origin() {
+            return Err(format!("checkpoint for origin {:?}", cp.origin));
+        }
+        let line = n
+            .sigs
+            .iter()
+            .find(|l| l.name == member.key.name && l.key_id == member.key.key_id)
+            .ok_or("no signature by the member's key")?;
+        verify_line(&member.key, &n.text, line).map_err(|e| e.to_string())?;
+        if cp.size > self.ledger.tip().size || cp.size == 0 {
+            // Not applied here yet (or empty): nothing to compare against now.
+            return Ok(());
+        }
+        let mine = self.ledger.root_at(cp.size).map_err(|e| e.to_string())?;
+        if mine != cp.root {
+            tracing::error!(
+                member = %member.key.name,
+                size = cp.size,
+                "a member signed a root this replica does not have: not collected"
+            );
+            return Err(format!(
+                "root at size {} differs from this replica's",
+                cp.size
+            ));
+        }
+        let mut sigs = self.sigs.lock();
+        let entry = sigs
+            .entry(cp.size)
+            .or_insert_with(|| (cp.root, BTreeMap::new()));
+        entry.1.insert(member.key.name.clone(), line.clone());
+        while sigs.len() > KEEP_SIZES {
+            sigs.pop_first();
+        }
+        Ok(())
+    }
+
+    /// The largest checkpoint with at least `quorum` signatures, or this node's own latest
+    /// checkpoint if none has a quorum yet.
+    pub fn best(&self) -> SignedNote {
+        let sigs = self.sigs.lock();
+        for (&size, (_, lines)) in sigs.iter().rev() {
+            if lines.len() + 1 >= self.quorum
+                && let Ok(mut note) = self.ledger.sign_checkpoint_at(size)
+            {
+                note.sigs.extend(lines.values().cloned());
+                return note;
+            }
+        }
+        drop(sigs);
+        SignedNote::parse(&self.ledger.tip().checkpoint).unwrap_or_else(|_| {
+            self.ledger
+                .sign_checkpoint_at(self.ledger.tip().size)
+                .expect("the tip's size is in the tree")
+        })
+    }
+
+    /// Polls the members' own checkpoints whenever the height changes (and every second),
+    /// until the process ends.
+    pub fn collect(self: &Arc<Self>, tls: ClientTlsConfig) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut clients: Vec<Option<pb::peer_service_client::PeerServiceClient<Channel>>> =
+                vec![None; me.members.len()];
+            let mut heights = me.ledger.heights();
+            loop {
+                tokio::select! {
+                    _ = heights.changed() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                // Let the peers apply the same block first.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                for (i, m) in me.members.iter().enumerate() {
+                    if clients[i].is_none() {
+                        let host = m.peer.rsplit_once(':').map(|(h, _)| h).unwrap_or(&m.peer);
+                        let ch = Channel::from_shared(format!("https://{}", m.peer))
+                            .ok()
+                            .and_then(|c| c.tls_config(tls.clone().domain_name(host)).ok())
+                            .map(|c| {
+                                c.connect_timeout(Duration::from_secs(1))
+                                    .timeout(Duration::from_secs(2))
+                                    .connect_lazy()
+                            });
+                        clients[i] = ch.map(pb::peer_service_client::PeerServiceClient::new);
+                    }
+                    let Some(c) = clients[i].as_mut() else {
+                        continue;
+                    };
+                    match c.get_own_checkpoint(pb::OwnCheckpointRequest {}).await {
+                        Ok(r) => {
+                            if let Err(e) = me.offer(m, &r.into_inner().note) {
+                                tracing::debug!(member = %m.key.name, error = %e, "member checkpoint not collected");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::debug!(member = %m.key.name, error = %e, "member unreachable");
+                            clients[i] = None;
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
