@@ -53,6 +53,7 @@ pub const RULES: &[&str] = &[
     "4.1/revoke",
     "4.1/role",
     "4.1/role-kind",
+    "4.1/signature",
     "4.1/signer",
     "4.1/token-key",
     "4.2/institution",

@@ -15,7 +15,7 @@ use gridledger_core::checkpoint::Checkpoint;
 use gridledger_core::contract::{self, BlockContext, Effect, Rejection, SignerInfo, StateView};
 use gridledger_core::merkle::{self, Frontier, Hash, HashSource, ProofError};
 use gridledger_core::note::{NoteSigner, SignedNote};
-use gridledger_core::pb::OrgKind;
+use gridledger_core::pb::{OrgKind, SignedTx};
 use gridledger_core::receipt::Receipt;
 use gridledger_core::tx;
 use parking_lot::{Mutex, RwLock};
@@ -478,13 +478,15 @@ impl<S: Store> Ledger<S> {
     /// in-memory tip is unchanged.
     pub fn apply(&self, leaves: &[Bytes], timestamp_ms: u64) -> Result<ApplyOutcome> {
         let proposer = self.node_id.clone();
-        self.apply_block(leaves, timestamp_ms, &proposer, WriteBatch::new())
+        self.apply_block(leaves, timestamp_ms, &proposer, WriteBatch::new(), false)
     }
 
     /// [`Ledger::apply`] for a block ordered by consensus: the proposer is the leader that
     /// made the block (so every replica writes the same header), and `extra` (the
     /// consensus engine's applied position) is written in the same atomic batch, also
-    /// when every transaction is rejected and no block is written.
+    /// when every transaction is rejected and no block is written. With
+    /// `check_signatures`, every signature is verified again here (rule `4.1/signature`)
+    /// rather than trusted from the proposer.
     ///
     /// # Errors
     /// See [`Ledger::apply`].
@@ -494,10 +496,28 @@ impl<S: Store> Ledger<S> {
         timestamp_ms: u64,
         proposer: &str,
         extra: WriteBatch,
+        check_signatures: bool,
     ) -> Result<ApplyOutcome> {
         let mut frontier = self.frontier.lock();
         let tip = self.tip.read().clone();
-        let decoded: Vec<_> = leaves.iter().map(|l| tx::decode(l)).collect();
+        let mut decoded: Vec<_> = leaves.iter().map(|l| tx::decode(l)).collect();
+        if check_signatures {
+            // Replicas do not take the proposer's word for signatures: a transaction whose
+            // signature fails is rejected by the same rule on every replica.
+            let ok: Vec<&SignedTx> = decoded
+                .iter()
+                .filter_map(|d| d.as_ref().ok().map(|(t, _)| t))
+                .collect();
+            let verdicts = tx::verify_many(&ok);
+            let mut v = verdicts.into_iter();
+            for d in decoded.iter_mut() {
+                if d.is_ok()
+                    && let Some(Err(e)) = v.next()
+                {
+                    *d = Err(e);
+                }
+            }
+        }
         // Prefetch every nonce the batch uses in one multi_get.
         let nonce_keys: Vec<Vec<u8>> = decoded
             .iter()
@@ -533,10 +553,17 @@ impl<S: Store> Ledger<S> {
         let mut counts = tip.counts.clone();
         for (leaf, d) in leaves.iter().zip(decoded) {
             let checked = d
-                .map_err(|e| Rejection {
-                    rule: "shape",
-                    detail: e.to_string(),
-                    kind: contract::RejectKind::Invalid,
+                .map_err(|e| match e {
+                    tx::TxError::BadSignature(_) => Rejection {
+                        rule: "4.1/signature",
+                        detail: e.to_string(),
+                        kind: contract::RejectKind::Unauthenticated,
+                    },
+                    e => Rejection {
+                        rule: "shape",
+                        detail: e.to_string(),
+                        kind: contract::RejectKind::Invalid,
+                    },
                 })
                 .and_then(|(t, body)| {
                     let key: [u8; 32] =

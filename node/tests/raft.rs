@@ -229,6 +229,23 @@ async fn replicas_apply_the_same_blocks_and_a_late_replica_catches_up_by_snapsho
             .iter()
             .all(|x| x.as_ref().is_err_and(|e| e.rule == "4.1/nonce"))
     );
+    // A leader cannot slip in a transaction with a bad signature: every replica checks
+    // signatures again at apply and rejects it by rule.
+    let mut forged = phases().pop().unwrap().pop().unwrap();
+    let n = forged.len();
+    forged[n - 1] ^= 1; // the signature is the last field
+    let r = l
+        .client_write(BlockProposal {
+            timestamp_ms: 1_700_000_002_000,
+            proposer: format!("node-{leader_id}"),
+            leaves: vec![forged],
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        r.data.results[0].as_ref().unwrap_err().rule,
+        "4.1/signature"
+    );
     let last = r.log_id.index;
 
     for x in [&a, &b, &c] {

@@ -99,7 +99,7 @@ async fn apply_proposal<S: Store>(
     extra: WriteBatch,
 ) -> Result<BlockResult, StorageError<u64>> {
     let out = tokio::task::spawn_blocking(move || {
-        ledger.apply_block(&leaves, timestamp_ms, &proposer, extra)
+        ledger.apply_block(&leaves, timestamp_ms, &proposer, extra, true)
     })
     .await
     .map_err(write_sm)?
