@@ -83,6 +83,21 @@ pub struct ClusterConfig {
     /// Raft election timeout range, ms.
     #[serde(default = "election_ms")]
     pub election_ms: [u64; 2],
+    /// Build a snapshot after this many log entries (blocks) since the last one.
+    #[serde(default = "snapshot_every")]
+    pub snapshot_every: u64,
+    /// Log entries kept behind a snapshot, so briefly lagging members catch up from the
+    /// log rather than by snapshot.
+    #[serde(default = "snapshot_keep")]
+    pub snapshot_keep: u64,
+}
+
+fn snapshot_every() -> u64 {
+    5000
+}
+
+fn snapshot_keep() -> u64 {
+    1000
 }
 
 fn heartbeat_ms() -> u64 {

@@ -124,6 +124,8 @@ fn prepare(dir: &Path, opts: &DevOptions, n: usize) -> anyhow::Result<Vec<PathBu
                 quorum: None,
                 heartbeat_ms: 200,
                 election_ms: [800, 1600],
+                snapshot_every: 5000,
+                snapshot_keep: 1000,
             }),
         };
         cfg.validate()?;

@@ -199,8 +199,8 @@ async fn start_raft(
         heartbeat_interval: c.heartbeat_ms,
         election_timeout_min: c.election_ms[0],
         election_timeout_max: c.election_ms[1],
-        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(5000),
-        max_in_snapshot_log_to_keep: 1000,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(c.snapshot_every.max(1)),
+        max_in_snapshot_log_to_keep: c.snapshot_keep,
         ..Default::default()
     }
     .validate()?;

@@ -55,6 +55,36 @@ impl Cluster {
             .prefix("gl-cluster-")
             .tempdir()
             .unwrap();
+        Self::launch(dir)
+    }
+
+    /// Stops every node and the dev process, keeping the directory.
+    fn shutdown(mut self) -> tempfile::TempDir {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.dev.id().to_string())
+            .status();
+        let _ = self.dev.wait();
+        for ch in &mut self.restarted {
+            let _ = ch.kill();
+            let _ = ch.wait();
+        }
+        self.restarted.clear();
+        let dir = tempfile::Builder::new()
+            .prefix("gl-empty-")
+            .tempdir()
+            .unwrap();
+        let kept = std::mem::replace(&mut self.dir, dir);
+        for i in 1..=3 {
+            if let Ok(pid) = std::fs::read_to_string(kept.path().join(format!("node-{i}/node.pid")))
+            {
+                wait_gone(pid.trim());
+            }
+        }
+        kept
+    }
+
+    fn launch(dir: tempfile::TempDir) -> Self {
         let log = std::fs::File::create(dir.path().join("dev.log")).unwrap();
         let dev = Command::new(bin("gridledger-node"))
             .args([
@@ -70,7 +100,7 @@ impl Cluster {
                 "--data-dir",
             ])
             .arg(dir.path())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,openraft=info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -163,6 +193,29 @@ impl Cluster {
             assert!(Instant::now() < deadline, "no leader among {among:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Restarts node `i` by hand, as an operator would.
+    fn run_node(&mut self, i: usize) -> std::process::ExitStatus {
+        let cfg = self.node_dir(i).join("config.toml");
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.node_dir(i).join("node.log"))
+            .unwrap();
+        let mut child = Command::new(bin("gridledger-node"))
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env("RUST_LOG", "warn,openraft=info")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        std::fs::write(self.node_dir(i).join("node.pid"), child.id().to_string()).unwrap();
+        // Give a node that refuses to start the chance to say so.
+        std::thread::sleep(Duration::from_millis(1500));
+        let status = child.try_wait().unwrap();
+        self.restarted.push(child);
+        status.unwrap_or_else(|| std::os::unix::process::ExitStatusExt::from_raw(0))
     }
 
     fn pid(&self, i: usize) -> String {
@@ -442,4 +495,142 @@ async fn three_nodes_replicate_survive_a_killed_leader_and_catch_up() {
         "failover: {failover:?}; acknowledged before the kill: {}",
         acked.len()
     );
+}
+
+/// Submits `n` transactions one by one to the leader among `among`; returns the last
+/// tree size.
+async fn write(c: &Cluster, among: &[usize], from: u64, n: u64) -> u64 {
+    let key = c.signing_key();
+    let mut size = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut i = from;
+    while i < from + n {
+        let leader = c.leader(among).await;
+        let Some(mut cl) = c.client(leader).await else {
+            continue;
+        };
+        let leaf = instrument_tx(
+            &key,
+            ORIGIN,
+            "grid-north",
+            i,
+            &format!("PW-{i:08}"),
+            "220V 5(60)A",
+        );
+        match cl
+            .submit(pb::SubmitRequest {
+                signed_tx: leaf.into(),
+            })
+            .await
+        {
+            Ok(r) => {
+                size = r.into_inner().tree_size;
+                i += 1;
+            }
+            Err(e) if e.code() == Code::AlreadyExists => i += 1,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "writes keep failing: {e:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    size
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_leader_a_far_behind_node_and_a_tampered_node() {
+    // Small snapshots, so a node that misses a few hundred blocks needs one.
+    let dir = Cluster::start().shutdown();
+    for i in 1..=3 {
+        let p = dir.path().join(format!("node-{i}/config.toml"));
+        let cfg = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            cfg.contains("snapshot_every = 5000") && cfg.contains("snapshot_keep = 1000"),
+            "{cfg}"
+        );
+        std::fs::write(
+            &p,
+            cfg.replace("snapshot_every = 5000", "snapshot_every = 20")
+                .replace("snapshot_keep = 1000", "snapshot_keep = 0"),
+        )
+        .unwrap();
+    }
+    let mut c = Cluster::launch(dir);
+    converged(&c, &[1, 2, 3], 1).await;
+
+    // A partition, approximated by SIGSTOP: the paused leader loses its role, the others
+    // carry on, and after SIGCONT it rejoins as a follower and converges.
+    let leader = c.leader(&[1, 2, 3]).await;
+    let others: Vec<usize> = (1..=3).filter(|&i| i != leader).collect();
+    let pid = c.pid(leader);
+    assert!(
+        Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let size = write(&c, &others, 1000, 20).await;
+    assert!(
+        Command::new("kill")
+            .args(["-CONT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    converged(&c, &[1, 2, 3], size).await;
+
+    // Far behind: node 3 is down while many blocks commit and the log is compacted; on
+    // restart it catches up by snapshot.
+    let pid3 = c.pid(3);
+    assert!(
+        Command::new("kill")
+            .args(["-9", &pid3])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_gone(&pid3);
+    let size = write(&c, &[1, 2], 2000, 120).await;
+    let status = c.run_node(3);
+    assert!(status.success(), "node 3 restarts");
+    converged(&c, &[1, 2, 3], size).await;
+    let log3 = std::fs::read_to_string(c.node_dir(3).join("node.log"))
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        log3.contains("install_full_snapshot"),
+        "node 3 caught up by snapshot; its log:\n{log3}"
+    );
+
+    // Tampered storage: node 2 is stopped, one recent leaf is changed on disk; it refuses
+    // to start (so it neither serves nor signs) and says why. The other two carry on.
+    let pid2 = c.pid(2);
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid2])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_gone(&pid2);
+    {
+        use gridledger_node::store::{Cf, Durability, Store, WriteBatch, rocks::RocksStore};
+        let store = RocksStore::open(&c.node_dir(2).join("data/ledger")).unwrap();
+        let key = (size - 2).to_be_bytes();
+        let mut v = store.get(Cf::Leaves, &key).unwrap().unwrap();
+        v[40] ^= 1;
+        let mut b = WriteBatch::new();
+        b.put(Cf::Leaves, key.to_vec(), v);
+        store.write(b, Durability::Sync).unwrap();
+    }
+    let status = c.run_node(2);
+    assert!(
+        !status.success(),
+        "a node with a tampered ledger must refuse to start"
+    );
+    let log2 = std::fs::read_to_string(c.node_dir(2).join("node.log")).unwrap();
+    assert!(log2.contains("corrupt"), "{log2}");
+    let size = write(&c, &[1, 3], 5000, 5).await;
+    converged(&c, &[1, 3], size).await;
 }
