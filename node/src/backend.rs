@@ -42,6 +42,30 @@ pub struct NodeChain<S: Store> {
     pub raft: Option<crate::raft::Raft>,
     /// Quorum-signed checkpoints, in a cluster.
     pub quorum: Option<Arc<crate::quorum::Quorum<S>>>,
+    /// Witness cosignatures.
+    pub witnesses: Arc<crate::witness::Witnesses>,
+}
+
+impl<S: Store> NodeChain<S> {
+    /// The checkpoint this node serves: the largest witnessed one when witnesses have
+    /// cosigned (with the members' signatures in a cluster), else the largest with a
+    /// quorum of members, else this node's own latest.
+    fn served(&self) -> Result<gridledger_core::note::SignedNote, ServiceError> {
+        if let Some(size) = self.witnesses.latest() {
+            let base = match &self.quorum {
+                Some(q) => q.note_at(size),
+                None => Some(self.ledger.sign_checkpoint_at(size)?),
+            };
+            if let Some(n) = base {
+                return Ok(self.witnesses.attach(n, size));
+            }
+        }
+        match &self.quorum {
+            Some(q) => Ok(q.best()),
+            None => gridledger_core::note::SignedNote::parse(&self.ledger.tip().checkpoint)
+                .map_err(|e| ServiceError::Internal(format!("own checkpoint: {e}"))),
+        }
+    }
 }
 
 impl<S: Store> ChainBackend for NodeChain<S> {
@@ -65,14 +89,10 @@ impl<S: Store> ChainBackend for NodeChain<S> {
     }
 
     fn checkpoint(&self) -> Result<(String, u64, Hash), ServiceError> {
-        if let Some(q) = &self.quorum {
-            let note = q.best();
-            let cp = gridledger_core::checkpoint::Checkpoint::parse(&note.text)
-                .map_err(|e| ServiceError::Internal(format!("own checkpoint: {e}")))?;
-            return Ok((note.to_string(), cp.size, cp.root));
-        }
-        let t = self.ledger.tip();
-        Ok((t.checkpoint.to_string(), t.size, t.root))
+        let note = self.served()?;
+        let cp = gridledger_core::checkpoint::Checkpoint::parse(&note.text)
+            .map_err(|e| ServiceError::Internal(format!("own checkpoint: {e}")))?;
+        Ok((note.to_string(), cp.size, cp.root))
     }
 
     fn block(&self, height: u64, include_leaves: bool) -> Result<BlockInfo, ServiceError> {
@@ -108,20 +128,31 @@ impl<S: Store> ChainBackend for NodeChain<S> {
     }
 
     fn receipt(&self, index: u64) -> Result<String, ServiceError> {
-        if let Some(q) = &self.quorum {
-            // Against the quorum-signed checkpoint when it already covers the leaf; a leaf
-            // newer than that gets this node's own checkpoint (clients asking for a quorum
-            // retry a moment later).
-            let note = q.best();
-            if let Ok(r) = self.ledger.receipt_against(index, &note) {
-                return Ok(r);
-            }
+        // Against the served checkpoint when it covers the leaf; a leaf newer than that
+        // gets the newest checkpoint there is (clients whose policy asks for more
+        // signatures retry a moment later).
+        if let Ok(r) = self.ledger.receipt_against(index, &self.served()?) {
+            return Ok(r);
+        }
+        if let Some(q) = &self.quorum
+            && let Ok(r) = self.ledger.receipt_against(index, &q.best())
+        {
+            return Ok(r);
         }
         Ok(self.ledger.receipt(index)?)
     }
 
     fn root_at(&self, size: u64) -> Result<Hash, ServiceError> {
         Ok(self.ledger.root_at(size)?)
+    }
+
+    fn add_cosignature(&self, note: &str) -> Result<u32, ServiceError> {
+        if !self.witnesses.configured() {
+            return Err(ServiceError::FailedPrecondition(
+                "this node accepts no witness cosignatures (witness_keys is empty)".into(),
+            ));
+        }
+        self.witnesses.add(&self.ledger, note)
     }
 
     fn submit(&self, signed_tx: Bytes) -> BoxFuture<'static, Result<Committed, ServiceError>> {

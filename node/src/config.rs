@@ -38,6 +38,10 @@ pub struct NodeConfig {
     /// Replication. Absent: a standalone node that applies its own blocks.
     #[serde(default)]
     pub cluster: Option<ClusterConfig>,
+    /// Witness verifier keys (C2SP tlog-cosignature/v1, `name+keyid+base64(0x04||key)`)
+    /// whose cosignatures this node accepts and attaches.
+    #[serde(default)]
+    pub witness_keys: Vec<String>,
 }
 
 /// One member of a cluster, as the bootstrapping node announces it.
@@ -389,6 +393,18 @@ impl NodeConfig {
                     "cluster.election_ms",
                     "need heartbeat_ms > 0, election_ms[0] > 2 * heartbeat_ms and election_ms[1] > election_ms[0]",
                 ));
+            }
+        }
+        for (i, k) in self.witness_keys.iter().enumerate() {
+            match gridledger_core::note::VerifierKey::parse(k) {
+                Ok(v) if v.alg == gridledger_core::note::ALG_COSIGNATURE_V1 => {}
+                Ok(_) => {
+                    return Err(err(
+                        &format!("witness_keys[{i}]"),
+                        "not a cosignature (type 0x04) key",
+                    ));
+                }
+                Err(e) => return Err(err(&format!("witness_keys[{i}]"), e.to_string())),
             }
         }
         let a = &self.auth;

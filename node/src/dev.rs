@@ -135,6 +135,7 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<NodeConfig> {
             ..AuthConfig::default()
         },
         cluster: None,
+        witness_keys: Vec::new(),
     };
     cfg.validate()?;
     std::fs::write(&config_path, toml::to_string_pretty(&cfg)?)?;

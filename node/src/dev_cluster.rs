@@ -127,6 +127,7 @@ fn prepare(dir: &Path, opts: &DevOptions, n: usize) -> anyhow::Result<Vec<PathBu
                 snapshot_every: 5000,
                 snapshot_keep: 1000,
             }),
+            witness_keys: Vec::new(),
         };
         cfg.validate()?;
         std::fs::write(nd.join("config.toml"), toml::to_string_pretty(&cfg)?)?;

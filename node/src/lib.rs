@@ -32,3 +32,4 @@ pub mod raft;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod witness;

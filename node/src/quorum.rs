@@ -97,6 +97,18 @@ impl<S: Store> Quorum<S> {
         Ok(())
     }
 
+    /// The checkpoint at `size` with the members' signatures, if it has a quorum.
+    pub fn note_at(&self, size: u64) -> Option<SignedNote> {
+        let sigs = self.sigs.lock();
+        let (_, lines) = sigs.get(&size)?;
+        if lines.len() + 1 < self.quorum {
+            return None;
+        }
+        let mut note = self.ledger.sign_checkpoint_at(size).ok()?;
+        note.sigs.extend(lines.values().cloned());
+        Some(note)
+    }
+
     /// The largest checkpoint with at least `quorum` signatures, or this node's own latest
     /// checkpoint if none has a quorum yet.
     pub fn best(&self) -> SignedNote {

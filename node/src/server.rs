@@ -100,6 +100,12 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
         max_tx_bytes: cfg.limits.max_tx_bytes,
         raft: raft.clone(),
         quorum,
+        witnesses: Arc::new(crate::witness::Witnesses::new(
+            cfg.witness_keys
+                .iter()
+                .map(|k| gridledger_core::note::VerifierKey::parse(k))
+                .collect::<Result<_, _>>()?,
+        )),
     });
     let secret = match &cfg.auth.token_key {
         Some(p) => Some(read_signing_key(p).map_err(anyhow::Error::msg)?),

@@ -112,6 +112,9 @@ pub trait ChainBackend: Send + Sync + 'static {
     fn heights(&self) -> watch::Receiver<u64>;
     /// Largest SignedTx accepted, in bytes.
     fn max_tx_bytes(&self) -> usize;
+    /// Verifies and keeps a witness's cosignatures on one of this ledger's checkpoints;
+    /// returns how many lines were accepted.
+    fn add_cosignature(&self, note: &str) -> Result<u32>;
 }
 
 /// A fresh access and refresh token pair.

@@ -255,6 +255,19 @@ impl<B: ChainBackend> ChainService for Chain<B> {
         Ok(Response::new(out))
     }
 
+    async fn add_cosignature(
+        &self,
+        r: Request<pb::AddCosignatureRequest>,
+    ) -> Result<Response<pb::AddCosignatureResponse>, Status> {
+        let note = r.into_inner().note;
+        if note.len() > 64 << 10 {
+            return Err(ServiceError::InvalidArgument("note larger than 64 KiB".into()).into());
+        }
+        Ok(Response::new(pb::AddCosignatureResponse {
+            accepted: self.backend.add_cosignature(&note)?,
+        }))
+    }
+
     type WatchBlocksStream = BlockStream;
 
     async fn watch_blocks(

@@ -91,6 +91,7 @@ pub fn router<A: AuthBackend, D: DataBackend, C: super::backend::ChainBackend>(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/v1/status", get(status::<A, D, C>))
         .route("/v1/checkpoint", get(checkpoint::<A, D, C>))
+        .route("/v1/witness/cosignatures", post(cosign::<A, D, C>))
         .route("/v1/records/{index}/receipt", get(receipt::<A, D, C>))
         .route("/v1/auth/login", post(login::<A, D, C>))
         .route("/v1/auth/refresh", post(refresh::<A, D, C>))
@@ -129,6 +130,15 @@ async fn checkpoint<A: AuthBackend, D: DataBackend, C: ChainBackend>(
 ) -> Result<Response> {
     let (note, _, _) = g.chain.checkpoint()?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
+}
+
+async fn cosign<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+    State(g): G<A, D, C>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>> {
+    let note = std::str::from_utf8(&body)
+        .map_err(|_| ServiceError::InvalidArgument("the note is not UTF-8".into()))?;
+    Ok(Json(json!({ "accepted": g.chain.add_cosignature(note)? })))
 }
 
 async fn receipt<A: AuthBackend, D: DataBackend, C: ChainBackend>(

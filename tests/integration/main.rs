@@ -16,3 +16,4 @@ mod services;
 mod tampering;
 mod tokens;
 mod transport;
+mod witness;

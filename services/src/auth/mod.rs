@@ -261,6 +261,9 @@ impl Operation {
                     "ChainService",
                     "GetStatus" | "GetCheckpoint" | "GetInclusionProof" | "GetConsistencyProof",
                 ) => O::ChainPublic,
+                // A witness proves itself by its cosignature, checked by the handler
+                // against the configured witness keys: no credentials needed.
+                ("ChainService", "AddCosignature") => O::ChainPublic,
                 (
                     "ChainService",
                     "GetBlock" | "GetBlocks" | "GetEntry" | "GetReceipt" | "WatchBlocks",
@@ -287,6 +290,7 @@ impl Operation {
         let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
         match segs.as_slice() {
             ["healthz"] | ["v1", "status"] | ["v1", "checkpoint"] if get => O::ChainPublic,
+            ["v1", "witness", "cosignatures"] if post => O::ChainPublic,
             ["v1", "auth", "login" | "refresh"] if post => O::AuthPublic,
             ["v1", "auth", "jwks"] | [".well-known", "jwks.json"] if get => O::AuthPublic,
             ["v1", "auth", "logout"] if post => O::AuthLogout,
