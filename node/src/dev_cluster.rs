@@ -236,7 +236,16 @@ async fn seed(dir: &Path, members: &[MemberConfig], opts: &DevOptions) -> anyhow
     for phase in phases {
         'retry: for attempt in 0..20 {
             let (leader, _) = find_leader(dir, members).await?;
-            let c = client(dir, &leader).await?;
+            // The leader may be elected before its API port is bound: retry.
+            let c = match client(dir, &leader).await {
+                Ok(c) => c,
+                Err(e) if attempt < 19 => {
+                    tracing::debug!(error = %e, "leader not reachable yet");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue 'retry;
+                }
+                Err(e) => return Err(e),
+            };
             // Genesis must go in order; later phases are independent.
             let chunk = if total == 0 { 1 } else { 256 };
             for part in phase.chunks(chunk) {

@@ -229,15 +229,17 @@ async fn replicas_apply_the_same_blocks_and_a_late_replica_catches_up_by_snapsho
             .iter()
             .all(|x| x.as_ref().is_err_and(|e| e.rule == "4.1/nonce"))
     );
-    // A leader cannot slip in a transaction with a bad signature: every replica checks
-    // signatures again at apply and rejects it by rule.
+    // A proposer cannot slip in a transaction with a bad signature: every replica other
+    // than the proposer checks signatures again at apply and rejects it by rule.
     let mut forged = phases().pop().unwrap().pop().unwrap();
     let n = forged.len();
     forged[n - 1] ^= 1; // the signature is the last field
     let r = l
         .client_write(BlockProposal {
             timestamp_ms: 1_700_000_002_000,
-            proposer: format!("node-{leader_id}"),
+            // Proposed outside the leader's committer (which verifies before proposing),
+            // as a compromised or buggy proposer would: no replica trusts it.
+            proposer: "node-elsewhere".into(),
             leaves: vec![forged],
         })
         .await
