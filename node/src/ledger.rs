@@ -918,19 +918,9 @@ impl<S: Store> Ledger<S> {
                 tip.size
             )));
         }
-        let path = merkle::inclusion_proof(&StoreHashes(self.store.as_ref()), index, tip.size)
-            .map_err(proof_err)?;
-        let leaf = self
-            .store
-            .get(Cf::Leaves, &keys::u64k(index))?
-            .ok_or_else(|| LedgerError::Corrupt(format!("leaf {index} missing")))?;
-        Ok(Receipt {
-            leaf,
-            index,
-            path,
-            checkpoint: tip.checkpoint.to_string(),
-        }
-        .to_string())
+        let note = SignedNote::parse(&tip.checkpoint)
+            .map_err(|e| LedgerError::Corrupt(format!("stored checkpoint: {e}")))?;
+        self.receipt_against(index, &note)
     }
 
     /// Recomputes everything from the leaves: every tree node, every block root and

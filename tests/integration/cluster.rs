@@ -27,25 +27,7 @@ struct Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.dev.id().to_string())
-            .status();
-        let _ = self.dev.wait();
-        for ch in &mut self.restarted {
-            let _ = ch.kill();
-            let _ = ch.wait();
-        }
-        // Belt and braces: any node process the dev process did not stop.
-        for i in 1..=3 {
-            if let Ok(pid) = std::fs::read_to_string(self.node_dir(i).join("node.pid")) {
-                let _ = Command::new("kill")
-                    .arg("-9")
-                    .arg(pid.trim())
-                    .stderr(Stdio::null())
-                    .status();
-            }
-        }
+        self.stop_all();
     }
 }
 
@@ -58,8 +40,9 @@ impl Cluster {
         Self::launch(dir)
     }
 
-    /// Stops every node and the dev process, keeping the directory.
-    fn shutdown(mut self) -> tempfile::TempDir {
+    /// Stops the dev process (which stops its nodes), the nodes restarted by hand, and,
+    /// belt and braces, any node process left; waits until they are gone.
+    fn stop_all(&mut self) {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.dev.id().to_string())
@@ -70,18 +53,26 @@ impl Cluster {
             let _ = ch.wait();
         }
         self.restarted.clear();
-        let dir = tempfile::Builder::new()
-            .prefix("gl-empty-")
-            .tempdir()
-            .unwrap();
-        let kept = std::mem::replace(&mut self.dir, dir);
         for i in 1..=3 {
-            if let Ok(pid) = std::fs::read_to_string(kept.path().join(format!("node-{i}/node.pid")))
-            {
+            if let Ok(pid) = std::fs::read_to_string(self.node_dir(i).join("node.pid")) {
+                let _ = Command::new("kill")
+                    .arg("-9")
+                    .arg(pid.trim())
+                    .stderr(Stdio::null())
+                    .status();
                 wait_gone(pid.trim());
             }
         }
-        kept
+    }
+
+    /// Stops everything, keeping the directory.
+    fn shutdown(mut self) -> tempfile::TempDir {
+        self.stop_all();
+        let empty = tempfile::Builder::new()
+            .prefix("gl-empty-")
+            .tempdir()
+            .unwrap();
+        std::mem::replace(&mut self.dir, empty)
     }
 
     fn launch(dir: tempfile::TempDir) -> Self {
