@@ -38,6 +38,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "IssueCertificate",
         "RecordReading",
         "RevokeSigner",
+        "ProposeChange",
+        "AddNode",
+        "RemoveNode",
+        "CastVote",
     ] {
         b = b.extern_path(
             format!(".gridledger.v1.{m}"),

@@ -62,6 +62,12 @@ pub enum Command {
         #[command(subcommand)]
         kind: ProofKind,
     },
+    /// Consortium changes that need approval: propose, vote.
+    Admin {
+        /// What to do.
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Register or revoke signer and token keys on the ledger.
     Keys {
         /// What to do.
@@ -122,6 +128,64 @@ pub enum KeysCommand {
         /// Why (kept on the ledger).
         #[arg(long, default_value = "")]
         reason: String,
+    },
+}
+
+/// Consortium administration (transactions signed with the profile's key: an org admin
+/// or the regulator). A proposal is approved by the regulator's vote or by a majority of
+/// member orgs; an approved node is added to the Raft cluster by the leader.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Propose adding a member node.
+    ProposeAddNode {
+        /// Proposal id (no whitespace or ':').
+        #[arg(long)]
+        proposal: String,
+        /// The node's Raft id.
+        #[arg(long)]
+        raft_id: u64,
+        /// The node's id (its node_id).
+        #[arg(long)]
+        node_id: String,
+        /// The org operating it.
+        #[arg(long)]
+        org: String,
+        /// Its peer port address, host:port.
+        #[arg(long)]
+        peer: String,
+        /// Its API address, host:port.
+        #[arg(long)]
+        api: String,
+        /// Its checkpoint verifier key.
+        #[arg(long)]
+        checkpoint_key: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Propose removing a member node.
+    ProposeRemoveNode {
+        /// Proposal id.
+        #[arg(long)]
+        proposal: String,
+        /// The node's Raft id.
+        #[arg(long)]
+        raft_id: u64,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Vote on a proposal (one vote per org).
+    Vote {
+        /// Proposal id.
+        #[arg(long)]
+        proposal: String,
+        /// Approve.
+        #[arg(long)]
+        approve: bool,
+        /// Refuse.
+        #[arg(long)]
+        deny: bool,
     },
 }
 
@@ -262,8 +326,6 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
         Command::Keys { command } => {
             use gridledger_core::pb::tx_body::Payload;
             let p = profile(&cli.profile)?;
-            let key = p.signing_key()?;
-            let policy = load_policy(&p.trust)?;
             let parse_key = |h: &str| -> Result<Vec<u8>, ClientError> {
                 hex::decode(h)
                     .ok()
@@ -293,28 +355,62 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
                     })
                 }
             };
-            let body = gridledger_core::pb::TxBody {
-                origin: policy.origin().to_string(),
-                nonce: rand::random(),
-                client_time_ms: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_millis() as i64)
-                    .unwrap_or(0),
-                payload: Some(payload),
+            submit_payload(&p, payload).await
+        }
+        Command::Admin { command } => {
+            use gridledger_core::pb::tx_body::Payload;
+            use gridledger_core::pb::{
+                AddNode, CastVote, ProposeChange, RemoveNode, propose_change::Change,
             };
-            let tx = gridledger_core::tx::sign(&key, &body);
-            let mut c = crate::grpc::connect_leader(&p).await?;
-            let r = c
-                .submit(pb::SubmitRequest {
-                    signed_tx: prost::Message::encode_to_vec(&tx).into(),
-                })
-                .await?
-                .into_inner();
-            println!(
-                "committed: leaf {} in block {}",
-                r.leaf_index, r.block_height
-            );
-            Ok(())
+            let p = profile(&cli.profile)?;
+            let payload = match command {
+                AdminCommand::ProposeAddNode {
+                    proposal,
+                    raft_id,
+                    node_id,
+                    org,
+                    peer,
+                    api,
+                    checkpoint_key,
+                    reason,
+                } => Payload::ProposeChange(ProposeChange {
+                    proposal_id: proposal,
+                    reason,
+                    change: Some(Change::AddNode(AddNode {
+                        raft_id,
+                        node_id,
+                        org_id: org,
+                        peer,
+                        api,
+                        checkpoint_key,
+                    })),
+                }),
+                AdminCommand::ProposeRemoveNode {
+                    proposal,
+                    raft_id,
+                    reason,
+                } => Payload::ProposeChange(ProposeChange {
+                    proposal_id: proposal,
+                    reason,
+                    change: Some(Change::RemoveNode(RemoveNode { raft_id })),
+                }),
+                AdminCommand::Vote {
+                    proposal,
+                    approve,
+                    deny,
+                } => {
+                    if approve == deny {
+                        return Err(ClientError::Config(
+                            "vote: pass exactly one of --approve or --deny".into(),
+                        ));
+                    }
+                    Payload::CastVote(CastVote {
+                        proposal_id: proposal,
+                        approve,
+                    })
+                }
+            };
+            submit_payload(&p, payload).await
         }
         Command::Load {
             count,
@@ -357,6 +453,37 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
             Ok(())
         }
     }
+}
+
+/// Signs a payload with the profile's key and submits it to the leader.
+async fn submit_payload(
+    p: &Profile,
+    payload: gridledger_core::pb::tx_body::Payload,
+) -> Result<(), ClientError> {
+    let key = p.signing_key()?;
+    let policy = load_policy(&p.trust)?;
+    let body = gridledger_core::pb::TxBody {
+        origin: policy.origin().to_string(),
+        nonce: rand::random(),
+        client_time_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
+        payload: Some(payload),
+    };
+    let tx = gridledger_core::tx::sign(&key, &body);
+    let mut c = crate::grpc::connect_leader(p).await?;
+    let r = c
+        .submit(pb::SubmitRequest {
+            signed_tx: prost::Message::encode_to_vec(&tx).into(),
+        })
+        .await?
+        .into_inner();
+    println!(
+        "committed: leaf {} in block {}",
+        r.leaf_index, r.block_height
+    );
+    Ok(())
 }
 
 fn sha2_digest(b: &[u8]) -> [u8; 32] {

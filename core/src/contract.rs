@@ -61,6 +61,8 @@ pub const RULES: &[&str] = &[
     "4.3/instrument",
     "4.5/approval",
     "4.5/org",
+    "4.5/proposal",
+    "4.5/vote",
     "4.6/correction",
     "4.6/instrument",
     "4.6/owner",
@@ -100,6 +102,66 @@ pub trait StateView {
     fn instrument_owner(&self, asset_no: &str) -> Option<String>;
     /// Leaf index of the reading for (asset, day), if any.
     fn reading(&self, asset_no: &str, day: &str) -> Option<u64>;
+    /// A consortium change proposal.
+    fn proposal(&self, id: &str) -> Option<Proposal>;
+    /// Member orgs registered.
+    fn org_count(&self) -> usize;
+    /// A node registered by an approved proposal (removed ones included).
+    fn node(&self, raft_id: u64) -> Option<NodeRecord>;
+}
+
+/// A member node as approved on the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NodeRecord {
+    /// Raft id.
+    pub raft_id: u64,
+    /// Node id.
+    pub node_id: String,
+    /// Operating org.
+    pub org_id: String,
+    /// Peer port address.
+    pub peer: String,
+    /// API address.
+    pub api: String,
+    /// Checkpoint verifier key.
+    pub checkpoint_key: String,
+    /// Removed by a later approved proposal.
+    pub removed: bool,
+}
+
+/// What a proposal changes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Change {
+    /// Add a node.
+    AddNode(NodeRecord),
+    /// Remove a node.
+    RemoveNode(u64),
+}
+
+/// Where a proposal stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ProposalStatus {
+    /// Votes are being collected.
+    Open,
+    /// Approved: the change takes effect.
+    Approved,
+    /// Refused by the regulator or a majority.
+    Rejected,
+}
+
+/// A consortium change proposal and its votes (orgs, sorted: deterministic).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Proposal {
+    /// The change.
+    pub change: Change,
+    /// Proposing org.
+    pub proposer_org: String,
+    /// Orgs that approved.
+    pub approvals: std::collections::BTreeSet<String>,
+    /// Orgs that refused.
+    pub denials: std::collections::BTreeSet<String>,
+    /// Status.
+    pub status: ProposalStatus,
 }
 
 /// The context a block gives its transactions.
@@ -124,6 +186,10 @@ pub enum Effect {
     Certificate(String),
     /// Index the reading of (asset, day) (points at this leaf).
     Reading(String, String),
+    /// Store a proposal's new state.
+    Proposal(String, Proposal),
+    /// Store a node registration (added or removed by an approved proposal).
+    Node(NodeRecord),
 }
 
 /// Why a transaction is rejected: the rule and the detail.
@@ -411,6 +477,165 @@ pub fn check(
                 RejectKind::Unauthenticated,
                 "only org and signer registrations are accepted before the first signer exists",
             ));
+        }
+        Payload::ProposeChange(pc) => {
+            let i = info.as_ref().expect("not genesis");
+            check_ident("proposal_id", &pc.proposal_id)?;
+            if pc.reason.len() > 1024 {
+                return Err(reject(
+                    "shape",
+                    RejectKind::Invalid,
+                    "reason is at most 1024 bytes",
+                ));
+            }
+            if !has_role(i, &["admin", "regulator"]) {
+                return Err(reject(
+                    "4.5/proposal",
+                    RejectKind::PermissionDenied,
+                    "only an org's admin or the regulator proposes consortium changes",
+                ));
+            }
+            if view.proposal(&pc.proposal_id).is_some() {
+                return Err(reject(
+                    "4.5/proposal",
+                    RejectKind::AlreadyExists,
+                    format!("proposal {:?} already exists", pc.proposal_id),
+                ));
+            }
+            use crate::pb::propose_change::Change as C;
+            let change = match &pc.change {
+                Some(C::AddNode(a)) => {
+                    check_ident("node_id", &a.node_id)?;
+                    check_ident("org_id", &a.org_id)?;
+                    check_id("peer", &a.peer)?;
+                    check_id("api", &a.api)?;
+                    if a.raft_id == 0 {
+                        return Err(reject(
+                            "shape",
+                            RejectKind::Invalid,
+                            "raft_id must be non-zero",
+                        ));
+                    }
+                    if !view.org_exists(&a.org_id) {
+                        return Err(reject(
+                            "4.5/proposal",
+                            RejectKind::FailedPrecondition,
+                            format!("org {:?} is not registered", a.org_id),
+                        ));
+                    }
+                    let key = crate::note::VerifierKey::parse(&a.checkpoint_key).map_err(|e| {
+                        reject("shape", RejectKind::Invalid, format!("checkpoint_key: {e}"))
+                    })?;
+                    if key.name != format!("{}/{}", ctx.origin, a.node_id) {
+                        return Err(reject(
+                            "shape",
+                            RejectKind::Invalid,
+                            format!("checkpoint_key must be named {}/{}", ctx.origin, a.node_id),
+                        ));
+                    }
+                    if view.node(a.raft_id).is_some_and(|n| !n.removed) {
+                        return Err(reject(
+                            "4.5/proposal",
+                            RejectKind::AlreadyExists,
+                            format!("raft id {} is already a registered node", a.raft_id),
+                        ));
+                    }
+                    Change::AddNode(NodeRecord {
+                        raft_id: a.raft_id,
+                        node_id: a.node_id.clone(),
+                        org_id: a.org_id.clone(),
+                        peer: a.peer.clone(),
+                        api: a.api.clone(),
+                        checkpoint_key: a.checkpoint_key.clone(),
+                        removed: false,
+                    })
+                }
+                Some(C::RemoveNode(r)) => {
+                    if r.raft_id == 0 {
+                        return Err(reject(
+                            "shape",
+                            RejectKind::Invalid,
+                            "raft_id must be non-zero",
+                        ));
+                    }
+                    Change::RemoveNode(r.raft_id)
+                }
+                None => {
+                    return Err(reject(
+                        "shape",
+                        RejectKind::Invalid,
+                        "proposal has no change",
+                    ));
+                }
+            };
+            effects.push(Effect::Proposal(
+                pc.proposal_id.clone(),
+                Proposal {
+                    change,
+                    proposer_org: i.org_id.clone(),
+                    approvals: Default::default(),
+                    denials: Default::default(),
+                    status: ProposalStatus::Open,
+                },
+            ));
+        }
+        Payload::CastVote(v) => {
+            let i = info.as_ref().expect("not genesis");
+            if !has_role(i, &["admin", "regulator"]) {
+                return Err(reject(
+                    "4.5/vote",
+                    RejectKind::PermissionDenied,
+                    "only an org's admin or the regulator votes",
+                ));
+            }
+            let mut p = view.proposal(&v.proposal_id).ok_or_else(|| {
+                reject(
+                    "4.5/vote",
+                    RejectKind::FailedPrecondition,
+                    format!("no proposal {:?}", v.proposal_id),
+                )
+            })?;
+            if p.status != ProposalStatus::Open {
+                return Err(reject(
+                    "4.5/vote",
+                    RejectKind::FailedPrecondition,
+                    format!("proposal {:?} is already decided", v.proposal_id),
+                ));
+            }
+            if p.approvals.contains(&i.org_id) || p.denials.contains(&i.org_id) {
+                return Err(reject(
+                    "4.5/vote",
+                    RejectKind::AlreadyExists,
+                    format!("org {:?} has already voted", i.org_id),
+                ));
+            }
+            let regulator = view.org_kind(&i.org_id) == Some(crate::pb::OrgKind::Regulator);
+            let orgs = view.org_count().max(1);
+            if v.approve {
+                p.approvals.insert(i.org_id.clone());
+            } else {
+                p.denials.insert(i.org_id.clone());
+            }
+            // The regulator's vote decides; otherwise a strict majority of member orgs.
+            p.status = if (regulator && v.approve) || p.approvals.len() * 2 > orgs {
+                ProposalStatus::Approved
+            } else if (regulator && !v.approve) || p.denials.len() * 2 >= orgs {
+                ProposalStatus::Rejected
+            } else {
+                ProposalStatus::Open
+            };
+            if p.status == ProposalStatus::Approved {
+                match &p.change {
+                    Change::AddNode(n) => effects.push(Effect::Node(n.clone())),
+                    Change::RemoveNode(id) => {
+                        if let Some(mut n) = view.node(*id) {
+                            n.removed = true;
+                            effects.push(Effect::Node(n));
+                        }
+                    }
+                }
+            }
+            effects.push(Effect::Proposal(v.proposal_id.clone(), p));
         }
         Payload::RevokeSigner(r) => {
             let i = info.as_ref().expect("not genesis");

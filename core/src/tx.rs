@@ -133,5 +133,7 @@ pub fn payload_kind(body: &TxBody) -> &'static str {
         Some(Payload::IssueCertificate(_)) => "issue_certificate",
         Some(Payload::RecordReading(_)) => "record_reading",
         Some(Payload::RevokeSigner(_)) => "revoke_signer",
+        Some(Payload::ProposeChange(_)) => "propose_change",
+        Some(Payload::CastVote(_)) => "cast_vote",
     }
 }

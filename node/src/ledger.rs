@@ -129,6 +129,12 @@ mod keys {
     pub fn instrument_at(asset: &str) -> Vec<u8> {
         [b"instrument_at/".as_slice(), asset.as_bytes()].concat()
     }
+    pub fn proposal(id: &str) -> Vec<u8> {
+        [b"proposal/".as_slice(), id.as_bytes()].concat()
+    }
+    pub fn node_record(raft_id: u64) -> Vec<u8> {
+        [b"node/".as_slice(), &raft_id.to_be_bytes()].concat()
+    }
     pub fn certificate(asset: &str) -> Vec<u8> {
         [b"cert/".as_slice(), asset.as_bytes()].concat()
     }
@@ -543,6 +549,8 @@ impl<S: Store> Ledger<S> {
             new_orgs: Vec::new(),
             instruments: HashMap::new(),
             readings: HashMap::new(),
+            proposals: HashMap::new(),
+            nodes: HashMap::new(),
         };
         let ctx = BlockContext {
             origin: &self.origin,
@@ -676,6 +684,49 @@ impl<S: Store> Ledger<S> {
     /// The committed height, changing after every block.
     pub fn heights(&self) -> tokio::sync::watch::Receiver<u64> {
         self.heights.subscribe()
+    }
+
+    // A JSON state record; unreadable counts as absent (the apply that wrote it is the
+    // only writer, so this only happens on corruption, which the audit reports).
+    fn stored<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Option<T> {
+        self.store
+            .get(Cf::State, key)
+            .ok()
+            .flatten()
+            .and_then(|v| serde_json::from_slice(&v).ok())
+    }
+
+    /// Nodes registered by approved proposals, by Raft id.
+    ///
+    /// # Errors
+    /// Storage failures or undecodable records.
+    pub fn nodes(&self) -> Result<Vec<contract::NodeRecord>> {
+        self.store
+            .scan(Cf::State, b"node/", b"node0", usize::MAX)?
+            .into_iter()
+            .map(|(_, v)| {
+                serde_json::from_slice(&v)
+                    .map_err(|e| LedgerError::Corrupt(format!("node record: {e}")))
+            })
+            .collect()
+    }
+
+    /// Proposals, by id.
+    ///
+    /// # Errors
+    /// Storage failures or undecodable records.
+    pub fn proposals(&self) -> Result<Vec<(String, contract::Proposal)>> {
+        self.store
+            .scan(Cf::State, b"proposal/", b"proposal0", usize::MAX)?
+            .into_iter()
+            .map(|(k, v)| {
+                Ok((
+                    String::from_utf8_lossy(&k[9..]).into_owned(),
+                    serde_json::from_slice(&v)
+                        .map_err(|e| LedgerError::Corrupt(format!("proposal record: {e}")))?,
+                ))
+            })
+            .collect()
     }
 
     /// The kind of a registered org.
@@ -1026,6 +1077,8 @@ struct Overlay<'a, S: Store> {
     new_orgs: Vec<(String, OrgKind)>,
     instruments: HashMap<String, String>,
     readings: HashMap<(String, String), u64>,
+    proposals: HashMap<String, contract::Proposal>,
+    nodes: HashMap<u64, contract::NodeRecord>,
 }
 
 impl<'a, S: Store> Overlay<'a, S> {
@@ -1068,6 +1121,22 @@ impl<'a, S: Store> Overlay<'a, S> {
             }
             Effect::Certificate(asset) => {
                 batch.put(Cf::State, keys::certificate(&asset), keys::u64k(index))
+            }
+            Effect::Proposal(id, p) => {
+                batch.put(
+                    Cf::State,
+                    keys::proposal(&id),
+                    serde_json::to_vec(&p).expect("plain struct serialises"),
+                );
+                self.proposals.insert(id, p);
+            }
+            Effect::Node(n) => {
+                batch.put(
+                    Cf::State,
+                    keys::node_record(n.raft_id),
+                    serde_json::to_vec(&n).expect("plain struct serialises"),
+                );
+                self.nodes.insert(n.raft_id, n);
             }
             Effect::Reading(asset, day) => {
                 batch.put(Cf::State, keys::reading(&asset, &day), keys::u64k(index));
@@ -1112,6 +1181,27 @@ impl<S: Store> StateView for Overlay<'_, S> {
             .ok()
             .flatten()
             .map(|v| String::from_utf8_lossy(&v).into_owned())
+    }
+    fn proposal(&self, id: &str) -> Option<contract::Proposal> {
+        if let Some(p) = self.proposals.get(id) {
+            return Some(p.clone());
+        }
+        self.ledger.stored(&keys::proposal(id))
+    }
+    fn org_count(&self) -> usize {
+        let committed = self.ledger.orgs.read();
+        committed.len()
+            + self
+                .new_orgs
+                .iter()
+                .filter(|(o, _)| !committed.contains_key(o))
+                .count()
+    }
+    fn node(&self, raft_id: u64) -> Option<contract::NodeRecord> {
+        if let Some(n) = self.nodes.get(&raft_id) {
+            return Some(n.clone());
+        }
+        self.ledger.stored(&keys::node_record(raft_id))
     }
     fn reading(&self, asset_no: &str, day: &str) -> Option<u64> {
         if let Some(i) = self.readings.get(&(asset_no.to_string(), day.to_string())) {

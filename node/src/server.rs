@@ -298,7 +298,56 @@ async fn start_raft(
         others,
     );
     quorum.collect(client_tls);
+    drive_membership(raft.clone(), ledger);
     Ok((raft, server, quorum))
+}
+
+/// On the leader, turns approved node proposals (registrations on the ledger) into Raft
+/// membership changes: add as a learner (which waits until it has caught up), then
+/// promote to voter; a removed registration is demoted. One change at a time, re-read
+/// after every block, so every leader converges on what the ledger approved.
+fn drive_membership(raft: crate::raft::Raft, ledger: Arc<Ledger<RocksStore>>) {
+    tokio::spawn(async move {
+        let mut heights = ledger.heights();
+        loop {
+            tokio::select! {
+                _ = heights.changed() => {}
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+            let m = raft.metrics().borrow().clone();
+            if m.current_leader != Some(m.id) {
+                continue;
+            }
+            let Ok(nodes) = ledger.nodes() else { continue };
+            let voters: std::collections::BTreeSet<u64> =
+                m.membership_config.membership().voter_ids().collect();
+            for n in nodes {
+                let mut next = voters.clone();
+                if !n.removed && !voters.contains(&n.raft_id) {
+                    let info = crate::raft::NodeInfo {
+                        name: n.node_id.clone(),
+                        peer: n.peer.clone(),
+                        api: n.api.clone(),
+                    };
+                    tracing::info!(node = %n.node_id, raft_id = n.raft_id, "adding an approved node");
+                    if let Err(e) = raft.add_learner(n.raft_id, info, true).await {
+                        tracing::warn!(node = %n.node_id, error = %e, "adding the node failed; retrying later");
+                        break;
+                    }
+                    next.insert(n.raft_id);
+                } else if n.removed && voters.contains(&n.raft_id) {
+                    tracing::info!(node = %n.node_id, raft_id = n.raft_id, "removing a node");
+                    next.remove(&n.raft_id);
+                } else {
+                    continue;
+                }
+                if let Err(e) = raft.change_membership(next, false).await {
+                    tracing::warn!(error = %e, "membership change failed; retrying later");
+                }
+                break;
+            }
+        }
+    });
 }
 
 /// Every gRPC service and HTTP route, behind the one authentication and authorisation

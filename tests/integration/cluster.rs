@@ -135,6 +135,10 @@ impl Cluster {
     }
 
     async fn client(&self, i: usize) -> Option<ChainServiceClient<Channel>> {
+        self.client_at(&self.api(i)).await
+    }
+
+    async fn client_at(&self, api: &str) -> Option<ChainServiceClient<Channel>> {
         let d = self.dir.path();
         let tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(
@@ -145,7 +149,7 @@ impl Cluster {
                 std::fs::read(d.join("client-key.pem")).unwrap(),
             ))
             .domain_name("localhost");
-        let ch = Channel::from_shared(format!("https://{}", self.api(i)))
+        let ch = Channel::from_shared(format!("https://{api}"))
             .unwrap()
             .tls_config(tls)
             .unwrap()
@@ -624,4 +628,183 @@ async fn a_paused_leader_a_far_behind_node_and_a_tampered_node() {
     assert!(log2.contains("corrupt"), "{log2}");
     let size = write(&c, &[1, 3], 5000, 5).await;
     converged(&c, &[1, 3], size).await;
+}
+
+fn free(ip: &str) -> String {
+    let l = std::net::TcpListener::bind((ip, 0)).unwrap();
+    format!("{ip}:{}", l.local_addr().unwrap().port())
+}
+
+/// A profile for `key`, otherwise the same as node 1's (the demo orgs' admin keys are
+/// deterministic, so the test can act as grid-north's admin and as the regulator).
+fn profile_with_key(c: &Cluster, name: &str, key: &ed25519_dalek::SigningKey) -> PathBuf {
+    let key_file = c.dir.path().join(format!("{name}.key"));
+    gridledger_node::config::write_secret(&key_file, &hex::encode(key.to_bytes())).unwrap();
+    let base = std::fs::read_to_string(c.node_dir(1).join("profile.toml")).unwrap();
+    let line = base.lines().find(|l| l.starts_with("signing_key")).unwrap();
+    let p = c.dir.path().join(format!("{name}.toml"));
+    std::fs::write(
+        &p,
+        base.replace(line, &format!("signing_key = {key_file:?}")),
+    )
+    .unwrap();
+    p
+}
+
+fn cli(profile: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(bin("gridledger"))
+        .args(args)
+        .env("GRIDLEDGER_PROFILE", profile)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_approved_node_joins_the_cluster() {
+    use gridledger_node::config::{MemberConfig, NodeConfig};
+    let mut c = Cluster::start();
+    converged(&c, &[1, 2, 3], 1).await;
+
+    // The operator of node 4 prepares it: certificate from the consortium CA, keys, config.
+    let nd = c.node_dir(4);
+    std::fs::create_dir_all(&nd).unwrap();
+    let o = Command::new(bin("gridledger-node"))
+        .args(["pki", "node", "--ca"])
+        .arg(c.dir.path())
+        .arg("--out")
+        .arg(&nd)
+        .args([
+            "--node-id",
+            "node-4",
+            "--org",
+            "grid-north",
+            "--san",
+            "127.0.0.4",
+            "--san",
+            "localhost",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let key = ed25519_dalek::SigningKey::from_bytes(&[44; 32]);
+    gridledger_node::config::write_secret(
+        &nd.join("node-signing.key"),
+        &hex::encode(key.to_bytes()),
+    )
+    .unwrap();
+    let vk = gridledger_core::note::NoteSigner::new(&format!("{ORIGIN}/node-4"), key)
+        .unwrap()
+        .verifier_key()
+        .to_string();
+    let (api, peer) = (free("127.0.0.4"), free("127.0.0.4"));
+    let mut cfg = NodeConfig::load(&c.node_dir(3).join("config.toml")).unwrap();
+    cfg.node_id = "node-4".into();
+    cfg.data_dir = nd.join("data");
+    cfg.signing_key = nd.join("node-signing.key");
+    cfg.api.listen = api.parse().unwrap();
+    cfg.api.cert = nd.join("node-4.pem");
+    cfg.api.key = nd.join("node-4-key.pem");
+    let cl = cfg.cluster.as_mut().unwrap();
+    cl.id = 4;
+    cl.peer_listen = peer.parse().unwrap();
+    cl.bootstrap = false;
+    cl.members.push(MemberConfig {
+        id: 4,
+        name: "node-4".into(),
+        peer: peer.clone(),
+        api: api.clone(),
+        checkpoint_key: Some(vk.clone()),
+    });
+    std::fs::write(
+        nd.join("config.toml"),
+        toml::to_string_pretty(&cfg).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(nd.join("node.log"), "").unwrap();
+    assert!(
+        c.run_node(4).success(),
+        "node 4 starts and waits to be added"
+    );
+
+    // grid-north's admin proposes it; votes by others than admins are refused.
+    let admin = profile_with_key(
+        &c,
+        "gn-admin",
+        &gridledger_node::demo::org_key("grid-north"),
+    );
+    let regulator = profile_with_key(
+        &c,
+        "regulator",
+        &gridledger_node::demo::org_key("reg-metrology"),
+    );
+    let propose = [
+        "admin",
+        "propose-add-node",
+        "--proposal",
+        "add-node-4",
+        "--raft-id",
+        "4",
+        "--node-id",
+        "node-4",
+        "--org",
+        "grid-north",
+        "--peer",
+        &peer,
+        "--api",
+        &api,
+        "--checkpoint-key",
+        &vk,
+    ];
+    let o = cli(&admin, &propose);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = cli(
+        &c.node_dir(1).join("profile.toml"),
+        &["admin", "vote", "--proposal", "add-node-4", "--approve"],
+    );
+    assert_eq!(o.status.code(), Some(2), "an operator key may not vote");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("4.5/vote"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = cli(&admin, &propose);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("already exists"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // The regulator approves: the leader adds node 4, which catches up.
+    let o = cli(
+        &regulator,
+        &["admin", "vote", "--proposal", "add-node-4", "--approve"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = cli(
+        &regulator,
+        &["admin", "vote", "--proposal", "add-node-4", "--approve"],
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("already decided"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let target = c.status(1).await.unwrap().tree_size;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(mut cl4) = c.client_at(&api).await
+            && let Ok(s) = cl4.get_status(pb::GetStatusRequest {}).await
+        {
+            let s = s.into_inner();
+            if s.tree_size >= target && s.leader_id.starts_with("node-") {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node 4 did not join; its log:\n{}",
+            std::fs::read_to_string(nd.join("node.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
