@@ -387,3 +387,118 @@ fn roles_must_fit_the_org_kind_and_token_keys_hold_no_other_role() {
         RejectKind::PermissionDenied
     );
 }
+
+#[test]
+fn consortium_changes_need_the_regulator_or_a_majority_of_orgs() {
+    use gridledger_core::contract::ProposalStatus;
+    let l = Ledger::open(Arc::new(MemStore::default()), ORIGIN, "node-1", signer()).unwrap();
+    apply_all(&l, &seed_leaves(2));
+    let org = |o: &str| gridledger_node::demo::org_key(o);
+    let vk = NoteSigner::new(
+        &format!("{ORIGIN}/node-9"),
+        SigningKey::from_bytes(&[9; 32]),
+    )
+    .unwrap()
+    .verifier_key()
+    .to_string();
+    let propose = |k: &SigningKey, nonce, id: &str| {
+        signed(
+            k,
+            nonce,
+            Payload::ProposeChange(pb::ProposeChange {
+                proposal_id: id.into(),
+                reason: String::new(),
+                change: Some(pb::propose_change::Change::AddNode(pb::AddNode {
+                    raft_id: 9,
+                    node_id: "node-9".into(),
+                    org_id: "grid-north".into(),
+                    peer: "10.0.0.9:7543".into(),
+                    api: "10.0.0.9:7443".into(),
+                    checkpoint_key: vk.clone(),
+                })),
+            }),
+        )
+    };
+    let vote = |k: &SigningKey, nonce, id: &str, approve| {
+        signed(
+            k,
+            nonce,
+            Payload::CastVote(pb::CastVote {
+                proposal_id: id.into(),
+                approve,
+            }),
+        )
+    };
+    let status = |id: &str| {
+        l.proposals()
+            .unwrap()
+            .into_iter()
+            .find(|(p, _)| p == id)
+            .map(|(_, p)| p.status)
+    };
+    // Nine member orgs: five approvals make a majority, four do not.
+    let voters = [
+        "grid-north",
+        "grid-south",
+        "inst-nmc",
+        "inst-lab2",
+        "sup-alpha",
+    ];
+    let mut leaves = vec![propose(&org("grid-north"), 3000, "p-majority")];
+    for (i, o) in voters.iter().take(4).enumerate() {
+        leaves.push(vote(&org(o), 3001 + i as u64, "p-majority", true));
+    }
+    let out = l.apply(&leaves, 10).unwrap();
+    assert!(out.results.iter().all(Result::is_ok), "{:?}", out.results);
+    assert_eq!(status("p-majority"), Some(ProposalStatus::Open));
+    assert!(l.nodes().unwrap().is_empty());
+    // A second vote by the same org is refused; the fifth org's vote approves.
+    let out = l
+        .apply(
+            &[
+                vote(&org("grid-south"), 3100, "p-majority", true),
+                vote(&org("sup-alpha"), 3101, "p-majority", true),
+                vote(&org("sup-beta"), 3102, "p-majority", true),
+            ],
+            11,
+        )
+        .unwrap();
+    let rules: Vec<Option<&str>> = out
+        .results
+        .iter()
+        .map(|r| r.as_ref().err().map(|e| e.rule))
+        .collect();
+    assert_eq!(
+        rules,
+        vec![Some("4.5/vote"), None, Some("4.5/vote")],
+        "decided proposals take no votes"
+    );
+    assert_eq!(status("p-majority"), Some(ProposalStatus::Approved));
+    assert_eq!(l.nodes().unwrap()[0].node_id, "node-9");
+
+    // The regulator's refusal decides at once; a proposal for a registered node is refused.
+    let out = l
+        .apply(
+            &[
+                propose(&org("grid-south"), 3200, "p-again"),
+                signed(
+                    &org("grid-south"),
+                    3201,
+                    Payload::ProposeChange(pb::ProposeChange {
+                        proposal_id: "p-remove".into(),
+                        reason: String::new(),
+                        change: Some(pb::propose_change::Change::RemoveNode(pb::RemoveNode {
+                            raft_id: 9,
+                        })),
+                    }),
+                ),
+                vote(&org("reg-metrology"), 3202, "p-remove", false),
+            ],
+            12,
+        )
+        .unwrap();
+    assert_eq!(out.results[0].as_ref().unwrap_err().rule, "4.5/proposal");
+    assert!(out.results[1].is_ok() && out.results[2].is_ok());
+    assert_eq!(status("p-remove"), Some(ProposalStatus::Rejected));
+    assert!(!l.nodes().unwrap()[0].removed);
+}
