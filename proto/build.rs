@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "gridledger/v1/auth.proto",
         "gridledger/v1/data.proto",
         "gridledger/v1/peer.proto",
+        "gridledger/v1/admin.proto",
     ]
     .map(|f| dir.join(f));
     for f in &files {

@@ -729,6 +729,18 @@ impl<S: Store> Ledger<S> {
             .collect()
     }
 
+    /// Every registered org with its kind, sorted by id.
+    pub fn orgs(&self) -> Vec<(String, OrgKind)> {
+        let mut v: Vec<_> = self
+            .orgs
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        v.sort();
+        v
+    }
+
     /// The kind of a registered org.
     pub fn org_kind(&self, org_id: &str) -> Option<OrgKind> {
         self.orgs.read().get(org_id).copied()

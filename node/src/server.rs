@@ -380,6 +380,14 @@ async fn app(
         )
         .add_service(
             DataServiceServer::new(data.clone()).max_decoding_message_size(MAX_SMALL_MESSAGE_BYTES),
+        )
+        .add_service(
+            gridledger_proto::v1::admin_service_server::AdminServiceServer::new(
+                crate::admin::Admin {
+                    ledger: chain.ledger.clone(),
+                    raft: chain.raft.clone(),
+                },
+            ),
         );
     let http = gateway::router(
         Gateway {

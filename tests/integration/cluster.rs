@@ -139,6 +139,10 @@ impl Cluster {
     }
 
     async fn client_at(&self, api: &str) -> Option<ChainServiceClient<Channel>> {
+        Some(ChainServiceClient::new(self.channel_at(api).await?))
+    }
+
+    async fn channel_at(&self, api: &str) -> Option<Channel> {
         let d = self.dir.path();
         let tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(
@@ -158,7 +162,7 @@ impl Cluster {
             .connect()
             .await
             .ok()?;
-        Some(ChainServiceClient::new(ch))
+        Some(ch)
     }
 
     async fn status(&self, i: usize) -> Option<pb::ChainStatus> {
@@ -807,4 +811,44 @@ async fn an_approved_node_joins_the_cluster() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // AdminService shows it promoted to voter, and the proposal approved.
+    let mut admin_api = gridledger_proto::v1::admin_service_client::AdminServiceClient::new(
+        c.channel_at(&c.api(1)).await.unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let nodes = admin_api
+            .list_nodes(pb::ListNodesRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        if nodes
+            .nodes
+            .iter()
+            .any(|n| n.raft_id == 4 && n.role == "voter" && n.org_id == "grid-north")
+        {
+            assert_eq!(nodes.nodes.iter().filter(|n| n.role == "voter").count(), 4);
+            break;
+        }
+        assert!(Instant::now() < deadline, "node 4 not a voter: {nodes:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let p = admin_api
+        .list_proposals(pb::ListProposalsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let add = p
+        .proposals
+        .iter()
+        .find(|x| x.proposal_id == "add-node-4")
+        .unwrap();
+    assert_eq!(add.status, "approved");
+    assert_eq!(add.approvals, vec!["reg-metrology".to_string()]);
+    let m = admin_api
+        .list_members(pb::ListMembersRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(m.members.len(), 9);
 }

@@ -264,6 +264,8 @@ impl Operation {
                 // A witness proves itself by its cosignature, checked by the handler
                 // against the configured witness keys: no credentials needed.
                 ("ChainService", "AddCosignature") => O::ChainPublic,
+                // The consortium's composition is class I: anyone may read it.
+                ("AdminService", "ListMembers" | "ListNodes" | "ListProposals") => O::ChainPublic,
                 (
                     "ChainService",
                     "GetBlock" | "GetBlocks" | "GetEntry" | "GetReceipt" | "WatchBlocks",
