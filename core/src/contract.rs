@@ -626,12 +626,34 @@ pub fn check(
             };
             if p.status == ProposalStatus::Approved {
                 match &p.change {
-                    Change::AddNode(n) => effects.push(Effect::Node(n.clone())),
-                    Change::RemoveNode(id) => {
-                        if let Some(mut n) = view.node(*id) {
-                            n.removed = true;
-                            effects.push(Effect::Node(n));
+                    Change::AddNode(n) => {
+                        // Re-checked now: another proposal may have taken the id meanwhile.
+                        if view.node(n.raft_id).is_some_and(|x| !x.removed) {
+                            return Err(reject(
+                                "4.5/proposal",
+                                RejectKind::FailedPrecondition,
+                                format!(
+                                    "raft id {} was registered since this proposal was made",
+                                    n.raft_id
+                                ),
+                            ));
                         }
+                        effects.push(Effect::Node(n.clone()));
+                    }
+                    Change::RemoveNode(id) => {
+                        // Bootstrap members have no registration: record the removal anyway
+                        // so the leader acts on it.
+                        let mut n = view.node(*id).unwrap_or(NodeRecord {
+                            raft_id: *id,
+                            node_id: String::new(),
+                            org_id: String::new(),
+                            peer: String::new(),
+                            api: String::new(),
+                            checkpoint_key: String::new(),
+                            removed: true,
+                        });
+                        n.removed = true;
+                        effects.push(Effect::Node(n));
                     }
                 }
             }

@@ -85,6 +85,19 @@ pub fn verify(tx: &SignedTx) -> Result<VerifyingKey, TxError> {
     Ok(key)
 }
 
+/// Verifies one signature with dalek's strict rules (no small-order components,
+/// canonical encodings), the same way on every machine. Replicas use this at apply, where
+/// every replica must reach the same verdict: batch verification's random weights can
+/// accept a crafted signature in one batch and not in another.
+///
+/// # Errors
+/// See [`TxError`].
+pub fn verify_strict(tx: &SignedTx) -> Result<(), TxError> {
+    let (key, sig) = parts(tx)?;
+    key.verify_strict(&signing_input(&tx.body), &sig)
+        .map_err(|_| TxError::BadSignature(hex::encode(key.as_bytes())))
+}
+
 /// Verifies many signatures at once with Ed25519 batch verification, falling back to
 /// one-by-one checks only when the batch fails, to name the bad ones.
 ///

@@ -15,7 +15,7 @@ use gridledger_core::checkpoint::Checkpoint;
 use gridledger_core::contract::{self, BlockContext, Effect, Rejection, SignerInfo, StateView};
 use gridledger_core::merkle::{self, Frontier, Hash, HashSource, ProofError};
 use gridledger_core::note::{NoteSigner, SignedNote};
-use gridledger_core::pb::{OrgKind, SignedTx};
+use gridledger_core::pb::OrgKind;
 use gridledger_core::receipt::Receipt;
 use gridledger_core::tx;
 use parking_lot::{Mutex, RwLock};
@@ -508,18 +508,34 @@ impl<S: Store> Ledger<S> {
         let tip = self.tip.read().clone();
         let mut decoded: Vec<_> = leaves.iter().map(|l| tx::decode(l)).collect();
         if check_signatures {
-            // Replicas do not take the proposer's word for signatures: a transaction whose
-            // signature fails is rejected by the same rule on every replica.
-            let ok: Vec<&SignedTx> = decoded
-                .iter()
-                .filter_map(|d| d.as_ref().ok().map(|(t, _)| t))
-                .collect();
-            let verdicts = tx::verify_many(&ok);
-            let mut v = verdicts.into_iter();
-            for d in decoded.iter_mut() {
-                if d.is_ok()
-                    && let Some(Err(e)) = v.next()
-                {
+            // Replicas do not take the proposer's word for signatures: each one is checked
+            // with the strict, deterministic rules, in parallel, so every replica rejects
+            // exactly the same transactions.
+            let threads = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2);
+            let chunk = decoded.len().div_ceil(threads).max(64);
+            let verdicts: Vec<Option<tx::TxError>> = std::thread::scope(|s| {
+                let handles: Vec<_> = decoded
+                    .chunks(chunk)
+                    .map(|c| {
+                        s.spawn(move || {
+                            c.iter()
+                                .map(|d| match d {
+                                    Ok((t, _)) => tx::verify_strict(t).err(),
+                                    Err(_) => None,
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().expect("verify thread"))
+                    .collect()
+            });
+            for (d, v) in decoded.iter_mut().zip(verdicts) {
+                if let Some(e) = v {
                     *d = Err(e);
                 }
             }
@@ -613,6 +629,13 @@ impl<S: Store> Ledger<S> {
             });
         }
         let root = next.root();
+        // Block time never goes backwards, whichever leader's clock proposed it (a new
+        // leader's clock may be behind the old one's); the rule uses only the chain, so
+        // every replica stamps the same time.
+        let prev_ts = match tip.height {
+            0 => 0,
+            h => self.block_header(h)?.map(|b| b.timestamp_ms).unwrap_or(0),
+        };
         let header = BlockHeader {
             height: tip.height + 1,
             prev_hash: tip.block_hash,
@@ -620,7 +643,7 @@ impl<S: Store> Ledger<S> {
             leaf_count: next.size() - tip.size,
             tree_size: next.size(),
             root,
-            timestamp_ms,
+            timestamp_ms: timestamp_ms.max(prev_ts),
             proposer: proposer.to_string(),
         };
         let block_hash = header.hash();

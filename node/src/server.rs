@@ -207,6 +207,9 @@ async fn start_raft(
         election_timeout_max: c.election_ms[1],
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(c.snapshot_every.max(1)),
         max_in_snapshot_log_to_keep: c.snapshot_keep,
+        // Entries are whole blocks (up to a few MB as JSON): send a few per message so
+        // a lagging follower's catch-up stays under the peer message cap.
+        max_payload_entries: 8,
         ..Default::default()
     }
     .validate()?;
@@ -303,10 +306,18 @@ async fn start_raft(
 }
 
 /// On the leader, turns approved node proposals (registrations on the ledger) into Raft
-/// membership changes: add as a learner (which waits until it has caught up), then
-/// promote to voter; a removed registration is demoted. One change at a time, re-read
-/// after every block, so every leader converges on what the ledger approved.
+/// membership changes, re-evaluated after every block and every 2 s so every leader
+/// converges on what the ledger approved:
+/// - an approved node not yet in the cluster is added as a learner (not waiting: a node
+///   that is down must not stall the driver);
+/// - a learner whose replication has caught up (within 100 entries) is promoted to voter;
+/// - a removed registration is taken out, whether voter or learner.
+///
+/// A change that fails is logged and the next one is tried, so one bad registration
+/// cannot starve the rest.
 fn drive_membership(raft: crate::raft::Raft, ledger: Arc<Ledger<RocksStore>>) {
+    use openraft::ChangeMembers;
+    use std::collections::BTreeSet;
     tokio::spawn(async move {
         let mut heights = ledger.heights();
         loop {
@@ -319,32 +330,49 @@ fn drive_membership(raft: crate::raft::Raft, ledger: Arc<Ledger<RocksStore>>) {
                 continue;
             }
             let Ok(nodes) = ledger.nodes() else { continue };
-            let voters: std::collections::BTreeSet<u64> =
-                m.membership_config.membership().voter_ids().collect();
+            let membership = m.membership_config.membership().clone();
+            let voters: BTreeSet<u64> = membership.voter_ids().collect();
+            let known = |id: u64| membership.get_node(&id).is_some();
+            let last = m.last_log_index.unwrap_or(0);
             for n in nodes {
-                let mut next = voters.clone();
-                if !n.removed && !voters.contains(&n.raft_id) {
+                let id = n.raft_id;
+                let change = if n.removed && voters.contains(&id) {
+                    if voters.len() == 1 {
+                        tracing::warn!(raft_id = id, "refusing to remove the last voter");
+                        continue;
+                    }
+                    ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+                } else if n.removed && known(id) {
+                    ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+                } else if !n.removed && !known(id) {
                     let info = crate::raft::NodeInfo {
                         name: n.node_id.clone(),
                         peer: n.peer.clone(),
                         api: n.api.clone(),
                     };
-                    tracing::info!(node = %n.node_id, raft_id = n.raft_id, "adding an approved node");
-                    if let Err(e) = raft.add_learner(n.raft_id, info, true).await {
+                    tracing::info!(node = %n.node_id, raft_id = id, "adding an approved node as a learner");
+                    if let Err(e) = raft.add_learner(id, info, false).await {
                         tracing::warn!(node = %n.node_id, error = %e, "adding the node failed; retrying later");
-                        break;
                     }
-                    next.insert(n.raft_id);
-                } else if n.removed && voters.contains(&n.raft_id) {
-                    tracing::info!(node = %n.node_id, raft_id = n.raft_id, "removing a node");
-                    next.remove(&n.raft_id);
+                    continue;
+                } else if !n.removed && !voters.contains(&id) {
+                    let matched = m
+                        .replication
+                        .as_ref()
+                        .and_then(|r| r.get(&id).cloned().flatten())
+                        .map(|l| l.index)
+                        .unwrap_or(0);
+                    if matched + 100 < last {
+                        continue; // still catching up
+                    }
+                    tracing::info!(node = %n.node_id, raft_id = id, "promoting a caught-up node to voter");
+                    ChangeMembers::AddVoterIds(BTreeSet::from([id]))
                 } else {
                     continue;
+                };
+                if let Err(e) = raft.change_membership(change, false).await {
+                    tracing::warn!(raft_id = id, error = %e, "membership change failed; retrying later");
                 }
-                if let Err(e) = raft.change_membership(next, false).await {
-                    tracing::warn!(error = %e, "membership change failed; retrying later");
-                }
-                break;
             }
         }
     });

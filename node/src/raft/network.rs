@@ -41,25 +41,44 @@ impl PeerServer {
     }
 }
 
-fn only_nodes<T>(r: &Request<T>) -> Result<(), Status> {
-    match r
-        .extensions()
-        .get::<ConnInfo>()
-        .and_then(|c| c.cert.as_ref())
-    {
-        Some(c) if c.unit == "node" => Ok(()),
-        Some(c) => Err(Status::permission_denied(format!(
-            "the peer port accepts node certificates only (OU=node); this one has OU={:?}",
-            c.unit
-        ))),
-        None => Err(Status::unauthenticated(
-            "the peer port requires a node certificate",
-        )),
+impl PeerServer {
+    /// Peer calls come from node certificates (OU=node) whose CN is a member of this
+    /// cluster. A node that is not yet part of any cluster (empty membership) accepts any
+    /// consortium node certificate: that is how the leader reaches a node being added.
+    fn authorise<T>(&self, r: &Request<T>) -> Result<(), Status> {
+        let cert = match r
+            .extensions()
+            .get::<ConnInfo>()
+            .and_then(|c| c.cert.as_ref())
+        {
+            Some(c) if c.unit == "node" => c,
+            Some(c) => {
+                return Err(Status::permission_denied(format!(
+                    "the peer port accepts node certificates only (OU=node); this one has OU={:?}",
+                    c.unit
+                )));
+            }
+            None => {
+                return Err(Status::unauthenticated(
+                    "the peer port requires a node certificate",
+                ));
+            }
+        };
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let mut names = membership.nodes().map(|(_, n)| n.name.as_str()).peekable();
+        if names.peek().is_none() || names.any(|n| n == cert.name) {
+            Ok(())
+        } else {
+            Err(Status::permission_denied(format!(
+                "node {:?} is not a member of this cluster",
+                cert.name
+            )))
+        }
     }
 }
 
 fn decode<T: DeserializeOwned>(r: Request<pb::RaftPayload>) -> Result<T, Status> {
-    only_nodes(&r)?;
     serde_json::from_slice(&r.into_inner().json)
         .map_err(|e| Status::invalid_argument(format!("raft message: {e}")))
 }
@@ -95,11 +114,13 @@ impl pb::peer_service_server::PeerService for PeerServer {
         &self,
         r: Request<pb::RaftPayload>,
     ) -> Result<Response<pb::RaftReply>, Status> {
+        self.authorise(&r)?;
         let req: AppendEntriesRequest<TypeConfig> = decode(r)?;
         reply(self.raft.append_entries(req).await)
     }
 
     async fn vote(&self, r: Request<pb::RaftPayload>) -> Result<Response<pb::RaftReply>, Status> {
+        self.authorise(&r)?;
         let req: VoteRequest<u64> = decode(r)?;
         reply(self.raft.vote(req).await)
     }
@@ -108,7 +129,7 @@ impl pb::peer_service_server::PeerService for PeerServer {
         &self,
         r: Request<pb::OwnCheckpointRequest>,
     ) -> Result<Response<pb::OwnCheckpoint>, Status> {
-        only_nodes(&r)?;
+        self.authorise(&r)?;
         Ok(Response::new(pb::OwnCheckpoint {
             note: (self.own_checkpoint)(),
         }))
@@ -118,6 +139,7 @@ impl pb::peer_service_server::PeerService for PeerServer {
         &self,
         r: Request<pb::RaftPayload>,
     ) -> Result<Response<pb::RaftReply>, Status> {
+        self.authorise(&r)?;
         let req: InstallSnapshotRequest<TypeConfig> = decode(r)?;
         reply(self.raft.install_snapshot(req).await)
     }

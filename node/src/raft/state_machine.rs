@@ -99,11 +99,9 @@ async fn apply_proposal<S: Store>(
     extra: WriteBatch,
 ) -> Result<BlockResult, StorageError<u64>> {
     let out = tokio::task::spawn_blocking(move || {
-        // The proposer's committer verified every signature before proposing these exact
-        // bytes, so on the proposer itself a second check would give the same verdicts;
-        // every other replica checks for itself.
-        let check = proposer != ledger.node_id();
-        ledger.apply_block(&leaves, timestamp_ms, &proposer, extra, check)
+        // Every replica, the proposer included, checks every signature with the strict
+        // rules: the verdict must not depend on who proposed or how a batch was formed.
+        ledger.apply_block(&leaves, timestamp_ms, &proposer, extra, true)
     })
     .await
     .map_err(write_sm)?
