@@ -709,14 +709,18 @@ impl<S: Store> Ledger<S> {
         self.heights.subscribe()
     }
 
-    // A JSON state record; unreadable counts as absent (the apply that wrote it is the
-    // only writer, so this only happens on corruption, which the audit reports).
-    fn stored<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Option<T> {
-        self.store
-            .get(Cf::State, key)
-            .ok()
-            .flatten()
-            .and_then(|v| serde_json::from_slice(&v).ok())
+    // A JSON state record. `Err` when it cannot be read or decoded: callers fail closed
+    // (treat it as present and decided), and the block's own write or the audit surfaces
+    // the storage problem.
+    fn stored<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &[u8],
+    ) -> std::result::Result<Option<T>, ()> {
+        match self.store.get(Cf::State, key) {
+            Ok(None) => Ok(None),
+            Ok(Some(v)) => serde_json::from_slice(&v).map(Some).map_err(|_| ()),
+            Err(_) => Err(()),
+        }
     }
 
     /// Nodes registered by approved proposals, by Raft id.
@@ -1221,7 +1225,18 @@ impl<S: Store> StateView for Overlay<'_, S> {
         if let Some(p) = self.proposals.get(id) {
             return Some(p.clone());
         }
-        self.ledger.stored(&keys::proposal(id))
+        // Unreadable: a decided placeholder, so nothing is re-proposed or voted on.
+        self.ledger
+            .stored(&keys::proposal(id))
+            .unwrap_or_else(|()| {
+                Some(contract::Proposal {
+                    change: contract::Change::RemoveNode(0),
+                    proposer_org: String::new(),
+                    approvals: Default::default(),
+                    denials: Default::default(),
+                    status: contract::ProposalStatus::Rejected,
+                })
+            })
     }
     fn org_count(&self) -> usize {
         let committed = self.ledger.orgs.read();
@@ -1236,7 +1251,20 @@ impl<S: Store> StateView for Overlay<'_, S> {
         if let Some(n) = self.nodes.get(&raft_id) {
             return Some(n.clone());
         }
-        self.ledger.stored(&keys::node_record(raft_id))
+        // Unreadable: a live registration, so the id is not handed out again.
+        self.ledger
+            .stored(&keys::node_record(raft_id))
+            .unwrap_or_else(|()| {
+                Some(contract::NodeRecord {
+                    raft_id,
+                    node_id: String::new(),
+                    org_id: String::new(),
+                    peer: String::new(),
+                    api: String::new(),
+                    checkpoint_key: String::new(),
+                    removed: false,
+                })
+            })
     }
     fn reading(&self, asset_no: &str, day: &str) -> Option<u64> {
         if let Some(i) = self.readings.get(&(asset_no.to_string(), day.to_string())) {
