@@ -341,6 +341,12 @@ impl<S: Store> NodeAuth<S> {
     }
 
     fn check_roles(&self, roles: &[String], kind: OrgKind) -> Result<()> {
+        if roles.len() > Role::ALL.len() {
+            return Err(ServiceError::InvalidArgument(format!(
+                "an account has at most {} roles",
+                Role::ALL.len()
+            )));
+        }
         if roles.is_empty() {
             return Err(ServiceError::InvalidArgument(
                 "an account needs at least one role".into(),

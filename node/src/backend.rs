@@ -61,7 +61,7 @@ impl<S: Store> NodeChain<S> {
             }
         }
         match &self.quorum {
-            Some(q) => Ok(q.best()),
+            Some(q) => q.best().map_err(ServiceError::Internal),
             None => gridledger_core::note::SignedNote::parse(&self.ledger.tip().checkpoint)
                 .map_err(|e| ServiceError::Internal(format!("own checkpoint: {e}"))),
         }
@@ -135,7 +135,8 @@ impl<S: Store> ChainBackend for NodeChain<S> {
             return Ok(r);
         }
         if let Some(q) = &self.quorum
-            && let Ok(r) = self.ledger.receipt_against(index, &q.best())
+            && let Ok(best) = q.best()
+            && let Ok(r) = self.ledger.receipt_against(index, &best)
         {
             return Ok(r);
         }

@@ -276,33 +276,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             nodes,
             restart,
         } => {
+            let opts = crate::dev::DevOptions {
+                data_dir,
+                listen,
+                public_listen,
+                meters,
+                days,
+            };
             if nodes > 1 {
-                crate::dev_cluster::run(
-                    crate::dev::DevOptions {
-                        data_dir,
-                        listen,
-                        public_listen,
-                        meters,
-                        days,
-                    },
-                    nodes,
-                    restart,
-                    ctrl_c(),
-                )
-                .await?;
-                return Ok(0);
+                crate::dev_cluster::run(opts, nodes, restart, ctrl_c()).await?;
+            } else {
+                crate::dev::run(opts, ctrl_c()).await?;
             }
-            crate::dev::run(
-                crate::dev::DevOptions {
-                    data_dir,
-                    listen,
-                    public_listen,
-                    meters,
-                    days,
-                },
-                ctrl_c(),
-            )
-            .await?;
             Ok(0)
         }
         Command::TokenKeys { config } => {

@@ -158,6 +158,41 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<NodeConfig> {
     Ok(cfg)
 }
 
+/// Writes a CLI profile for `endpoint` that uses the dev client files in `dir` (CA,
+/// client certificate, signing key, trust policy). Written to a temporary name and
+/// renamed, so a reader never sees half a file.
+///
+/// # Errors
+/// I/O failures.
+pub fn write_profile(
+    path: &Path,
+    what: &str,
+    endpoint: &str,
+    dir: &Path,
+    state_dir: &Path,
+) -> std::io::Result<()> {
+    let profile = format!(
+        "# gridledger CLI profile for {what} (written by `gridledger-node dev`).\n\
+         endpoint = {endpoint:?}\n\
+         server_name = \"localhost\"\n\
+         ca = {:?}\n\
+         cert = {:?}\n\
+         key = {:?}\n\
+         signing_key = {:?}\n\
+         trust = {:?}\n\
+         state_dir = {:?}\n",
+        dir.join("ca.pem"),
+        dir.join("client.pem"),
+        dir.join("client-key.pem"),
+        dir.join("client-signing.key"),
+        dir.join("trust.json"),
+        state_dir,
+    );
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, profile)?;
+    std::fs::rename(&tmp, path)
+}
+
 /// Writes `endpoints.json` and `profile.toml` for the bound address.
 ///
 /// # Errors
@@ -177,27 +212,13 @@ pub fn write_client_files(
     };
     let host = reachable(api);
     let endpoint = format!("https://{host}");
-    let profile = format!(
-        "# gridledger CLI profile for the dev node (written by `gridledger-node dev`).\n\
-         endpoint = {endpoint:?}\n\
-         server_name = \"localhost\"\n\
-         ca = {:?}\n\
-         cert = {:?}\n\
-         key = {:?}\n\
-         signing_key = {:?}\n\
-         trust = {:?}\n\
-         state_dir = {:?}\n",
-        dir.join("ca.pem"),
-        dir.join("client.pem"),
-        dir.join("client-key.pem"),
-        dir.join("client-signing.key"),
-        dir.join("trust.json"),
-        dir.join("client-state"),
-    );
-    // Written to a temporary name and renamed, so a reader never sees half a file.
-    let tmp = dir.join(".profile.toml.tmp");
-    std::fs::write(&tmp, profile)?;
-    std::fs::rename(&tmp, dir.join("profile.toml"))?;
+    write_profile(
+        &dir.join("profile.toml"),
+        "the dev node",
+        &endpoint,
+        &dir,
+        &dir.join("client-state"),
+    )?;
     let tmp = dir.join(".endpoints.json.tmp");
     std::fs::write(
         &tmp,

@@ -131,21 +131,13 @@ fn prepare(dir: &Path, opts: &DevOptions, n: usize) -> anyhow::Result<Vec<PathBu
         };
         cfg.validate()?;
         std::fs::write(nd.join("config.toml"), toml::to_string_pretty(&cfg)?)?;
-        let profile = format!(
-            "# gridledger CLI profile for {} of the dev cluster.\n\
-             endpoint = \"https://{}\"\n\
-             server_name = \"localhost\"\n\
-             ca = {:?}\ncert = {:?}\nkey = {:?}\nsigning_key = {:?}\ntrust = {:?}\nstate_dir = {:?}\n",
-            m.name,
-            m.api,
-            dir.join("ca.pem"),
-            dir.join("client.pem"),
-            dir.join("client-key.pem"),
-            dir.join("client-signing.key"),
-            dir.join("trust.json"),
-            nd.join("client-state"),
-        );
-        std::fs::write(nd.join("profile.toml"), profile)?;
+        crate::dev::write_profile(
+            &nd.join("profile.toml"),
+            &format!("{} of the dev cluster", m.name),
+            &format!("https://{}", m.api),
+            dir,
+            &nd.join("client-state"),
+        )?;
     }
     let trust = TrustPolicy {
         origin: DEV_ORIGIN.into(),

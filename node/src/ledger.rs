@@ -981,7 +981,12 @@ impl<S: Store> Ledger<S> {
                 cp.size
             )));
         }
-        let path = merkle::inclusion_proof(&StoreHashes(self.store.as_ref()), index, cp.size)
+        self.receipt_at(index, cp.size, checkpoint.to_string())
+    }
+
+    /// The receipt of `index` (< `size`) with `note`, the signed checkpoint of `size`.
+    fn receipt_at(&self, index: u64, size: u64, note: String) -> Result<String> {
+        let path = merkle::inclusion_proof(&StoreHashes(self.store.as_ref()), index, size)
             .map_err(proof_err)?;
         let leaf = self
             .store
@@ -991,7 +996,7 @@ impl<S: Store> Ledger<S> {
             leaf,
             index,
             path,
-            checkpoint: checkpoint.to_string(),
+            checkpoint: note,
         }
         .to_string())
     }
@@ -1008,9 +1013,7 @@ impl<S: Store> Ledger<S> {
                 tip.size
             )));
         }
-        let note = SignedNote::parse(&tip.checkpoint)
-            .map_err(|e| LedgerError::Corrupt(format!("stored checkpoint: {e}")))?;
-        self.receipt_against(index, &note)
+        self.receipt_at(index, tip.size, tip.checkpoint.to_string())
     }
 
     /// Recomputes everything from the leaves: every tree node, every block root and

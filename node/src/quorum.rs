@@ -43,6 +43,8 @@ pub struct Quorum<S: Store> {
     quorum: usize,
     members: Vec<Member>,
     sigs: Mutex<BTreeMap<u64, Collected>>,
+    // (size, member lines, assembled note) of the last note served.
+    cache: Mutex<Option<(u64, usize, SignedNote)>>,
 }
 
 impl<S: Store> Quorum<S> {
@@ -53,6 +55,7 @@ impl<S: Store> Quorum<S> {
             quorum: quorum.max(1),
             members,
             sigs: Mutex::new(BTreeMap::new()),
+            cache: Mutex::new(None),
         })
     }
 
@@ -104,29 +107,42 @@ impl<S: Store> Quorum<S> {
         if lines.len() + 1 < self.quorum {
             return None;
         }
+        self.assemble(size, lines)
+    }
+
+    /// This node's signed checkpoint at `size` plus the members' lines. Every GetCheckpoint
+    /// and receipt asks for it, so the last one is kept: lines are only ever added, so the
+    /// same size and count means the same note, and re-signing would be wasted work.
+    fn assemble(&self, size: u64, lines: &BTreeMap<String, SignatureLine>) -> Option<SignedNote> {
+        let mut cache = self.cache.lock();
+        if let Some((s, n, note)) = cache.as_ref()
+            && *s == size
+            && *n == lines.len()
+        {
+            return Some(note.clone());
+        }
         let mut note = self.ledger.sign_checkpoint_at(size).ok()?;
         note.sigs.extend(lines.values().cloned());
+        *cache = Some((size, lines.len(), note.clone()));
         Some(note)
     }
 
     /// The largest checkpoint with at least `quorum` signatures, or this node's own latest
     /// checkpoint if none has a quorum yet.
-    pub fn best(&self) -> SignedNote {
+    ///
+    /// # Errors
+    /// The stored checkpoint does not parse (storage corruption).
+    pub fn best(&self) -> Result<SignedNote, String> {
         let sigs = self.sigs.lock();
         for (&size, (_, lines)) in sigs.iter().rev() {
             if lines.len() + 1 >= self.quorum
-                && let Ok(mut note) = self.ledger.sign_checkpoint_at(size)
+                && let Some(note) = self.assemble(size, lines)
             {
-                note.sigs.extend(lines.values().cloned());
-                return note;
+                return Ok(note);
             }
         }
         drop(sigs);
-        SignedNote::parse(&self.ledger.tip().checkpoint).unwrap_or_else(|_| {
-            self.ledger
-                .sign_checkpoint_at(self.ledger.tip().size)
-                .expect("the tip's size is in the tree")
-        })
+        SignedNote::parse(&self.ledger.tip().checkpoint).map_err(|e| format!("own checkpoint: {e}"))
     }
 
     /// Polls the members' own checkpoints whenever the height changes (and every second),

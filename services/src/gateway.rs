@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Extension, Json, Router};
@@ -334,7 +334,6 @@ async fn readings<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     Extension(p): Extension<Principal>,
     Path(asset): Path<String>,
     q: std::result::Result<Query<Range>, axum::extract::rejection::QueryRejection>,
-    _h: HeaderMap,
 ) -> Result<Json<Value>> {
     let Query(q) = q.map_err(|e| {
         ServiceError::InvalidArgument(format!(

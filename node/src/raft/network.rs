@@ -64,10 +64,19 @@ impl PeerServer {
                 ));
             }
         };
-        let m = self.raft.metrics().borrow().clone();
-        let membership = m.membership_config.membership();
-        let mut names = membership.nodes().map(|(_, n)| n.name.as_str()).peekable();
-        if names.peek().is_none() || names.any(|n| n == cert.name) {
+        // Every Raft RPC passes here: borrow the metrics, do not clone them.
+        let metrics = self.raft.metrics();
+        let m = metrics.borrow();
+        let mut names = m
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(_, n)| n.name.as_str())
+            .peekable();
+        let allowed = names.peek().is_none() || names.any(|n| n == cert.name);
+        drop(names);
+        drop(m);
+        if allowed {
             Ok(())
         } else {
             Err(Status::permission_denied(format!(
