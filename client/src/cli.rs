@@ -10,7 +10,7 @@ use gridledger_proto::v1 as pb;
 use crate::error::ClientError;
 use crate::fetch::GrpcFetcher;
 use crate::light::{LightClient, StateStore, verify_receipt_file};
-use crate::profile::{Profile, load_policy};
+use crate::profile::{Profile, load_channel_policy, load_policy};
 
 /// gridledger client.
 #[derive(Debug, Parser)]
@@ -23,6 +23,10 @@ pub struct Cli {
     /// Profile (endpoint, certificates, keys, trust policy).
     #[arg(long, global = true, env = "GRIDLEDGER_PROFILE")]
     pub profile: Option<PathBuf>,
+    /// Channel to read (default: the system channel). Its trust policy is derived from
+    /// the profile's: origin `<origin>/<channel>`, the same node keys and quorum.
+    #[arg(long, global = true, env = "GRIDLEDGER_CHANNEL", default_value = "")]
+    pub channel: String,
     /// Command.
     #[command(subcommand)]
     pub command: Command,
@@ -159,6 +163,75 @@ pub enum AdminCommand {
         /// Its checkpoint verifier key.
         #[arg(long)]
         checkpoint_key: String,
+        /// First day the registration is valid (YYYY-MM-DD; default: on approval).
+        #[arg(long, default_value = "")]
+        valid_from: String,
+        /// Last day the registration is valid (YYYY-MM-DD; default: open-ended).
+        #[arg(long, default_value = "")]
+        valid_until: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Propose admitting a member org.
+    ProposeAddOrg {
+        /// Proposal id.
+        #[arg(long)]
+        proposal: String,
+        /// Org id.
+        #[arg(long)]
+        org: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// regulator, grid-company, institution, supplier or market-operator.
+        #[arg(long)]
+        kind: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Propose a channel (a separate log, origin `<origin>/<name>`) for some orgs.
+    ProposeChannel {
+        /// Proposal id.
+        #[arg(long)]
+        proposal: String,
+        /// Channel name.
+        #[arg(long)]
+        name: String,
+        /// Member orgs (repeat).
+        #[arg(long = "member", required = true)]
+        members: Vec<String>,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Propose (re)defining a collection: which orgs may read which class II records.
+    ProposeCollection {
+        /// Proposal id.
+        #[arg(long)]
+        proposal: String,
+        /// Collection name.
+        #[arg(long)]
+        name: String,
+        /// Member orgs (repeat).
+        #[arg(long = "member", required = true)]
+        members: Vec<String>,
+        /// Record types (repeat), e.g. reading, demand_plan.
+        #[arg(long = "record-type", required = true)]
+        record_types: Vec<String>,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Propose a new approval policy: regulator-or-majority, regulator or majority.
+    ProposePolicy {
+        /// Proposal id.
+        #[arg(long)]
+        proposal: String,
+        /// The policy.
+        #[arg(long)]
+        policy: String,
         /// Why.
         #[arg(long, default_value = "")]
         reason: String,
@@ -210,12 +283,15 @@ fn profile(cli_profile: &Option<PathBuf>) -> Result<Profile, ClientError> {
     Profile::load(p)
 }
 
-async fn light(p: &Profile) -> Result<LightClient<GrpcFetcher>, ClientError> {
-    let policy = load_policy(&p.trust)?;
+async fn light(p: &Profile, channel: &str) -> Result<LightClient<GrpcFetcher>, ClientError> {
+    let policy = load_channel_policy(&p.trust, channel)?;
     let client = crate::grpc::connect(p).await?;
     Ok(LightClient::new(
         policy,
-        GrpcFetcher { client },
+        GrpcFetcher {
+            client,
+            channel: channel.to_string(),
+        },
         StateStore::new(&p.state_dir),
     ))
 }
@@ -253,7 +329,12 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
         Command::Status { json } => {
             let p = profile(&cli.profile)?;
             let mut c = crate::grpc::connect(&p).await?;
-            let s = c.get_status(pb::GetStatusRequest {}).await?.into_inner();
+            let s = c
+                .get_status(pb::GetStatusRequest {
+                    channel: cli.channel.clone(),
+                })
+                .await?
+                .into_inner();
             if json {
                 let counts: serde_json::Map<String, serde_json::Value> = s
                     .tx_counts
@@ -283,7 +364,7 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
         }
         Command::Checkpoint => {
             let p = profile(&cli.profile)?;
-            let u = light(&p).await?.update().await?;
+            let u = light(&p, &cli.channel).await?.update().await?;
             print!("{}", u.served.note);
             if u.stale {
                 eprintln!(
@@ -295,7 +376,7 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
         }
         Command::Receipt { index, output } => {
             let p = profile(&cli.profile)?;
-            let (text, _) = light(&p).await?.receipt(index).await?;
+            let (text, _) = light(&p, &cli.channel).await?.receipt(index).await?;
             match output {
                 None => print!("{text}"),
                 Some(path) => {
@@ -317,7 +398,7 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
             kind: ProofKind::Consistency { from, to },
         } => {
             let p = profile(&cli.profile)?;
-            let (_, _, path) = light(&p).await?.consistency(from, to).await?;
+            let (_, _, path) = light(&p, &cli.channel).await?.consistency(from, to).await?;
             for h in path {
                 println!("{}", B64.encode(h));
             }
@@ -372,6 +453,8 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
                     peer,
                     api,
                     checkpoint_key,
+                    valid_from,
+                    valid_until,
                     reason,
                 } => Payload::ProposeChange(ProposeChange {
                     proposal_id: proposal,
@@ -383,8 +466,93 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
                         peer,
                         api,
                         checkpoint_key,
+                        valid_from,
+                        valid_until,
                     })),
                 }),
+                AdminCommand::ProposeAddOrg {
+                    proposal,
+                    org,
+                    name,
+                    kind,
+                    reason,
+                } => {
+                    let k = gridledger_core::pb::OrgKind::from_str_name(&format!(
+                        "ORG_KIND_{}",
+                        kind.to_uppercase().replace('-', "_")
+                    ))
+                    .filter(|k| *k != gridledger_core::pb::OrgKind::Unspecified)
+                    .ok_or_else(|| {
+                        ClientError::Config(format!(
+                            "--kind {kind:?}: one of regulator, grid-company, institution, supplier, market-operator"
+                        ))
+                    })?;
+                    Payload::ProposeChange(ProposeChange {
+                        proposal_id: proposal,
+                        reason,
+                        change: Some(Change::AddOrg(gridledger_core::pb::RegisterOrg {
+                            org_id: org,
+                            name,
+                            kind: k as i32,
+                        })),
+                    })
+                }
+                AdminCommand::ProposeChannel {
+                    proposal,
+                    name,
+                    members,
+                    reason,
+                } => Payload::ProposeChange(ProposeChange {
+                    proposal_id: proposal,
+                    reason,
+                    change: Some(Change::CreateChannel(gridledger_core::pb::CreateChannel {
+                        name,
+                        member_orgs: members,
+                    })),
+                }),
+                AdminCommand::ProposeCollection {
+                    proposal,
+                    name,
+                    members,
+                    record_types,
+                    reason,
+                } => Payload::ProposeChange(ProposeChange {
+                    proposal_id: proposal,
+                    reason,
+                    change: Some(Change::DefineCollection(
+                        gridledger_core::pb::DefineCollection {
+                            name,
+                            member_orgs: members,
+                            record_types,
+                        },
+                    )),
+                }),
+                AdminCommand::ProposePolicy {
+                    proposal,
+                    policy,
+                    reason,
+                } => {
+                    use gridledger_core::pb::ApprovalPolicy as P;
+                    let policy = match policy.as_str() {
+                        "regulator-or-majority" => P::RegulatorOrMajority,
+                        "regulator" => P::Regulator,
+                        "majority" => P::Majority,
+                        other => {
+                            return Err(ClientError::Config(format!(
+                                "--policy {other:?}: one of regulator-or-majority, regulator, majority"
+                            )));
+                        }
+                    };
+                    Payload::ProposeChange(ProposeChange {
+                        proposal_id: proposal,
+                        reason,
+                        change: Some(Change::SetApprovalPolicy(
+                            gridledger_core::pb::SetApprovalPolicy {
+                                policy: policy as i32,
+                            },
+                        )),
+                    })
+                }
                 AdminCommand::ProposeRemoveNode {
                     proposal,
                     raft_id,

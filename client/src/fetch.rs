@@ -52,13 +52,17 @@ fn hash(v: &[u8]) -> Result<Hash, ClientError> {
 pub struct GrpcFetcher {
     /// The gRPC client.
     pub client: ChainServiceClient<Channel>,
+    /// The channel read ("" = the system channel).
+    pub channel: String,
 }
 
 impl Fetcher for GrpcFetcher {
     async fn checkpoint(&mut self) -> Result<String, ClientError> {
         Ok(self
             .client
-            .get_checkpoint(pb::GetCheckpointRequest {})
+            .get_checkpoint(pb::GetCheckpointRequest {
+                channel: self.channel.clone(),
+            })
             .await?
             .into_inner()
             .note)
@@ -70,6 +74,7 @@ impl Fetcher for GrpcFetcher {
             .get_consistency_proof(pb::GetConsistencyProofRequest {
                 old_size: old,
                 new_size: new,
+                channel: self.channel.clone(),
             })
             .await?
             .into_inner();
@@ -84,7 +89,10 @@ impl Fetcher for GrpcFetcher {
     async fn receipt(&mut self, index: u64) -> Result<String, ClientError> {
         Ok(self
             .client
-            .get_receipt(pb::GetReceiptRequest { index })
+            .get_receipt(pb::GetReceiptRequest {
+                index,
+                channel: self.channel.clone(),
+            })
             .await?
             .into_inner()
             .receipt)

@@ -18,7 +18,7 @@ pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 pub async fn connect_leader(p: &Profile) -> Result<ChainServiceClient<Channel>, ClientError> {
     let mut c = connect(p).await?;
     let s = c
-        .get_status(gridledger_proto::v1::GetStatusRequest {})
+        .get_status(gridledger_proto::v1::GetStatusRequest::default())
         .await?
         .into_inner();
     if s.leader_api.is_empty() || s.leader_id == s.node_id {

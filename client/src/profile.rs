@@ -72,8 +72,24 @@ impl Profile {
 /// # Errors
 /// [`ClientError::Config`] for unreadable files, [`ClientError::Trust`] for bad policies.
 pub fn load_policy(path: &Path) -> Result<gridledger_core::trust::Policy, ClientError> {
+    load_channel_policy(path, "")
+}
+
+/// Reads a trust policy and derives the policy of channel `channel` from it ("" = the
+/// policy as written, for the system channel).
+///
+/// # Errors
+/// As [`load_policy`], and a channel name that is not valid.
+pub fn load_channel_policy(
+    path: &Path,
+    channel: &str,
+) -> Result<gridledger_core::trust::Policy, ClientError> {
     let s = read_bounded(path, MAX_TRUST_BYTES, "trust file")?;
-    Ok(gridledger_core::trust::TrustPolicy::from_json(&s)?.compile()?)
+    let mut policy = gridledger_core::trust::TrustPolicy::from_json(&s)?;
+    if !channel.is_empty() {
+        policy = policy.for_channel(channel)?;
+    }
+    Ok(policy.compile()?)
 }
 
 /// Largest trust file read (a policy lists keys: kilobytes).

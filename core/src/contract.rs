@@ -60,7 +60,10 @@ pub const RULES: &[&str] = &[
     "4.2/instrument",
     "4.3/instrument",
     "4.5/approval",
+    "4.5/channel",
+    "4.5/collection",
     "4.5/org",
+    "4.5/policy",
     "4.5/proposal",
     "4.5/vote",
     "4.6/correction",
@@ -108,6 +111,66 @@ pub trait StateView {
     fn org_count(&self) -> usize;
     /// A node registered by an approved proposal (removed ones included).
     fn node(&self, raft_id: u64) -> Option<NodeRecord>;
+    /// A channel created by an approved proposal.
+    fn channel(&self, name: &str) -> Option<ChannelDef>;
+    /// A collection defined by an approved proposal.
+    fn collection(&self, name: &str) -> Option<CollectionDef>;
+    /// How proposals are decided.
+    fn approval_policy(&self) -> ApprovalPolicy;
+}
+
+/// A channel (DESIGN.md §7): a separate log with its own origin, written and read by its
+/// member orgs; consortium administration stays on the system channel.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChannelDef {
+    /// Name, `[a-z0-9][a-z0-9-]{0,31}`.
+    pub name: String,
+    /// `<system origin>/<name>`.
+    pub origin: String,
+    /// Member orgs, sorted.
+    pub members: Vec<String>,
+}
+
+/// The origin of channel `name` under the system channel's origin. A client derives it
+/// itself, so a server cannot pass one channel off as another.
+pub fn channel_origin(system_origin: &str, name: &str) -> String {
+    format!("{system_origin}/{name}")
+}
+
+/// Whether `name` is a valid channel or collection name.
+pub fn valid_channel_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 32
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+/// A collection: which orgs may read which class II record types (DOMAIN.md §2.8).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CollectionDef {
+    /// Name.
+    pub name: String,
+    /// Member orgs, sorted.
+    pub members: Vec<String>,
+    /// Record types, sorted.
+    pub record_types: Vec<String>,
+    /// 1 for the first definition, +1 for each approved redefinition.
+    pub version: u64,
+}
+
+/// How proposals are decided (DOMAIN.md §4.5: "the regulator's, or a majority of member
+/// orgs, depending on configuration"). The configuration is itself on the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum ApprovalPolicy {
+    /// The regulator's vote decides; without it, a strict majority of member orgs.
+    #[default]
+    RegulatorOrMajority,
+    /// Only the regulator's vote decides.
+    Regulator,
+    /// A strict majority of member orgs; the regulator's vote counts as one.
+    Majority,
 }
 
 /// A member node as approved on the ledger.
@@ -127,6 +190,21 @@ pub struct NodeRecord {
     pub checkpoint_key: String,
     /// Removed by a later approved proposal.
     pub removed: bool,
+    /// First day of validity (YYYY-MM-DD), empty: from approval.
+    #[serde(default)]
+    pub valid_from: String,
+    /// Last day of validity (YYYY-MM-DD), empty: open-ended.
+    #[serde(default)]
+    pub valid_until: String,
+}
+
+impl NodeRecord {
+    /// Whether the registration is valid on `day` (YYYY-MM-DD; ISO dates compare as text).
+    pub fn valid_on(&self, day: &str) -> bool {
+        !self.removed
+            && (self.valid_from.is_empty() || self.valid_from.as_str() <= day)
+            && (self.valid_until.is_empty() || day <= self.valid_until.as_str())
+    }
 }
 
 /// What a proposal changes.
@@ -136,6 +214,21 @@ pub enum Change {
     AddNode(NodeRecord),
     /// Remove a node.
     RemoveNode(u64),
+    /// Admit a member org (id, name, kind by its protobuf name).
+    AddOrg {
+        /// Org id.
+        org_id: String,
+        /// Display name.
+        name: String,
+        /// `OrgKind` name, e.g. `ORG_KIND_SUPPLIER`.
+        kind: String,
+    },
+    /// Create a channel.
+    CreateChannel(ChannelDef),
+    /// Define or redefine a collection (version set on approval).
+    DefineCollection(CollectionDef),
+    /// Change the approval policy.
+    SetApprovalPolicy(ApprovalPolicy),
 }
 
 /// Where a proposal stands.
@@ -169,6 +262,8 @@ pub struct Proposal {
 pub struct BlockContext<'a> {
     /// The ledger's origin.
     pub origin: &'a str,
+    /// The channel, for a data channel's ledger; `None` on the system channel.
+    pub channel: Option<&'a ChannelDef>,
 }
 
 /// A state change an accepted transaction makes; the ledger writes them in order.
@@ -190,6 +285,12 @@ pub enum Effect {
     Proposal(String, Proposal),
     /// Store a node registration (added or removed by an approved proposal).
     Node(NodeRecord),
+    /// Store a channel created by an approved proposal.
+    Channel(ChannelDef),
+    /// Store a collection (re)defined by an approved proposal.
+    Collection(CollectionDef),
+    /// Store the approval policy.
+    Policy(ApprovalPolicy),
 }
 
 /// Why a transaction is rejected: the rule and the detail.
@@ -286,6 +387,35 @@ fn check_day(what: &str, v: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// Most orgs in a channel or collection, and record types in a collection.
+pub const MAX_SET: usize = 64;
+
+// A set of member orgs: non-empty, bounded, each registered; returned sorted.
+fn member_orgs(
+    view: &dyn StateView,
+    rule: &'static str,
+    orgs: &[String],
+) -> Result<Vec<String>, Rejection> {
+    let mut v = orgs.to_vec();
+    v.sort();
+    v.dedup();
+    if v.is_empty() || v.len() > MAX_SET {
+        return Err(reject(
+            "shape",
+            RejectKind::Invalid,
+            format!("member_orgs must name 1..={MAX_SET} orgs"),
+        ));
+    }
+    if let Some(o) = v.iter().find(|o| !view.org_exists(o)) {
+        return Err(reject(
+            rule,
+            RejectKind::FailedPrecondition,
+            format!("org {o:?} is not registered"),
+        ));
+    }
+    Ok(v)
+}
+
 fn has_role(s: &SignerInfo, roles: &[&str]) -> bool {
     s.roles.iter().any(|r| roles.contains(&r.as_str()))
 }
@@ -354,6 +484,38 @@ pub fn check(
     };
     let genesis = info.is_none();
 
+    if let Some(ch) = ctx.channel {
+        if matches!(
+            payload,
+            Payload::RegisterOrg(_)
+                | Payload::RegisterSigner(_)
+                | Payload::RevokeSigner(_)
+                | Payload::ProposeChange(_)
+                | Payload::CastVote(_)
+        ) {
+            return Err(reject(
+                "4.5/channel",
+                RejectKind::Invalid,
+                format!(
+                    "consortium administration (orgs, keys, proposals, votes) is recorded on the system channel, not on channel {:?}",
+                    ch.name
+                ),
+            ));
+        }
+        if let Some(i) = &info
+            && !ch.members.contains(&i.org_id)
+        {
+            return Err(reject(
+                "4.5/channel",
+                RejectKind::PermissionDenied,
+                format!(
+                    "org {:?} is not a member of channel {:?}",
+                    i.org_id, ch.name
+                ),
+            ));
+        }
+    }
+
     match payload {
         Payload::RegisterOrg(o) => {
             check_ident("org_id", &o.org_id)?;
@@ -368,14 +530,21 @@ pub fn check(
                     ));
                 }
             };
-            if let Some(i) = &info
-                && !has_role(i, &["regulator"])
-            {
-                return Err(reject(
-                    "4.5/approval",
-                    RejectKind::PermissionDenied,
-                    "only the regulator registers member orgs",
-                ));
+            if let Some(i) = &info {
+                if !has_role(i, &["regulator"]) {
+                    return Err(reject(
+                        "4.5/approval",
+                        RejectKind::PermissionDenied,
+                        "only the regulator registers member orgs (or propose add_org)",
+                    ));
+                }
+                if view.approval_policy() == ApprovalPolicy::Majority {
+                    return Err(reject(
+                        "4.5/approval",
+                        RejectKind::PermissionDenied,
+                        "the approval policy is majority: admit the org with an add_org proposal",
+                    ));
+                }
             }
             if view.org_exists(&o.org_id) {
                 return Err(reject(
@@ -533,6 +702,24 @@ pub fn check(
                             format!("checkpoint_key must be named {}/{}", ctx.origin, a.node_id),
                         ));
                     }
+                    for (what, d) in [
+                        ("valid_from", &a.valid_from),
+                        ("valid_until", &a.valid_until),
+                    ] {
+                        if !d.is_empty() {
+                            check_day(what, d)?;
+                        }
+                    }
+                    if !a.valid_from.is_empty()
+                        && !a.valid_until.is_empty()
+                        && a.valid_until < a.valid_from
+                    {
+                        return Err(reject(
+                            "shape",
+                            RejectKind::Invalid,
+                            "valid_until is before valid_from",
+                        ));
+                    }
                     if view.node(a.raft_id).is_some_and(|n| !n.removed) {
                         return Err(reject(
                             "4.5/proposal",
@@ -548,6 +735,102 @@ pub fn check(
                         api: a.api.clone(),
                         checkpoint_key: a.checkpoint_key.clone(),
                         removed: false,
+                        valid_from: a.valid_from.clone(),
+                        valid_until: a.valid_until.clone(),
+                    })
+                }
+                Some(C::AddOrg(o)) => {
+                    check_ident("org_id", &o.org_id)?;
+                    check_id("name", &o.name)?;
+                    let kind = match crate::pb::OrgKind::try_from(o.kind) {
+                        Ok(k) if k != crate::pb::OrgKind::Unspecified => k,
+                        _ => {
+                            return Err(reject(
+                                "shape",
+                                RejectKind::Invalid,
+                                "org kind is missing or unknown",
+                            ));
+                        }
+                    };
+                    if view.org_exists(&o.org_id) {
+                        return Err(reject(
+                            "4.5/org",
+                            RejectKind::AlreadyExists,
+                            format!("org {:?} already exists", o.org_id),
+                        ));
+                    }
+                    Change::AddOrg {
+                        org_id: o.org_id.clone(),
+                        name: o.name.clone(),
+                        kind: kind.as_str_name().to_string(),
+                    }
+                }
+                Some(C::CreateChannel(c)) => {
+                    if !valid_channel_name(&c.name) {
+                        return Err(reject(
+                            "shape",
+                            RejectKind::Invalid,
+                            "channel name must match [a-z0-9][a-z0-9-]{0,31}",
+                        ));
+                    }
+                    if view.channel(&c.name).is_some() {
+                        return Err(reject(
+                            "4.5/channel",
+                            RejectKind::AlreadyExists,
+                            format!("channel {:?} already exists", c.name),
+                        ));
+                    }
+                    Change::CreateChannel(ChannelDef {
+                        name: c.name.clone(),
+                        origin: channel_origin(ctx.origin, &c.name),
+                        members: member_orgs(view, "4.5/channel", &c.member_orgs)?,
+                    })
+                }
+                Some(C::DefineCollection(c)) => {
+                    if !valid_channel_name(&c.name) {
+                        return Err(reject(
+                            "shape",
+                            RejectKind::Invalid,
+                            "collection name must match [a-z0-9][a-z0-9-]{0,31}",
+                        ));
+                    }
+                    let mut types = c.record_types.clone();
+                    types.sort();
+                    types.dedup();
+                    if types.is_empty()
+                        || types.len() > MAX_SET
+                        || !types
+                            .iter()
+                            .all(|t| valid_channel_name(&t.replace('_', "-")))
+                    {
+                        return Err(reject(
+                            "shape",
+                            RejectKind::Invalid,
+                            format!(
+                                "record_types must be 1..={MAX_SET} names like \"reading\" or \"demand_plan\""
+                            ),
+                        ));
+                    }
+                    Change::DefineCollection(CollectionDef {
+                        name: c.name.clone(),
+                        members: member_orgs(view, "4.5/collection", &c.member_orgs)?,
+                        record_types: types,
+                        version: 0,
+                    })
+                }
+                Some(C::SetApprovalPolicy(p)) => {
+                    use crate::pb::ApprovalPolicy as P;
+                    Change::SetApprovalPolicy(match P::try_from(p.policy) {
+                        Ok(P::RegulatorOrMajority) => ApprovalPolicy::RegulatorOrMajority,
+                        Ok(P::Regulator) => ApprovalPolicy::Regulator,
+                        Ok(P::Majority) => ApprovalPolicy::Majority,
+                        _ => {
+                            return Err(reject(
+                                "shape",
+                                RejectKind::Invalid,
+                                "approval policy is missing or unknown",
+                            ));
+                        }
                     })
                 }
                 Some(C::RemoveNode(r)) => {
@@ -616,13 +899,20 @@ pub fn check(
             } else {
                 p.denials.insert(i.org_id.clone());
             }
-            // The regulator's vote decides; otherwise a strict majority of member orgs.
-            p.status = if (regulator && v.approve) || p.approvals.len() * 2 > orgs {
-                ProposalStatus::Approved
-            } else if (regulator && !v.approve) || p.denials.len() * 2 >= orgs {
-                ProposalStatus::Rejected
-            } else {
-                ProposalStatus::Open
+            let yes = p.approvals.len() * 2 > orgs;
+            let no = p.denials.len() * 2 >= orgs;
+            p.status = match view.approval_policy() {
+                ApprovalPolicy::RegulatorOrMajority if (regulator && v.approve) || yes => {
+                    ProposalStatus::Approved
+                }
+                ApprovalPolicy::RegulatorOrMajority if (regulator && !v.approve) || no => {
+                    ProposalStatus::Rejected
+                }
+                ApprovalPolicy::Regulator if regulator && v.approve => ProposalStatus::Approved,
+                ApprovalPolicy::Regulator if regulator => ProposalStatus::Rejected,
+                ApprovalPolicy::Majority if yes => ProposalStatus::Approved,
+                ApprovalPolicy::Majority if no => ProposalStatus::Rejected,
+                _ => ProposalStatus::Open,
             };
             if p.status == ProposalStatus::Approved {
                 match &p.change {
@@ -651,10 +941,52 @@ pub fn check(
                             api: String::new(),
                             checkpoint_key: String::new(),
                             removed: true,
+                            valid_from: String::new(),
+                            valid_until: String::new(),
                         });
                         n.removed = true;
                         effects.push(Effect::Node(n));
                     }
+                    Change::AddOrg { org_id, kind, .. } => {
+                        if view.org_exists(org_id) {
+                            return Err(reject(
+                                "4.5/org",
+                                RejectKind::FailedPrecondition,
+                                format!(
+                                    "org {org_id:?} was registered since this proposal was made"
+                                ),
+                            ));
+                        }
+                        let kind = crate::pb::OrgKind::from_str_name(kind).ok_or_else(|| {
+                            reject(
+                                "4.5/org",
+                                RejectKind::FailedPrecondition,
+                                "unknown org kind",
+                            )
+                        })?;
+                        effects.push(Effect::Org(org_id.clone(), kind));
+                    }
+                    Change::CreateChannel(c) => {
+                        if view.channel(&c.name).is_some() {
+                            return Err(reject(
+                                "4.5/channel",
+                                RejectKind::FailedPrecondition,
+                                format!(
+                                    "channel {:?} was created since this proposal was made",
+                                    c.name
+                                ),
+                            ));
+                        }
+                        effects.push(Effect::Channel(c.clone()));
+                    }
+                    Change::DefineCollection(c) => {
+                        let version = view.collection(&c.name).map_or(1, |x| x.version + 1);
+                        effects.push(Effect::Collection(CollectionDef {
+                            version,
+                            ..c.clone()
+                        }));
+                    }
+                    Change::SetApprovalPolicy(p) => effects.push(Effect::Policy(*p)),
                 }
             }
             effects.push(Effect::Proposal(v.proposal_id.clone(), p));

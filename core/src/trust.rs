@@ -30,6 +30,49 @@ pub struct TrustPolicy {
     pub witness_quorum: usize,
 }
 
+impl TrustPolicy {
+    /// The policy for channel `name` of the ledger this policy trusts: the channel's
+    /// origin (`<origin>/<name>`, see `contract::channel_origin`) and the same node keys
+    /// under the channel's key names (`<channel origin>/<node>`), with the same quorum
+    /// and witnesses. Derived here rather than fetched, so a server cannot pass one
+    /// channel off as another.
+    ///
+    /// # Errors
+    /// [`TrustError::InvalidPolicy`] for a bad channel name or a key not named under
+    /// this policy's origin.
+    pub fn for_channel(&self, name: &str) -> Result<TrustPolicy, TrustError> {
+        if !crate::contract::valid_channel_name(name) {
+            return Err(TrustError::InvalidPolicy(format!(
+                "channel name {name:?} must match [a-z0-9][a-z0-9-]{{0,31}}"
+            )));
+        }
+        let origin = crate::contract::channel_origin(&self.origin, name);
+        let keys = self
+            .keys
+            .iter()
+            .map(|k| {
+                let v = VerifierKey::parse(k)?;
+                let node = v
+                    .name
+                    .strip_prefix(self.origin.as_str())
+                    .and_then(|r| r.strip_prefix('/'))
+                    .ok_or_else(|| {
+                        TrustError::InvalidPolicy(format!(
+                            "key {:?} is not named <origin>/<node>, so its channel name cannot be derived",
+                            v.name
+                        ))
+                    })?;
+                Ok(VerifierKey::new(&format!("{origin}/{node}"), v.alg, v.public)?.to_string())
+            })
+            .collect::<Result<_, TrustError>>()?;
+        Ok(TrustPolicy {
+            origin,
+            keys,
+            ..self.clone()
+        })
+    }
+}
+
 /// Why a policy is unusable or a checkpoint does not meet it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TrustError {

@@ -7,13 +7,36 @@ use gridledger_proto::v1 as pb;
 use gridledger_services::ServiceError;
 use tonic::{Request, Response, Status};
 
+use crate::channels::Channels;
 use crate::ledger::Ledger;
 use crate::store::Store;
 
+/// The UTC calendar day (YYYY-MM-DD) of a time: node registrations' validity is compared
+/// with it by the membership driver (never inside apply, which takes no clock).
+pub fn utc_day(t: std::time::SystemTime) -> String {
+    let days = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or(0) as i64;
+    // Howard Hinnant's civil-from-days algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// The AdminService handlers.
 pub struct Admin<S: Store> {
-    /// The ledger.
+    /// The system channel's ledger.
     pub ledger: Arc<Ledger<S>>,
+    /// Every channel.
+    pub channels: Arc<Channels<S>>,
     /// Raft, in a cluster.
     pub raft: Option<crate::raft::Raft>,
 }
@@ -40,6 +63,7 @@ impl<S: Store> pb::admin_service_server::AdminService for Admin<S> {
         let registered = self.ledger.nodes().map_err(ServiceError::from)?;
         let mut nodes: Vec<pb::ClusterNode> = Vec::new();
         let mut leader_id = String::new();
+        let reg = |id: u64| registered.iter().find(|r| r.raft_id == id);
         if let Some(raft) = &self.raft {
             let m = raft.metrics().borrow().clone();
             let membership = m.membership_config.membership();
@@ -59,15 +83,13 @@ impl<S: Store> pb::admin_service_server::AdminService for Admin<S> {
                         "learner"
                     }
                     .into(),
-                    org_id: registered
-                        .iter()
-                        .find(|r| r.raft_id == *id)
-                        .map(|r| r.org_id.clone())
-                        .unwrap_or_default(),
+                    org_id: reg(*id).map(|r| r.org_id.clone()).unwrap_or_default(),
+                    valid_from: reg(*id).map(|r| r.valid_from.clone()).unwrap_or_default(),
+                    valid_until: reg(*id).map(|r| r.valid_until.clone()).unwrap_or_default(),
                 });
             }
         }
-        for r in registered {
+        for r in registered.clone() {
             if !nodes.iter().any(|n| n.raft_id == r.raft_id) {
                 nodes.push(pb::ClusterNode {
                     raft_id: r.raft_id,
@@ -76,6 +98,8 @@ impl<S: Store> pb::admin_service_server::AdminService for Admin<S> {
                     api: r.api,
                     role: if r.removed { "removed" } else { "registered" }.into(),
                     org_id: r.org_id,
+                    valid_from: r.valid_from,
+                    valid_until: r.valid_until,
                 });
             }
         }
@@ -102,5 +126,62 @@ impl<S: Store> pb::admin_service_server::AdminService for Admin<S> {
             })
             .collect();
         Ok(Response::new(pb::ListProposalsResponse { proposals }))
+    }
+
+    async fn list_channels(
+        &self,
+        _: Request<pb::ListChannelsRequest>,
+    ) -> R<pb::ListChannelsResponse> {
+        let mut channels = Vec::new();
+        for name in std::iter::once(String::new()).chain(self.channels.names()) {
+            let Some(l) = self.channels.get(&name) else {
+                continue;
+            };
+            let tip = l.tip();
+            channels.push(pb::ChannelView {
+                member_orgs: l
+                    .channel_def()
+                    .map(|d| d.members.clone())
+                    .unwrap_or_default(),
+                name,
+                origin: l.origin().to_string(),
+                tree_size: tip.size,
+                height: tip.height,
+            });
+        }
+        Ok(Response::new(pb::ListChannelsResponse { channels }))
+    }
+
+    async fn list_collections(
+        &self,
+        _: Request<pb::ListCollectionsRequest>,
+    ) -> R<pb::ListCollectionsResponse> {
+        let collections = self
+            .ledger
+            .collections()
+            .map_err(ServiceError::from)?
+            .into_iter()
+            .map(|c| pb::CollectionView {
+                name: c.name,
+                member_orgs: c.members,
+                record_types: c.record_types,
+                version: c.version,
+            })
+            .collect();
+        Ok(Response::new(pb::ListCollectionsResponse { collections }))
+    }
+
+    async fn get_config(&self, _: Request<pb::GetConfigRequest>) -> R<pb::ConsortiumConfig> {
+        let policy = match self.ledger.approval_policy().map_err(ServiceError::from)? {
+            gridledger_core::contract::ApprovalPolicy::RegulatorOrMajority => {
+                "regulator_or_majority"
+            }
+            gridledger_core::contract::ApprovalPolicy::Regulator => "regulator",
+            gridledger_core::contract::ApprovalPolicy::Majority => "majority",
+        };
+        Ok(Response::new(pb::ConsortiumConfig {
+            origin: self.ledger.origin().to_string(),
+            approval_policy: policy.into(),
+        }))
     }
 }

@@ -14,9 +14,12 @@ use gridledger_services::backend::{
 };
 use tokio::sync::watch;
 
-use crate::commit::Committer;
+use crate::channels::Channels;
+use crate::commit::Router;
 use crate::ledger::{Ledger, LedgerError};
+use crate::quorum::{Member, Quorum};
 use crate::store::Store;
+use crate::witness::Witnesses;
 
 impl From<LedgerError> for ServiceError {
     fn from(e: LedgerError) -> Self {
@@ -30,20 +33,136 @@ impl From<LedgerError> for ServiceError {
     }
 }
 
-/// Ledger + committer.
+/// One channel's backend: its ledger, quorum checkpoints and witness cosignatures, and
+/// the node's shared submission router.
 pub struct NodeChain<S: Store> {
-    /// The ledger.
+    /// The channel's ledger.
     pub ledger: Arc<Ledger<S>>,
-    /// The group committer.
-    pub committer: Committer,
+    /// Routes submissions to their channel's committer.
+    pub router: Arc<Router<S>>,
     /// Largest SignedTx accepted.
     pub max_tx_bytes: usize,
-    /// The Raft handle, in a cluster (for the leader's id in status).
+    /// The Raft handle (for the leader's id in status).
     pub raft: Option<crate::raft::Raft>,
-    /// Quorum-signed checkpoints, in a cluster.
-    pub quorum: Option<Arc<crate::quorum::Quorum<S>>>,
+    /// Quorum-signed checkpoints.
+    pub quorum: Option<Arc<Quorum<S>>>,
     /// Witness cosignatures.
-    pub witnesses: Arc<crate::witness::Witnesses>,
+    pub witnesses: Arc<Witnesses>,
+    chains: std::sync::Weak<Chains<S>>,
+}
+
+/// Every channel's backend, made when the channel's ledger opens.
+pub struct Chains<S: Store> {
+    channels: Arc<Channels<S>>,
+    router: Arc<Router<S>>,
+    max_tx_bytes: usize,
+    raft: Option<crate::raft::Raft>,
+    quorum: usize,
+    members: Vec<Member>,
+    tls: Option<tonic::transport::ClientTlsConfig>,
+    witness_keys: Vec<gridledger_core::note::VerifierKey>,
+    map: parking_lot::RwLock<std::collections::BTreeMap<String, Arc<NodeChain<S>>>>,
+    me: std::sync::Weak<Chains<S>>,
+}
+
+/// What every channel's backend shares.
+pub struct ChainsConfig<S: Store> {
+    /// The node's channels.
+    pub channels: Arc<Channels<S>>,
+    /// The submission router.
+    pub router: Arc<Router<S>>,
+    /// Largest SignedTx accepted.
+    pub max_tx_bytes: usize,
+    /// The Raft handle.
+    pub raft: Option<crate::raft::Raft>,
+    /// Signatures a served checkpoint needs, this node's included.
+    pub quorum: usize,
+    /// The other members, with their system-channel checkpoint keys.
+    pub members: Vec<Member>,
+    /// TLS to reach the members' peer ports (None: collect nothing).
+    pub tls: Option<tonic::transport::ClientTlsConfig>,
+    /// Witness keys accepted on every channel.
+    pub witness_keys: Vec<gridledger_core::note::VerifierKey>,
+}
+
+impl<S: Store> Chains<S> {
+    /// Makes the system channel's backend and every open channel's, and keeps making
+    /// them as channels open. Must run inside the tokio runtime (quorum collection).
+    pub fn start(c: ChainsConfig<S>) -> Arc<Self> {
+        let chains = Arc::new_cyclic(|me| Self {
+            channels: c.channels,
+            router: c.router,
+            max_tx_bytes: c.max_tx_bytes,
+            raft: c.raft,
+            quorum: c.quorum,
+            members: c.members,
+            tls: c.tls,
+            witness_keys: c.witness_keys,
+            map: Default::default(),
+            me: me.clone(),
+        });
+        let me = chains.clone();
+        let mut opened = chains.channels.opened();
+        tokio::spawn(async move {
+            loop {
+                me.get("");
+                for name in me.channels.names() {
+                    me.get(&name);
+                }
+                if opened.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        chains.get("");
+        chains
+    }
+
+    /// The system channel's backend.
+    pub fn system(&self) -> Arc<NodeChain<S>> {
+        self.get("").expect("the system channel always exists")
+    }
+
+    /// A channel's backend ("" = system), made on first use; `None` if no such channel.
+    pub fn get(&self, name: &str) -> Option<Arc<NodeChain<S>>> {
+        if let Some(c) = self.map.read().get(name) {
+            return Some(c.clone());
+        }
+        let ledger = self.channels.get(name)?;
+        let mut map = self.map.write();
+        if let Some(c) = map.get(name) {
+            return Some(c.clone());
+        }
+        let system_origin = self.channels.system().origin().to_string();
+        // A channel's checkpoints are signed by the same member keys under the channel's
+        // key names (`<channel origin>/<node>`).
+        let members = self
+            .members
+            .iter()
+            .filter_map(|m| m.in_origin(&system_origin, ledger.origin()))
+            .collect();
+        let quorum = Quorum::new(ledger.clone(), self.quorum, members);
+        if let Some(tls) = &self.tls {
+            quorum.collect(tls.clone());
+        }
+        let chain = Arc::new(NodeChain {
+            ledger,
+            router: self.router.clone(),
+            max_tx_bytes: self.max_tx_bytes,
+            raft: self.raft.clone(),
+            quorum: Some(quorum),
+            witnesses: Arc::new(Witnesses::new(self.witness_keys.clone())),
+            chains: self.me.clone(),
+        });
+        map.insert(name.to_string(), chain.clone());
+        Some(chain)
+    }
+
+    /// The backend of the channel with this origin.
+    pub fn by_origin(&self, origin: &str) -> Option<Arc<NodeChain<S>>> {
+        let l = self.channels.by_origin(origin)?;
+        self.get(l.channel_name())
+    }
 }
 
 impl<S: Store> NodeChain<S> {
@@ -69,6 +188,38 @@ impl<S: Store> NodeChain<S> {
 }
 
 impl<S: Store> ChainBackend for NodeChain<S> {
+    fn channel(
+        self: &Arc<Self>,
+        name: &str,
+        caller: &gridledger_services::auth::Principal,
+    ) -> Result<Arc<Self>, ServiceError> {
+        if name == self.ledger.channel_name() && self.ledger.channel_def().is_none() {
+            return Ok(self.clone());
+        }
+        let chains = self
+            .chains
+            .upgrade()
+            .ok_or_else(|| ServiceError::Internal("node is shutting down".into()))?;
+        let chain = chains.get(name).ok_or_else(|| {
+            ServiceError::NotFound(format!(
+                "no channel named {name:?}; this ledger has {:?}",
+                chains.channels.names()
+            ))
+        })?;
+        if let Some(def) = chain.ledger.channel_def() {
+            let regulator = caller
+                .roles
+                .contains(&gridledger_services::auth::Role::Regulator);
+            if !regulator && !def.members.contains(&caller.org) {
+                return Err(ServiceError::PermissionDenied(format!(
+                    "channel {name:?} is readable by its member orgs {:?} and the regulator",
+                    def.members
+                )));
+            }
+        }
+        Ok(chain)
+    }
+
     fn status(&self) -> Result<StatusInfo, ServiceError> {
         let t = self.ledger.tip();
         let leader = self.raft.as_ref().and_then(|r| {
@@ -153,16 +304,24 @@ impl<S: Store> ChainBackend for NodeChain<S> {
                 "this node accepts no witness cosignatures (witness_keys is empty)".into(),
             ));
         }
+        // The checkpoint's origin names the channel it belongs to.
+        let origin = note.split('\n').next().unwrap_or_default();
+        if origin != self.ledger.origin()
+            && let Some(chains) = self.chains.upgrade()
+            && let Some(other) = chains.by_origin(origin)
+        {
+            return other.witnesses.add(&other.ledger, note);
+        }
         self.witnesses.add(&self.ledger, note)
     }
 
     fn submit(&self, signed_tx: Bytes) -> BoxFuture<'static, Result<Committed, ServiceError>> {
-        let c = self.committer.clone();
-        Box::pin(async move { c.submit(signed_tx).await })
+        let r = self.router.clone();
+        Box::pin(async move { r.submit(signed_tx).await })
     }
 
     fn heights(&self) -> watch::Receiver<u64> {
-        self.committer.heights()
+        self.ledger.heights()
     }
 
     fn max_tx_bytes(&self) -> usize {

@@ -80,22 +80,16 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Starts the pipeline over a ledger, applying blocks locally. It stops when every
-    /// handle is dropped.
-    pub fn spawn<S: Store>(ledger: Arc<Ledger<S>>, cfg: CommitConfig) -> Self {
-        Self::spawn_with(ledger, cfg, Sink::Local)
-    }
-
-    /// Starts the pipeline with blocks going to `sink`.
+    /// Starts the pipeline of one channel's ledger with blocks going to `sink`. It stops
+    /// when every handle is dropped.
     pub fn spawn_with<S: Store>(ledger: Arc<Ledger<S>>, cfg: CommitConfig, sink: Sink) -> Self {
         let (tx, rx) = mpsc::channel(cfg.queue);
         let heights = ledger.heights();
         let (apply_tx, apply_rx) =
             std::sync::mpsc::sync_channel::<(Vec<Pending>, watch::Sender<usize>)>(2);
-        let l = ledger.clone();
         std::thread::Builder::new()
             .name("gl-apply".into())
-            .spawn(move || apply_loop(l, apply_rx, sink))
+            .spawn(move || apply_loop(apply_rx, sink))
             .expect("spawn apply thread");
         tokio::spawn(collect_loop(rx, apply_tx, cfg));
         Self { tx, heights }
@@ -240,71 +234,137 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Where closed blocks go.
-pub enum Sink {
-    /// Applied to the local ledger directly (no replication).
-    Local,
-    /// Proposed to the Raft cluster as one entry; the reply comes back once a quorum has
-    /// stored it and this node has applied it.
-    Raft {
-        /// The Raft handle.
-        raft: crate::raft::Raft,
-        /// This node's id, written as the block's proposer.
-        proposer: String,
-        /// The runtime the apply thread drives Raft calls on.
-        runtime: tokio::runtime::Handle,
-    },
+/// Where closed blocks go: proposed to the Raft cluster as one entry each (a single node
+/// is a one-member cluster); the reply comes back once a quorum has stored the entry and
+/// this node has applied it.
+#[derive(Clone)]
+pub struct Sink {
+    /// The Raft handle.
+    pub raft: crate::raft::Raft,
+    /// This node's id, written as the block's proposer.
+    pub proposer: String,
+    /// The channel the blocks belong to ("" = system).
+    pub channel: String,
+    /// The runtime the apply thread drives Raft calls on.
+    pub runtime: tokio::runtime::Handle,
 }
 
-fn apply_loop<S: Store>(
-    ledger: Arc<Ledger<S>>,
-    rx: std::sync::mpsc::Receiver<(Vec<Pending>, watch::Sender<usize>)>,
+/// Routes each submission to its channel's committer, by the origin its body names.
+/// Each channel has its own pipeline (a block belongs to one channel); committers of
+/// channels created later start on first use.
+pub struct Router<S: Store> {
+    channels: Arc<crate::channels::Channels<S>>,
+    cfg: CommitConfig,
     sink: Sink,
-) {
+    committers: parking_lot::Mutex<std::collections::HashMap<String, Committer>>,
+}
+
+impl<S: Store> Router<S> {
+    /// A router over `channels`, with blocks going to `sink` (its channel is set per
+    /// committer).
+    pub fn new(channels: Arc<crate::channels::Channels<S>>, cfg: CommitConfig, sink: Sink) -> Self {
+        Self {
+            channels,
+            cfg,
+            sink,
+            committers: Default::default(),
+        }
+    }
+
+    /// The committer of channel `name` ("" = system), started on first use.
+    pub fn committer(&self, name: &str) -> Option<Committer> {
+        let mut map = self.committers.lock();
+        if let Some(c) = map.get(name) {
+            return Some(c.clone());
+        }
+        let ledger = self.channels.get(name)?;
+        let sink = Sink {
+            channel: name.to_string(),
+            ..self.sink.clone()
+        };
+        let c = Committer::spawn_with(ledger, self.cfg.clone(), sink);
+        map.insert(name.to_string(), c.clone());
+        Some(c)
+    }
+
+    /// Submits encoded SignedTx bytes to the committer of the channel its origin names.
+    ///
+    /// # Errors
+    /// As [`Committer::submit`]; a transaction whose origin names no channel of this
+    /// ledger is refused under rule `4.1/origin` before it is ordered.
+    pub async fn submit(&self, leaf: Bytes) -> Result<Committed, ServiceError> {
+        // With no data channel, everything goes to the system channel, whose contracts
+        // check the origin (so the common case pays no extra decode).
+        let name = if self.channels.names().is_empty() {
+            String::new()
+        } else {
+            let origin = SignedTx::decode(leaf.clone())
+                .ok()
+                .and_then(|t| gridledger_core::pb::TxBody::decode(t.body.as_slice()).ok())
+                .map(|b| b.origin);
+            match origin {
+                None => String::new(),
+                Some(o) if o == self.channels.system().origin() => String::new(),
+                Some(o) => match self.channels.by_origin(&o) {
+                    Some(l) => l.channel_name().to_string(),
+                    None => {
+                        return Err(ServiceError::from(gridledger_core::contract::Rejection {
+                            rule: "4.1/origin",
+                            detail: format!(
+                                "transaction is for origin {o:?}, which is neither this ledger ({:?}) nor one of its channels",
+                                self.channels.system().origin()
+                            ),
+                            kind: gridledger_core::contract::RejectKind::Invalid,
+                        }));
+                    }
+                },
+            }
+        };
+        let c = self
+            .committer(&name)
+            .ok_or_else(|| ServiceError::Internal(format!("channel {name:?} has no ledger")))?;
+        c.submit(leaf).await
+    }
+}
+
+fn apply_loop(rx: std::sync::mpsc::Receiver<(Vec<Pending>, watch::Sender<usize>)>, sink: Sink) {
     let mut last_ts = 0u64;
     while let Ok((batch, busy)) = rx.recv() {
-        apply_batch(&ledger, &sink, batch, &mut last_ts);
+        apply_batch(&sink, batch, &mut last_ts);
         busy.send_modify(|n| *n -= 1);
     }
 }
 
-/// Applies locally or through Raft; the same outcome either way.
-fn commit_block<S: Store>(
-    ledger: &Ledger<S>,
+/// Proposes the block and waits until this node has applied it.
+fn commit_block(
     sink: &Sink,
     leaves: &[Bytes],
     ts: u64,
 ) -> Result<crate::ledger::ApplyOutcome, ServiceError> {
-    match sink {
-        Sink::Local => ledger.apply(leaves, ts).map_err(ServiceError::from),
-        Sink::Raft {
-            raft,
-            proposer,
-            runtime,
-        } => {
-            let proposal = crate::raft::BlockProposal {
-                timestamp_ms: ts,
-                proposer: proposer.clone(),
-                leaves: leaves.iter().map(|l| l.to_vec()).collect(),
-            };
-            let r = runtime
-                .block_on(raft.client_write(proposal))
-                .map_err(crate::raft::write_error)?;
-            Ok(crate::ledger::ApplyOutcome {
-                results: r
-                    .data
-                    .results
-                    .into_iter()
-                    .map(|x| x.map_err(crate::raft::TxRejection::into_rejection))
-                    .collect(),
-                height: r.data.height,
-                tree_size: r.data.tree_size,
-            })
-        }
-    }
+    let proposal = crate::raft::BlockProposal {
+        timestamp_ms: ts,
+        proposer: sink.proposer.clone(),
+        channel: sink.channel.clone(),
+        leaves: leaves.iter().map(|l| l.to_vec()).collect(),
+    };
+    let r = sink
+        .runtime
+        .block_on(sink.raft.client_write(proposal))
+        .map_err(crate::raft::write_error)?;
+    Ok(crate::ledger::ApplyOutcome {
+        results: r
+            .data
+            .results
+            .into_iter()
+            .map(|x| x.map_err(crate::raft::TxRejection::into_rejection))
+            .collect(),
+        height: r.data.height,
+        tree_size: r.data.tree_size,
+        channels_changed: false,
+    })
 }
 
-fn apply_batch<S: Store>(ledger: &Ledger<S>, sink: &Sink, batch: Vec<Pending>, last_ts: &mut u64) {
+fn apply_batch(sink: &Sink, batch: Vec<Pending>, last_ts: &mut u64) {
     {
         if batch.is_empty() {
             return;
@@ -315,7 +375,7 @@ fn apply_batch<S: Store>(ledger: &Ledger<S>, sink: &Sink, batch: Vec<Pending>, l
         let started = Instant::now();
         let (leaves, replies): (Vec<Bytes>, Vec<Reply>) =
             batch.into_iter().map(|p| (p.leaf, p.reply)).unzip();
-        match commit_block(ledger, sink, &leaves, *last_ts) {
+        match commit_block(sink, &leaves, *last_ts) {
             Ok(outcome) => {
                 let ms = started.elapsed().as_secs_f64() * 1e3;
                 if ms > SLOW_BLOCK_MS + SLOW_BLOCK_MS_PER_TX * leaves.len() as f64 {

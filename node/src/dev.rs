@@ -265,7 +265,7 @@ pub async fn run(
             if i == 0 {
                 for leaf in phase {
                     running
-                        .committer
+                        .router
                         .submit(leaf.into())
                         .await
                         .context("seeding genesis")?;
@@ -276,7 +276,7 @@ pub async fn run(
                 let results = futures::future::join_all(
                     phase
                         .into_iter()
-                        .map(|leaf| running.committer.submit(leaf.into())),
+                        .map(|leaf| running.router.submit(leaf.into())),
                 )
                 .await;
                 if let Some(e) = results.into_iter().find_map(Result::err) {

@@ -200,7 +200,7 @@ async fn find_leader(dir: &Path, members: &[MemberConfig]) -> anyhow::Result<(St
     for _ in 0..300 {
         for m in members {
             if let Ok(mut c) = client(dir, &m.api).await
-                && let Ok(s) = c.get_status(pb::GetStatusRequest {}).await
+                && let Ok(s) = c.get_status(pb::GetStatusRequest::default()).await
             {
                 let s = s.into_inner();
                 if let Some(l) = members.iter().find(|x| x.name == s.leader_id) {

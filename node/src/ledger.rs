@@ -15,7 +15,7 @@ use gridledger_core::checkpoint::Checkpoint;
 use gridledger_core::contract::{self, BlockContext, Effect, Rejection, SignerInfo, StateView};
 use gridledger_core::merkle::{self, Frontier, Hash, HashSource, ProofError};
 use gridledger_core::note::{NoteSigner, SignedNote};
-use gridledger_core::pb::OrgKind;
+use gridledger_core::pb::{OrgKind, SignedTx};
 use gridledger_core::receipt::Receipt;
 use gridledger_core::tx;
 use parking_lot::{Mutex, RwLock};
@@ -70,6 +70,8 @@ pub struct ApplyOutcome {
     pub height: u64,
     /// Tree size after the batch.
     pub tree_size: u64,
+    /// Whether the block created a channel (the node then opens its ledger).
+    pub channels_changed: bool,
 }
 
 /// A found leaf.
@@ -135,6 +137,13 @@ mod keys {
     pub fn node_record(raft_id: u64) -> Vec<u8> {
         [b"node/".as_slice(), &raft_id.to_be_bytes()].concat()
     }
+    pub fn channel(name: &str) -> Vec<u8> {
+        [b"channel/".as_slice(), name.as_bytes()].concat()
+    }
+    pub fn collection(name: &str) -> Vec<u8> {
+        [b"collection/".as_slice(), name.as_bytes()].concat()
+    }
+    pub const POLICY: &[u8] = b"policy/approval";
     pub fn certificate(asset: &str) -> Vec<u8> {
         [b"cert/".as_slice(), asset.as_bytes()].concat()
     }
@@ -199,6 +208,15 @@ pub struct Ledger<S: Store> {
     // at open and updated after each committed block.
     signers: RwLock<HashMap<[u8; 32], SignerInfo>>,
     orgs: RwLock<HashMap<String, OrgKind>>,
+    // A data channel's ledger reads consortium state (orgs, keys, proposals) from the
+    // system channel's; `None` on the system channel itself.
+    link: Option<ChannelLink<S>>,
+}
+
+/// What ties a data channel's ledger to the consortium.
+struct ChannelLink<S: Store> {
+    system: Arc<Ledger<S>>,
+    def: contract::ChannelDef,
 }
 
 impl<S: Store> std::fmt::Debug for Ledger<S> {
@@ -227,6 +245,44 @@ impl<S: Store> Ledger<S> {
         let ledger = Self::load(store, origin, node_id, signer, true)?;
         ledger.check_tip()?;
         Ok(ledger)
+    }
+
+    /// Opens a data channel's ledger over its scoped store (see `store::Scope`), with the
+    /// same start-up check. Its origin is the channel's; consortium state (orgs, keys,
+    /// proposals) is read from `system`, so a key revoked there stops signing here from
+    /// the next block on.
+    ///
+    /// # Errors
+    /// As [`Ledger::open`].
+    pub fn open_channel(
+        store: Arc<S>,
+        def: contract::ChannelDef,
+        node_id: &str,
+        signer: NoteSigner,
+        system: Arc<Ledger<S>>,
+    ) -> Result<Self> {
+        let mut ledger = Self::load(store, &def.origin, node_id, signer, true)?;
+        ledger.link = Some(ChannelLink { system, def });
+        ledger.check_tip()?;
+        Ok(ledger)
+    }
+
+    /// The ledger holding consortium state: the system channel's (itself, there).
+    pub fn consortium(&self) -> &Ledger<S> {
+        match &self.link {
+            Some(l) => &l.system,
+            None => self,
+        }
+    }
+
+    /// The channel this ledger belongs to (`None`: the system channel).
+    pub fn channel_def(&self) -> Option<&contract::ChannelDef> {
+        self.link.as_ref().map(|l| &l.def)
+    }
+
+    /// The channel's name (`""` for the system channel).
+    pub fn channel_name(&self) -> &str {
+        self.link.as_ref().map_or("", |l| l.def.name.as_str())
     }
 
     /// Opens the ledger for [`Ledger::audit`] without the start-up check, so that a
@@ -321,6 +377,7 @@ impl<S: Store> Ledger<S> {
             frontier: Mutex::new(frontier),
             signers: RwLock::new(HashMap::new()),
             orgs: RwLock::new(HashMap::new()),
+            link: None,
         };
         ledger.load_caches()?;
         Ok(ledger)
@@ -484,13 +541,21 @@ impl<S: Store> Ledger<S> {
     /// in-memory tip is unchanged.
     pub fn apply(&self, leaves: &[Bytes], timestamp_ms: u64) -> Result<ApplyOutcome> {
         let proposer = self.node_id.clone();
-        self.apply_block(leaves, timestamp_ms, &proposer, WriteBatch::new(), false)
+        self.apply_block(
+            leaves,
+            timestamp_ms,
+            &proposer,
+            WriteBatch::new(),
+            WriteBatch::new(),
+            false,
+        )
     }
 
     /// [`Ledger::apply`] for a block ordered by consensus: the proposer is the leader that
     /// made the block (so every replica writes the same header), and `extra` (the
     /// consensus engine's applied position) is written in the same atomic batch, also
-    /// when every transaction is rejected and no block is written. With
+    /// when every transaction is rejected and no block is written; `with_block` is written
+    /// in that batch only when a block is (the node's journal of block order). With
     /// `check_signatures`, every signature is verified again here (rule `4.1/signature`)
     /// rather than trusted from the proposer.
     ///
@@ -502,30 +567,41 @@ impl<S: Store> Ledger<S> {
         timestamp_ms: u64,
         proposer: &str,
         extra: WriteBatch,
+        with_block: WriteBatch,
         check_signatures: bool,
     ) -> Result<ApplyOutcome> {
         let mut frontier = self.frontier.lock();
         let tip = self.tip.read().clone();
         let mut decoded: Vec<_> = leaves.iter().map(|l| tx::decode(l)).collect();
         if check_signatures {
-            // Replicas do not take the proposer's word for signatures: each one is checked
-            // with the strict, deterministic rules, in parallel, so every replica rejects
-            // exactly the same transactions.
+            // Replicas do not take the proposer's word for signatures. The block is cut
+            // into fixed batches by position (never by core count) and each batch gets a
+            // deterministic verdict (tx::verify_for_apply), so every replica rejects
+            // exactly the same transactions. Batches run in parallel.
             let threads = std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2);
-            let chunk = decoded.len().div_ceil(threads).max(64);
+            let batches: Vec<&[std::result::Result<_, tx::TxError>]> =
+                decoded.chunks(tx::APPLY_BATCH).collect();
+            let per_thread = batches.len().div_ceil(threads).max(1);
             let verdicts: Vec<Option<tx::TxError>> = std::thread::scope(|s| {
-                let handles: Vec<_> = decoded
-                    .chunks(chunk)
-                    .map(|c| {
+                let handles: Vec<_> = batches
+                    .chunks(per_thread)
+                    .map(|group| {
                         s.spawn(move || {
-                            c.iter()
-                                .map(|d| match d {
-                                    Ok((t, _)) => tx::verify_strict(t).err(),
+                            let mut v = Vec::new();
+                            for b in group {
+                                let txs: Vec<&SignedTx> = b
+                                    .iter()
+                                    .filter_map(|d| d.as_ref().ok().map(|(t, _)| t))
+                                    .collect();
+                                let mut r = tx::verify_for_apply(&txs).into_iter();
+                                v.extend(b.iter().map(|d| match d {
+                                    Ok(_) => r.next().and_then(|x| x.err()),
                                     Err(_) => None,
-                                })
-                                .collect::<Vec<_>>()
+                                }));
+                            }
+                            v
                         })
                     })
                     .collect();
@@ -567,9 +643,13 @@ impl<S: Store> Ledger<S> {
             readings: HashMap::new(),
             proposals: HashMap::new(),
             nodes: HashMap::new(),
+            channels: HashMap::new(),
+            collections: HashMap::new(),
+            policy: None,
         };
         let ctx = BlockContext {
             origin: &self.origin,
+            channel: self.channel_def(),
         };
         let mut batch = WriteBatch::new();
         let mut results = Vec::with_capacity(leaves.len());
@@ -626,6 +706,7 @@ impl<S: Store> Ledger<S> {
                 results,
                 height: tip.height,
                 tree_size: tip.size,
+                channels_changed: false,
             });
         }
         let root = next.root();
@@ -682,6 +763,8 @@ impl<S: Store> Ledger<S> {
             }
         }
         batch.ops.extend(extra.ops);
+        batch.ops.extend(with_block.ops);
+        let channels_changed = !view.channels.is_empty();
         self.store.write(batch, Durability::Sync)?;
 
         // Committed: publish the new state.
@@ -701,6 +784,7 @@ impl<S: Store> Ledger<S> {
             results,
             height: header.height,
             tree_size: header.tree_size,
+            channels_changed,
         })
     }
 
@@ -728,7 +812,8 @@ impl<S: Store> Ledger<S> {
     /// # Errors
     /// Storage failures or undecodable records.
     pub fn nodes(&self) -> Result<Vec<contract::NodeRecord>> {
-        self.store
+        self.consortium()
+            .store
             .scan(Cf::State, b"node/", b"node0", usize::MAX)?
             .into_iter()
             .map(|(_, v)| {
@@ -743,7 +828,8 @@ impl<S: Store> Ledger<S> {
     /// # Errors
     /// Storage failures or undecodable records.
     pub fn proposals(&self) -> Result<Vec<(String, contract::Proposal)>> {
-        self.store
+        self.consortium()
+            .store
             .scan(Cf::State, b"proposal/", b"proposal0", usize::MAX)?
             .into_iter()
             .map(|(k, v)| {
@@ -756,9 +842,50 @@ impl<S: Store> Ledger<S> {
             .collect()
     }
 
+    /// Channels created by approved proposals, by name.
+    ///
+    /// # Errors
+    /// Storage failures or undecodable records.
+    pub fn channels(&self) -> Result<Vec<contract::ChannelDef>> {
+        self.consortium().records(b"channel/", b"channel0")
+    }
+
+    /// Collections, by name (current versions).
+    ///
+    /// # Errors
+    /// Storage failures or undecodable records.
+    pub fn collections(&self) -> Result<Vec<contract::CollectionDef>> {
+        self.consortium().records(b"collection/", b"collection0")
+    }
+
+    /// The approval policy in force.
+    ///
+    /// # Errors
+    /// Storage failures or an undecodable record.
+    pub fn approval_policy(&self) -> Result<contract::ApprovalPolicy> {
+        match self.consortium().store.get(Cf::State, keys::POLICY)? {
+            None => Ok(contract::ApprovalPolicy::default()),
+            Some(v) => serde_json::from_slice(&v)
+                .map_err(|e| LedgerError::Corrupt(format!("approval policy: {e}"))),
+        }
+    }
+
+    fn records<T: serde::de::DeserializeOwned>(&self, from: &[u8], to: &[u8]) -> Result<Vec<T>> {
+        self.store
+            .scan(Cf::State, from, to, usize::MAX)?
+            .into_iter()
+            .map(|(k, v)| {
+                serde_json::from_slice(&v).map_err(|e| {
+                    LedgerError::Corrupt(format!("{}: {e}", String::from_utf8_lossy(&k)))
+                })
+            })
+            .collect()
+    }
+
     /// Every registered org with its kind, sorted by id.
     pub fn orgs(&self) -> Vec<(String, OrgKind)> {
         let mut v: Vec<_> = self
+            .consortium()
             .orgs
             .read()
             .iter()
@@ -770,12 +897,12 @@ impl<S: Store> Ledger<S> {
 
     /// The kind of a registered org.
     pub fn org_kind(&self, org_id: &str) -> Option<OrgKind> {
-        self.orgs.read().get(org_id).copied()
+        self.consortium().orgs.read().get(org_id).copied()
     }
 
     /// The registered signer (or token key) under a public key, revoked or not.
     pub fn signer(&self, key: &[u8; 32]) -> Option<SignerInfo> {
-        self.signers.read().get(key).cloned()
+        self.consortium().signers.read().get(key).cloned()
     }
 
     /// An instrument's owner org and the leaf index of its registration.
@@ -1121,6 +1248,9 @@ struct Overlay<'a, S: Store> {
     readings: HashMap<(String, String), u64>,
     proposals: HashMap<String, contract::Proposal>,
     nodes: HashMap<u64, contract::NodeRecord>,
+    channels: HashMap<String, contract::ChannelDef>,
+    collections: HashMap<String, contract::CollectionDef>,
+    policy: Option<contract::ApprovalPolicy>,
 }
 
 impl<'a, S: Store> Overlay<'a, S> {
@@ -1184,6 +1314,30 @@ impl<'a, S: Store> Overlay<'a, S> {
                 batch.put(Cf::State, keys::reading(&asset, &day), keys::u64k(index));
                 self.readings.insert((asset, day), index);
             }
+            Effect::Channel(c) => {
+                batch.put(
+                    Cf::State,
+                    keys::channel(&c.name),
+                    serde_json::to_vec(&c).expect("plain struct serialises"),
+                );
+                self.channels.insert(c.name.clone(), c);
+            }
+            Effect::Collection(c) => {
+                batch.put(
+                    Cf::State,
+                    keys::collection(&c.name),
+                    serde_json::to_vec(&c).expect("plain struct serialises"),
+                );
+                self.collections.insert(c.name.clone(), c);
+            }
+            Effect::Policy(p) => {
+                batch.put(
+                    Cf::State,
+                    keys::POLICY.to_vec(),
+                    serde_json::to_vec(&p).expect("plain enum serialises"),
+                );
+                self.policy = Some(p);
+            }
         }
     }
 }
@@ -1198,10 +1352,10 @@ impl<S: Store> StateView for Overlay<'_, S> {
             .rev()
             .find(|(k, _)| k == key)
             .map(|(_, i)| i.clone())
-            .or_else(|| self.ledger.signers.read().get(key).cloned())
+            .or_else(|| self.ledger.consortium().signers.read().get(key).cloned())
     }
     fn has_signers(&self) -> bool {
-        !self.new_signers.is_empty() || !self.ledger.signers.read().is_empty()
+        !self.new_signers.is_empty() || !self.ledger.consortium().signers.read().is_empty()
     }
     fn nonce_used(&self, key: &[u8; 32], nonce: u64) -> bool {
         self.used_nonces.contains(&keys::nonce(key, nonce))
@@ -1211,7 +1365,7 @@ impl<S: Store> StateView for Overlay<'_, S> {
             .iter()
             .find(|(o, _)| o == org_id)
             .map(|(_, k)| *k)
-            .or_else(|| self.ledger.orgs.read().get(org_id).copied())
+            .or_else(|| self.ledger.consortium().orgs.read().get(org_id).copied())
     }
     fn instrument_owner(&self, asset_no: &str) -> Option<String> {
         if let Some(o) = self.instruments.get(asset_no) {
@@ -1230,6 +1384,7 @@ impl<S: Store> StateView for Overlay<'_, S> {
         }
         // Unreadable: a decided placeholder, so nothing is re-proposed or voted on.
         self.ledger
+            .consortium()
             .stored(&keys::proposal(id))
             .unwrap_or_else(|()| {
                 Some(contract::Proposal {
@@ -1242,7 +1397,7 @@ impl<S: Store> StateView for Overlay<'_, S> {
             })
     }
     fn org_count(&self) -> usize {
-        let committed = self.ledger.orgs.read();
+        let committed = self.ledger.consortium().orgs.read();
         committed.len()
             + self
                 .new_orgs
@@ -1256,6 +1411,7 @@ impl<S: Store> StateView for Overlay<'_, S> {
         }
         // Unreadable: a live registration, so the id is not handed out again.
         self.ledger
+            .consortium()
             .stored(&keys::node_record(raft_id))
             .unwrap_or_else(|()| {
                 Some(contract::NodeRecord {
@@ -1266,8 +1422,47 @@ impl<S: Store> StateView for Overlay<'_, S> {
                     api: String::new(),
                     checkpoint_key: String::new(),
                     removed: false,
+                    valid_from: String::new(),
+                    valid_until: String::new(),
                 })
             })
+    }
+    fn channel(&self, name: &str) -> Option<contract::ChannelDef> {
+        if let Some(c) = self.channels.get(name) {
+            return Some(c.clone());
+        }
+        // Unreadable: present, so the name is not created twice.
+        self.ledger
+            .consortium()
+            .stored(&keys::channel(name))
+            .unwrap_or_else(|()| {
+                Some(contract::ChannelDef {
+                    name: name.to_string(),
+                    origin: String::new(),
+                    members: Vec::new(),
+                })
+            })
+    }
+    fn collection(&self, name: &str) -> Option<contract::CollectionDef> {
+        if let Some(c) = self.collections.get(name) {
+            return Some(c.clone());
+        }
+        self.ledger
+            .consortium()
+            .stored(&keys::collection(name))
+            .ok()
+            .flatten()
+    }
+    fn approval_policy(&self) -> contract::ApprovalPolicy {
+        if let Some(p) = self.policy {
+            return p;
+        }
+        // Unreadable: the strictest policy, so a storage fault never loosens approval.
+        self.ledger
+            .consortium()
+            .stored(keys::POLICY)
+            .map(Option::unwrap_or_default)
+            .unwrap_or(contract::ApprovalPolicy::Regulator)
     }
     fn reading(&self, asset_no: &str, day: &str) -> Option<u64> {
         if let Some(i) = self.readings.get(&(asset_no.to_string(), day.to_string())) {

@@ -20,6 +20,7 @@
 pub mod admin;
 pub mod auth;
 pub mod backend;
+pub mod channels;
 pub mod cli;
 pub mod commit;
 pub mod config;

@@ -37,6 +37,20 @@ pub struct Member {
     pub key: VerifierKey,
 }
 
+impl Member {
+    /// The same member on the channel with origin `origin`: the same public key under
+    /// the key name `<origin>/<node>` (its system key is named `<system>/<node>`).
+    pub fn in_origin(&self, system: &str, origin: &str) -> Option<Member> {
+        let node = self.key.name.strip_prefix(system)?.strip_prefix('/')?;
+        let key =
+            VerifierKey::new(&format!("{origin}/{node}"), self.key.alg, self.key.public).ok()?;
+        Some(Member {
+            peer: self.peer.clone(),
+            key,
+        })
+    }
+}
+
 /// Collected signatures and the quorum rule.
 pub struct Quorum<S: Store> {
     ledger: Arc<Ledger<S>>,
@@ -103,7 +117,13 @@ impl<S: Store> Quorum<S> {
     /// The checkpoint at `size` with the members' signatures, if it has a quorum.
     pub fn note_at(&self, size: u64) -> Option<SignedNote> {
         let sigs = self.sigs.lock();
-        let (_, lines) = sigs.get(&size)?;
+        let none = BTreeMap::new();
+        let lines = match sigs.get(&size) {
+            Some((_, lines)) => lines,
+            // Alone (quorum 1), this node's own signature is the quorum at every size.
+            None if self.quorum <= 1 => &none,
+            None => return None,
+        };
         if lines.len() + 1 < self.quorum {
             return None;
         }
@@ -176,7 +196,10 @@ impl<S: Store> Quorum<S> {
                     let Some(c) = clients[i].as_mut() else {
                         continue;
                     };
-                    match c.get_own_checkpoint(pb::OwnCheckpointRequest {}).await {
+                    let req = pb::OwnCheckpointRequest {
+                        channel: me.ledger.channel_name().to_string(),
+                    };
+                    match c.get_own_checkpoint(req).await {
                         Ok(r) => {
                             if let Err(e) = me.offer(m, &r.into_inner().note) {
                                 tracing::debug!(member = %m.key.name, error = %e, "member checkpoint not collected");

@@ -17,8 +17,9 @@ use gridledger_services::gateway::{self, Gateway};
 use tokio::sync::watch;
 
 use crate::auth::NodeAuth;
-use crate::backend::NodeChain;
-use crate::commit::Committer;
+use crate::backend::{Chains, ChainsConfig, NodeChain};
+use crate::channels::Channels;
+use crate::commit::Router;
 use crate::config::{NodeConfig, read_signing_key};
 use crate::ledger::Ledger;
 use crate::store::rocks::RocksStore;
@@ -36,13 +37,15 @@ pub struct Running {
     pub api_addr: SocketAddr,
     /// The public listener's bound address, when enabled.
     pub public_addr: Option<SocketAddr>,
-    /// The ledger.
+    /// The system channel's ledger.
     pub ledger: Arc<Ledger<RocksStore>>,
-    /// The committer (in-process submissions, e.g. the dev seed).
-    pub committer: Committer,
+    /// Every channel's ledger.
+    pub channels: Arc<Channels<RocksStore>>,
+    /// The submission router (in-process submissions, e.g. the dev seed).
+    pub router: Arc<Router<RocksStore>>,
     /// Accounts and tokens.
     pub auth: Arc<NodeAuth<RocksStore>>,
-    /// The Raft handle, in a cluster.
+    /// The Raft handle (a single node is a one-member cluster).
     pub raft: Option<crate::raft::Raft>,
     servers: Vec<tokio::task::JoinHandle<ServeResult>>,
     stop: watch::Sender<bool>,
@@ -65,48 +68,86 @@ pub fn open_ledger(cfg: &NodeConfig) -> anyhow::Result<Arc<Ledger<RocksStore>>> 
     )?))
 }
 
+/// The cluster a node without a `[cluster]` section runs: itself alone. A single node is
+/// a one-member Raft cluster (DESIGN.md §7), so it runs the same write path, journal and
+/// snapshots as a consortium; it serves no peer port, and short election timeouts make it
+/// leader within a fraction of a second of starting.
+fn single_member(cfg: &NodeConfig) -> crate::config::ClusterConfig {
+    crate::config::ClusterConfig {
+        id: 1,
+        peer_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        members: vec![crate::config::MemberConfig {
+            id: 1,
+            name: cfg.node_id.clone(),
+            peer: String::new(),
+            api: cfg.api.listen.to_string(),
+            checkpoint_key: None,
+        }],
+        bootstrap: true,
+        quorum: Some(1),
+        heartbeat_ms: 50,
+        election_ms: [150, 300],
+        snapshot_every: 5000,
+        snapshot_keep: 1000,
+    }
+}
+
 /// Starts the node: opens storage, checks the tip, binds the listeners and serves.
 ///
 /// # Errors
 /// Any failure to open, check or bind, with context.
 pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
     let ledger = open_ledger(&cfg)?;
+    let key = read_signing_key(&cfg.signing_key).map_err(anyhow::Error::msg)?;
+    let channels = Channels::open(ledger.clone(), key)?;
     let (stop, stopped) = watch::channel(false);
     let mut servers = Vec::new();
-    let (committer, raft, quorum) = match &cfg.cluster {
-        None => (
-            Committer::spawn(ledger.clone(), cfg.commit_config()),
-            None,
-            None,
-        ),
-        Some(c) => {
-            let (raft, peer, quorum) = start_raft(&cfg, c, ledger.clone(), stopped.clone()).await?;
-            servers.push(peer);
-            let sink = crate::commit::Sink::Raft {
-                raft: raft.clone(),
-                proposer: cfg.node_id.clone(),
-                runtime: tokio::runtime::Handle::current(),
-            };
-            (
-                Committer::spawn_with(ledger.clone(), cfg.commit_config(), sink),
-                Some(raft),
-                Some(quorum),
-            )
-        }
+    let (cluster, serve_peer) = match &cfg.cluster {
+        Some(c) => (c.clone(), true),
+        None => (single_member(&cfg), false),
     };
-    let chain = Arc::new(NodeChain {
-        ledger: ledger.clone(),
-        committer: committer.clone(),
+    let (raft, peer, members, tls) = start_raft(
+        &cfg,
+        &cluster,
+        channels.clone(),
+        stopped.clone(),
+        serve_peer,
+    )
+    .await?;
+    servers.extend(peer);
+    let router = Arc::new(Router::new(
+        channels.clone(),
+        cfg.commit_config(),
+        crate::commit::Sink {
+            raft: raft.clone(),
+            proposer: cfg.node_id.clone(),
+            channel: String::new(),
+            runtime: tokio::runtime::Handle::current(),
+        },
+    ));
+    let chains = Chains::start(ChainsConfig {
+        channels: channels.clone(),
+        router: router.clone(),
         max_tx_bytes: cfg.limits.max_tx_bytes,
-        raft: raft.clone(),
-        quorum,
-        witnesses: Arc::new(crate::witness::Witnesses::new(
-            cfg.witness_keys
-                .iter()
-                .map(|k| gridledger_core::note::VerifierKey::parse(k))
-                .collect::<Result<_, _>>()?,
-        )),
+        raft: Some(raft.clone()),
+        quorum: cluster.quorum.unwrap_or(cluster.members.len() / 2 + 1),
+        members,
+        tls,
+        witness_keys: cfg
+            .witness_keys
+            .iter()
+            .map(|k| gridledger_core::note::VerifierKey::parse(k))
+            .collect::<Result<_, _>>()?,
     });
+    let chain = chains.system();
+    if !serve_peer {
+        // Alone, this node elects itself at once; wait so that the first writes (the dev
+        // seed, a client started next) find a leader.
+        raft.wait(Some(Duration::from_secs(10)))
+            .metrics(|m| m.current_leader == Some(m.id), "leader")
+            .await
+            .map_err(|e| anyhow::anyhow!("the single-member cluster elected no leader: {e}"))?;
+    }
     let secret = match &cfg.auth.token_key {
         Some(p) => Some(read_signing_key(p).map_err(anyhow::Error::msg)?),
         None => None,
@@ -136,7 +177,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
             }
         });
     }
-    let app = app(&cfg, chain, auth.clone()).await?;
+    let app = app(&cfg, chain, channels.clone(), auth.clone()).await?;
 
     // One server per listener over the same app; all stop on the same signal.
     let api_tls = ReloadingTls::new(TlsFiles {
@@ -178,28 +219,32 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
         api_addr,
         public_addr,
         ledger,
-        committer,
+        channels,
+        router,
         auth,
-        raft,
+        raft: Some(raft),
         servers,
         stop,
     })
 }
 
-/// Opens Raft over the ledger's store, serves the peer port, and bootstraps the cluster
-/// if this node is the one configured to (once, on an empty log).
+/// Opens Raft over the ledger's store, serves the peer port (unless alone), and
+/// bootstraps the cluster if this node is the one configured to (once, on an empty log).
 async fn start_raft(
     cfg: &NodeConfig,
     c: &crate::config::ClusterConfig,
-    ledger: Arc<Ledger<RocksStore>>,
+    channels: Arc<Channels<RocksStore>>,
     stopped: watch::Receiver<bool>,
+    serve_peer: bool,
 ) -> anyhow::Result<(
     crate::raft::Raft,
-    tokio::task::JoinHandle<ServeResult>,
-    Arc<crate::quorum::Quorum<RocksStore>>,
+    Option<tokio::task::JoinHandle<ServeResult>>,
+    Vec<crate::quorum::Member>,
+    Option<tonic::transport::ClientTlsConfig>,
 )> {
     use crate::raft::network::{MAX_PEER_MESSAGE_BYTES, PeerNetwork, PeerServer};
     use crate::raft::{NodeInfo, log_store::LogStore, state_machine::StateMachine};
+    let ledger = channels.system().clone();
     let raft_cfg = openraft::Config {
         cluster_name: cfg.origin.clone(),
         heartbeat_interval: c.heartbeat_ms,
@@ -228,9 +273,25 @@ async fn start_raft(
         Arc::new(raft_cfg),
         PeerNetwork::new(client_tls.clone()),
         LogStore::new(ledger.store().clone()),
-        StateMachine::new(ledger.clone()),
+        StateMachine::new(channels.clone()),
     )
     .await?;
+
+    if !serve_peer {
+        if !raft.is_initialized().await? {
+            let me = &c.members[0];
+            raft.initialize(std::collections::BTreeMap::from([(
+                me.id,
+                NodeInfo {
+                    name: me.name.clone(),
+                    peer: me.peer.clone(),
+                    api: me.api.clone(),
+                },
+            )]))
+            .await?;
+        }
+        return Ok((raft, None, Vec::new(), None));
+    }
 
     // The peer port: mutual TLS always, node certificates only (checked per RPC).
     let tls = ReloadingTls::new(TlsFiles {
@@ -245,8 +306,8 @@ async fn start_raft(
     let svc = gridledger_proto::v1::peer_service_server::PeerServiceServer::new(PeerServer::new(
         raft.clone(),
         {
-            let l = ledger.clone();
-            Arc::new(move || l.tip().checkpoint.to_string())
+            let ch = channels.clone();
+            Arc::new(move |name: &str| ch.get(name).map(|l| l.tip().checkpoint.to_string()))
         },
     ))
     .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
@@ -295,23 +356,19 @@ async fn start_raft(
             key,
         });
     }
-    let quorum = crate::quorum::Quorum::new(
-        ledger.clone(),
-        c.quorum.unwrap_or(c.members.len() / 2 + 1),
-        others,
-    );
-    quorum.collect(client_tls);
     drive_membership(raft.clone(), ledger);
-    Ok((raft, server, quorum))
+    Ok((raft, Some(server), others, Some(client_tls)))
 }
 
 /// On the leader, turns approved node proposals (registrations on the ledger) into Raft
 /// membership changes, re-evaluated after every block and every 2 s so every leader
 /// converges on what the ledger approved:
-/// - an approved node not yet in the cluster is added as a learner (not waiting: a node
-///   that is down must not stall the driver);
+/// - an approved node not yet in the cluster is added as a learner once its registration
+///   is valid (today, by the leader's UTC date, is within valid_from..=valid_until; not
+///   waiting: a node that is down must not stall the driver);
 /// - a learner whose replication has caught up (within 100 entries) is promoted to voter;
-/// - a removed registration is taken out, whether voter or learner.
+/// - a removed registration, or one past its valid_until, is taken out, whether voter or
+///   learner (never the last voter).
 ///
 /// A change that fails is logged and the next one is tried, so one bad registration
 /// cannot starve the rest.
@@ -334,17 +391,25 @@ fn drive_membership(raft: crate::raft::Raft, ledger: Arc<Ledger<RocksStore>>) {
             let voters: BTreeSet<u64> = membership.voter_ids().collect();
             let known = |id: u64| membership.get_node(&id).is_some();
             let last = m.last_log_index.unwrap_or(0);
+            let today = crate::admin::utc_day(std::time::SystemTime::now());
             for n in nodes {
                 let id = n.raft_id;
-                let change = if n.removed && voters.contains(&id) {
+                let out = n.removed
+                    || (!n.valid_until.is_empty() && today.as_str() > n.valid_until.as_str());
+                if !out && !n.valid_on(&today) {
+                    continue; // not valid yet
+                }
+                let change = if out && voters.contains(&id) {
                     if voters.len() == 1 {
                         tracing::warn!(raft_id = id, "refusing to remove the last voter");
                         continue;
                     }
                     ChangeMembers::RemoveVoters(BTreeSet::from([id]))
-                } else if n.removed && known(id) {
+                } else if out && known(id) {
                     ChangeMembers::RemoveNodes(BTreeSet::from([id]))
-                } else if !n.removed && !known(id) {
+                } else if out {
+                    continue;
+                } else if !known(id) {
                     let info = crate::raft::NodeInfo {
                         name: n.node_id.clone(),
                         peer: n.peer.clone(),
@@ -355,7 +420,7 @@ fn drive_membership(raft: crate::raft::Raft, ledger: Arc<Ledger<RocksStore>>) {
                         tracing::warn!(node = %n.node_id, error = %e, "adding the node failed; retrying later");
                     }
                     continue;
-                } else if !n.removed && !voters.contains(&id) {
+                } else if !voters.contains(&id) {
                     let matched = m
                         .replication
                         .as_ref()
@@ -383,6 +448,7 @@ fn drive_membership(raft: crate::raft::Raft, ledger: Arc<Ledger<RocksStore>>) {
 async fn app(
     cfg: &NodeConfig,
     chain: Arc<NodeChain<RocksStore>>,
+    channels: Arc<Channels<RocksStore>>,
     auth: Arc<NodeAuth<RocksStore>>,
 ) -> anyhow::Result<axum::Router> {
     let (health, health_svc) = tonic_health::server::health_reporter();
@@ -413,6 +479,7 @@ async fn app(
             gridledger_proto::v1::admin_service_server::AdminServiceServer::new(
                 crate::admin::Admin {
                     ledger: chain.ledger.clone(),
+                    channels: channels.clone(),
                     raft: chain.raft.clone(),
                 },
             ),

@@ -415,6 +415,7 @@ fn consortium_changes_need_the_regulator_or_a_majority_of_orgs() {
                     peer: "10.0.0.9:7543".into(),
                     api: "10.0.0.9:7443".into(),
                     checkpoint_key: vk.clone(),
+                    ..Default::default()
                 })),
             }),
         )

@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use gridledger_core::note::NoteSigner;
+use gridledger_core::pb::{self, tx_body::Payload};
+use gridledger_core::tx;
+use gridledger_node::channels::Channels;
 use gridledger_node::ledger::Ledger;
 use gridledger_node::raft::log_store::LogStore;
 use gridledger_node::raft::state_machine::StateMachine;
@@ -23,6 +26,7 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use parking_lot::RwLock;
+use prost::Message as _;
 
 const ORIGIN: &str = "gridledger.test/raft";
 
@@ -103,6 +107,7 @@ impl RaftNetwork<TypeConfig> for Conn {
 struct Replica {
     _dir: tempfile::TempDir,
     ledger: Arc<Ledger<RocksStore>>,
+    channels: Arc<Channels<RocksStore>>,
     raft: Raft,
 }
 
@@ -116,12 +121,13 @@ async fn replica(id: u64, router: &Router, cfg: Arc<Config>) -> Replica {
     .unwrap();
     let ledger =
         Arc::new(Ledger::open(store.clone(), ORIGIN, &format!("node-{id}"), signer).unwrap());
+    let channels = Channels::open(ledger.clone(), SigningKey::from_bytes(&[id as u8; 32])).unwrap();
     let raft = Raft::new(
         id,
         cfg,
         router.clone(),
         LogStore::new(store),
-        StateMachine::new(ledger.clone()),
+        StateMachine::new(channels.clone()),
     )
     .await
     .unwrap();
@@ -129,6 +135,7 @@ async fn replica(id: u64, router: &Router, cfg: Arc<Config>) -> Replica {
     Replica {
         _dir: dir,
         ledger,
+        channels,
         raft,
     }
 }
@@ -199,6 +206,7 @@ async fn replicas_apply_the_same_blocks_and_a_late_replica_catches_up_by_snapsho
             .client_write(BlockProposal {
                 timestamp_ms: 1_700_000_000_000 + i as u64,
                 proposer: format!("node-{leader_id}"),
+                channel: String::new(),
                 leaves: phase,
             })
             .await
@@ -218,6 +226,7 @@ async fn replicas_apply_the_same_blocks_and_a_late_replica_catches_up_by_snapsho
         .client_write(BlockProposal {
             timestamp_ms: 1_700_000_001_000,
             proposer: format!("node-{leader_id}"),
+            channel: String::new(),
             leaves: replay,
         })
         .await
@@ -240,6 +249,7 @@ async fn replicas_apply_the_same_blocks_and_a_late_replica_catches_up_by_snapsho
             // Proposed outside the leader's committer (which verifies before proposing),
             // as a compromised or buggy proposer would: no replica trusts it.
             proposer: "node-elsewhere".into(),
+            channel: String::new(),
             leaves: vec![forged],
         })
         .await
@@ -301,5 +311,300 @@ async fn replicas_apply_the_same_blocks_and_a_late_replica_catches_up_by_snapsho
     assert!(
         d.raft.metrics().borrow().snapshot.is_some(),
         "the late replica installed a snapshot"
+    );
+}
+
+fn tx_for(key: &SigningKey, origin: &str, nonce: u64, payload: Payload) -> Vec<u8> {
+    tx::sign(
+        key,
+        &pb::TxBody {
+            origin: origin.into(),
+            nonce,
+            client_time_ms: 0,
+            payload: Some(payload),
+        },
+    )
+    .encode_to_vec()
+}
+
+fn instrument(asset: &str, owner: &str) -> Payload {
+    Payload::RegisterInstrument(pb::RegisterInstrument {
+        asset_no: asset.into(),
+        serial_no: format!("S-{asset}"),
+        owner_org: owner.into(),
+        ..Default::default()
+    })
+}
+
+async fn write(
+    l: &Raft,
+    channel: &str,
+    ts: u64,
+    leaves: Vec<Vec<u8>>,
+) -> (Vec<Option<String>>, u64) {
+    let r = l
+        .client_write(BlockProposal {
+            timestamp_ms: ts,
+            proposer: "node-x".into(),
+            channel: channel.into(),
+            leaves,
+        })
+        .await
+        .unwrap();
+    let rules = r
+        .data
+        .results
+        .iter()
+        .map(|x| x.as_ref().err().map(|e| e.rule.clone()))
+        .collect();
+    (rules, r.log_id.index)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn channels_are_separate_logs_ordered_with_the_system_channel_and_survive_snapshots() {
+    use gridledger_node::demo::org_key;
+    let cfg = Arc::new(
+        Config {
+            heartbeat_interval: 100,
+            election_timeout_min: 300,
+            election_timeout_max: 600,
+            snapshot_policy: openraft::SnapshotPolicy::Never,
+            max_in_snapshot_log_to_keep: 0,
+            purge_batch_size: 1,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap(),
+    );
+    let router = Router::default();
+    let a = replica(1, &router, cfg.clone()).await;
+    let b = replica(2, &router, cfg.clone()).await;
+    let members: BTreeMap<u64, NodeInfo> = (1..=2)
+        .map(|i| {
+            (
+                i,
+                NodeInfo {
+                    name: String::new(),
+                    peer: format!("node-{i}"),
+                    api: String::new(),
+                },
+            )
+        })
+        .collect();
+    a.raft.initialize(members).await.unwrap();
+    let l = leader(&[&a, &b]).await;
+    for (i, phase) in phases().into_iter().enumerate() {
+        let (rules, _) = write(&l, "", 1_700_000_000_000 + i as u64, phase).await;
+        assert!(rules.iter().all(Option::is_none), "{rules:?}");
+    }
+    let reg = org_key("reg-metrology");
+    let north = org_key("grid-north");
+    let south = org_key("grid-south");
+    let supply = format!("{ORIGIN}/supply");
+
+    // Before the channel exists, a block for it rejects everything by rule.
+    let (rules, _) = write(
+        &l,
+        "supply",
+        1_700_000_001_000,
+        vec![tx_for(
+            &north,
+            &supply,
+            1_000_001,
+            instrument("CH-0", "grid-north"),
+        )],
+    )
+    .await;
+    assert_eq!(rules, vec![Some("4.5/channel".to_string())]);
+
+    // The regulator proposes the channel and its vote approves it (default policy).
+    let propose = Payload::ProposeChange(pb::ProposeChange {
+        proposal_id: "ch-supply".into(),
+        reason: String::new(),
+        change: Some(pb::propose_change::Change::CreateChannel(
+            pb::CreateChannel {
+                name: "supply".into(),
+                member_orgs: vec!["grid-north".into(), "sup-alpha".into()],
+            },
+        )),
+    });
+    let vote = Payload::CastVote(pb::CastVote {
+        proposal_id: "ch-supply".into(),
+        approve: true,
+    });
+    let (rules, _) = write(
+        &l,
+        "",
+        1_700_000_002_000,
+        vec![
+            tx_for(&reg, ORIGIN, 1_000_001, propose),
+            tx_for(&reg, ORIGIN, 1_000_002, vote),
+        ],
+    )
+    .await;
+    assert_eq!(rules, vec![None, None]);
+
+    // On the channel: a member writes; a non-member, consortium administration, a
+    // transaction for the system origin and a replayed nonce are refused by rule.
+    let (rules, _) = write(
+        &l,
+        "supply",
+        1_700_000_003_000,
+        vec![
+            tx_for(&north, &supply, 1_000_001, instrument("CH-1", "grid-north")),
+            tx_for(&south, &supply, 1_000_001, instrument("CH-2", "grid-south")),
+            tx_for(
+                &north,
+                &supply,
+                1_000_002,
+                Payload::RevokeSigner(pb::RevokeSigner {
+                    public_key: south.verifying_key().to_bytes().to_vec(),
+                    reason: String::new(),
+                }),
+            ),
+            tx_for(&north, ORIGIN, 1_000_003, instrument("CH-3", "grid-north")),
+            tx_for(&north, &supply, 1_000_001, instrument("CH-4", "grid-north")),
+            tx_for(&north, &supply, 1_000_004, instrument("CH-5", "grid-north")),
+        ],
+    )
+    .await;
+    assert_eq!(
+        rules,
+        vec![
+            None,
+            Some("4.5/channel".to_string()),
+            Some("4.5/channel".to_string()),
+            Some("4.1/origin".to_string()),
+            Some("4.1/nonce".to_string()),
+            None,
+        ]
+    );
+    // The same instrument id on the system channel is another log's record.
+    let (rules, _) = write(
+        &l,
+        "",
+        1_700_000_004_000,
+        vec![tx_for(
+            &north,
+            ORIGIN,
+            1_000_010,
+            instrument("CH-1", "grid-north"),
+        )],
+    )
+    .await;
+    assert_eq!(rules, vec![None]);
+
+    // A key revoked on the system channel is refused on the data channel from the next
+    // entry on: the order is the log's, the same on every replica.
+    let revoke = Payload::RevokeSigner(pb::RevokeSigner {
+        public_key: north.verifying_key().to_bytes().to_vec(),
+        reason: "test".into(),
+    });
+    let (rules, _) = write(
+        &l,
+        "",
+        1_700_000_005_000,
+        vec![tx_for(&reg, ORIGIN, 1_000_003, revoke)],
+    )
+    .await;
+    assert_eq!(rules, vec![None]);
+    let (rules, last) = write(
+        &l,
+        "supply",
+        1_700_000_006_000,
+        vec![tx_for(
+            &north,
+            &supply,
+            1_000_020,
+            instrument("CH-9", "grid-north"),
+        )],
+    )
+    .await;
+    assert_eq!(rules, vec![Some("4.1/signer".to_string())]);
+
+    for x in [&a, &b] {
+        x.raft
+            .wait(Some(Duration::from_secs(10)))
+            .applied_index_at_least(Some(last), "applied")
+            .await
+            .unwrap();
+    }
+    let sa = a
+        .channels
+        .get("supply")
+        .expect("channel opened on replica a");
+    let sb = b
+        .channels
+        .get("supply")
+        .expect("channel opened on replica b");
+    assert_eq!(sa.origin(), supply);
+    let (ta, tb) = (sa.tip(), sb.tip());
+    assert_eq!(
+        (ta.size, ta.height),
+        (2, 1),
+        "one block of two accepted transactions"
+    );
+    assert_eq!((ta.root, ta.block_hash), (tb.root, tb.block_hash));
+    assert!(ta.checkpoint.starts_with(&format!("{supply}\n2\n")));
+    assert!(
+        ta.checkpoint
+            .contains(&format!("\u{2014} {supply}/node-1 ")),
+        "signed under the channel's key name: {}",
+        ta.checkpoint
+    );
+    // The system channel's tree is untouched by the channel's records.
+    assert_eq!(a.ledger.tip().root, b.ledger.tip().root);
+    // The journal orders the channel's one block between the system channel's blocks.
+    let journal = a.channels.journal(u64::MAX).unwrap();
+    let at = journal
+        .iter()
+        .position(|j| j.channel == "supply")
+        .expect("the channel block is journalled");
+    assert_eq!(journal[at].height, 1);
+    assert!(journal[at + 1..].iter().all(|j| j.channel.is_empty()));
+    assert!(journal.windows(2).all(|w| w[0].index < w[1].index));
+
+    // A replica that joins later installs a snapshot that replays both channels in log
+    // order (the revocation must come before the refused channel write).
+    l.trigger().snapshot().await.unwrap();
+    l.wait(Some(Duration::from_secs(10)))
+        .metrics(|m| m.snapshot.is_some_and(|s| s.index >= last), "snapshot")
+        .await
+        .unwrap();
+    l.trigger().purge_log(last).await.unwrap();
+    let d = replica(3, &router, cfg.clone()).await;
+    l.add_learner(
+        3,
+        NodeInfo {
+            name: String::new(),
+            peer: "node-3".into(),
+            api: String::new(),
+        },
+        true,
+    )
+    .await
+    .unwrap();
+    d.raft
+        .wait(Some(Duration::from_secs(20)))
+        .applied_index_at_least(Some(last), "caught up")
+        .await
+        .unwrap();
+    assert!(
+        d.raft.metrics().borrow().snapshot.is_some(),
+        "installed a snapshot"
+    );
+    let sd = d
+        .channels
+        .get("supply")
+        .expect("channel opened by the snapshot's replay");
+    assert_eq!(
+        (sd.tip().root, sd.tip().block_hash),
+        (ta.root, ta.block_hash)
+    );
+    assert_eq!(d.ledger.tip().block_hash, a.ledger.tip().block_hash);
+    assert_eq!(
+        d.channels.journal(u64::MAX).unwrap(),
+        a.channels.journal(u64::MAX).unwrap(),
+        "the journal (block order) is reproduced"
     );
 }

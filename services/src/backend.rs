@@ -66,6 +66,20 @@ pub struct BlockInfo {
 /// The chain backend. Methods are synchronous reads of committed state (cheap: a few
 /// storage reads) except `submit`, which resolves after commit.
 pub trait ChainBackend: Send + Sync + 'static {
+    /// The backend of channel `name` ("" = the system channel) as `caller` may read it.
+    /// Submissions and cosignatures go through any channel's backend: they are routed by
+    /// the origin they name.
+    ///
+    /// # Errors
+    /// NotFound for a channel this ledger does not have; PermissionDenied when the
+    /// caller's org is not a member of it (the regulator reads every channel).
+    fn channel(
+        self: &std::sync::Arc<Self>,
+        name: &str,
+        caller: &crate::auth::Principal,
+    ) -> Result<std::sync::Arc<Self>>
+    where
+        Self: Sized;
     /// Status.
     ///
     /// # Errors

@@ -8,6 +8,7 @@ use gridledger_proto::v1 as pb;
 use gridledger_proto::v1::chain_service_server::ChainService;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::auth::Principal;
 use crate::backend::ChainBackend;
 use crate::convert;
 use crate::error::ServiceError;
@@ -80,20 +81,31 @@ impl Bucket {
 
 type BlockStream = Pin<Box<dyn Stream<Item = Result<pb::Block, Status>> + Send + 'static>>;
 
+impl<B: ChainBackend> Chain<B> {
+    /// The backend of the channel a request names, as its caller may read it (the auth
+    /// layer put the caller in the request's extensions).
+    fn at<T>(&self, r: &Request<T>, channel: &str) -> Result<Arc<B>, Status> {
+        let anonymous = Principal::anonymous(None);
+        let caller = r.extensions().get::<Principal>().unwrap_or(&anonymous);
+        Ok(self.backend.channel(channel, caller)?)
+    }
+}
+
 #[tonic::async_trait]
 impl<B: ChainBackend> ChainService for Chain<B> {
     async fn get_status(
         &self,
-        _: Request<pb::GetStatusRequest>,
+        r: Request<pb::GetStatusRequest>,
     ) -> Result<Response<pb::ChainStatus>, Status> {
-        Ok(Response::new(convert::status(self.backend.status()?)))
+        let b = self.at(&r, &r.get_ref().channel)?;
+        Ok(Response::new(convert::status(b.status()?)))
     }
 
     async fn get_checkpoint(
         &self,
-        _: Request<pb::GetCheckpointRequest>,
+        r: Request<pb::GetCheckpointRequest>,
     ) -> Result<Response<pb::SignedCheckpoint>, Status> {
-        let (note, tree_size, root) = self.backend.checkpoint()?;
+        let (note, tree_size, root) = self.at(&r, &r.get_ref().channel)?.checkpoint()?;
         Ok(Response::new(pb::SignedCheckpoint {
             note,
             tree_size,
@@ -105,12 +117,13 @@ impl<B: ChainBackend> ChainService for Chain<B> {
         &self,
         r: Request<pb::GetBlockRequest>,
     ) -> Result<Response<pb::Block>, Status> {
+        let b = self.at(&r, &r.get_ref().channel)?;
         let r = r.into_inner();
         if r.height == 0 {
             return Err(ServiceError::InvalidArgument("block heights start at 1".into()).into());
         }
         Ok(Response::new(convert::block(
-            self.backend.block(r.height, r.include_leaves)?,
+            b.block(r.height, r.include_leaves)?,
         )))
     }
 
@@ -118,14 +131,15 @@ impl<B: ChainBackend> ChainService for Chain<B> {
         &self,
         r: Request<pb::GetBlocksRequest>,
     ) -> Result<Response<pb::GetBlocksResponse>, Status> {
+        let backend = self.at(&r, &r.get_ref().channel)?;
         let r = r.into_inner();
         let from = r.from_height.max(1);
         let limit = r.limit.clamp(1, MAX_BLOCKS_PER_CALL) as u64;
-        let height = self.backend.status()?.height;
+        let height = backend.status()?.height;
         let mut blocks = Vec::new();
         let mut bytes = 0usize;
         for h in from..from.saturating_add(limit).min(height + 1) {
-            let b = self.backend.block(h, r.include_leaves)?;
+            let b = backend.block(h, r.include_leaves)?;
             bytes += b.leaves.iter().map(Vec::len).sum::<usize>();
             if !blocks.is_empty() && bytes > MAX_BLOCKS_RESPONSE_BYTES {
                 // The client continues from the next height.
@@ -140,8 +154,9 @@ impl<B: ChainBackend> ChainService for Chain<B> {
         &self,
         r: Request<pb::GetEntryRequest>,
     ) -> Result<Response<pb::Entry>, Status> {
+        let b = self.at(&r, &r.get_ref().channel)?;
         Ok(Response::new(convert::entry(
-            self.backend.entry(r.into_inner().index)?,
+            b.entry(r.into_inner().index)?,
         )))
     }
 
@@ -149,9 +164,10 @@ impl<B: ChainBackend> ChainService for Chain<B> {
         &self,
         r: Request<pb::GetInclusionProofRequest>,
     ) -> Result<Response<pb::InclusionProof>, Status> {
+        let b = self.at(&r, &r.get_ref().channel)?;
         let r = r.into_inner();
-        let (tree_size, path) = self.backend.inclusion(r.index, r.tree_size)?;
-        let entry = self.backend.entry(r.index)?;
+        let (tree_size, path) = b.inclusion(r.index, r.tree_size)?;
+        let entry = b.entry(r.index)?;
         Ok(Response::new(pb::InclusionProof {
             index: r.index,
             tree_size,
@@ -164,10 +180,11 @@ impl<B: ChainBackend> ChainService for Chain<B> {
         &self,
         r: Request<pb::GetConsistencyProofRequest>,
     ) -> Result<Response<pb::ConsistencyProof>, Status> {
+        let b = self.at(&r, &r.get_ref().channel)?;
         let r = r.into_inner();
-        let (new_size, path) = self.backend.consistency(r.old_size, r.new_size)?;
-        let old_root = self.backend.root_at(r.old_size)?.to_vec();
-        let new_root = self.backend.root_at(new_size)?.to_vec();
+        let (new_size, path) = b.consistency(r.old_size, r.new_size)?;
+        let old_root = b.root_at(r.old_size)?.to_vec();
+        let new_root = b.root_at(new_size)?.to_vec();
         Ok(Response::new(pb::ConsistencyProof {
             old_size: r.old_size,
             new_size,
@@ -181,8 +198,9 @@ impl<B: ChainBackend> ChainService for Chain<B> {
         &self,
         r: Request<pb::GetReceiptRequest>,
     ) -> Result<Response<pb::ReceiptResponse>, Status> {
+        let b = self.at(&r, &r.get_ref().channel)?;
         Ok(Response::new(pb::ReceiptResponse {
-            receipt: self.backend.receipt(r.into_inner().index)?,
+            receipt: b.receipt(r.into_inner().index)?,
         }))
     }
 
@@ -274,8 +292,8 @@ impl<B: ChainBackend> ChainService for Chain<B> {
         &self,
         r: Request<pb::WatchBlocksRequest>,
     ) -> Result<Response<Self::WatchBlocksStream>, Status> {
+        let backend = self.at(&r, &r.get_ref().channel)?;
         let r = r.into_inner();
-        let backend = self.backend.clone();
         let mut heights = backend.heights();
         let mut next = r.from_height.max(1);
         let stream = async_stream::try_stream! {

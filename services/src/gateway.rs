@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
@@ -113,10 +113,34 @@ pub fn router<A: AuthBackend, D: DataBackend, C: super::backend::ChainBackend>(
 
 type G<A, D, C> = State<Arc<Gateway<A, D, C>>>;
 
+/// The `channel` query parameter of chain routes ("" = the system channel). Parsed here
+/// so a bad query gets this API's JSON error, not the framework's text.
+fn channel_param(query: Option<String>) -> Result<String> {
+    let mut channel = String::new();
+    for pair in query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=') {
+            Some(("channel", v)) => channel = v.to_string(),
+            _ => {
+                return Err(ServiceError::InvalidArgument(format!(
+                    "unknown query parameter {pair:?}; this route takes only channel=NAME"
+                )));
+            }
+        }
+    }
+    Ok(channel)
+}
+
 async fn status<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
+    Extension(p): Extension<Principal>,
+    RawQuery(q): RawQuery,
 ) -> Result<Json<Value>> {
-    let s = g.chain.status()?;
+    let s = g.chain.channel(&channel_param(q)?, &p)?.status()?;
     let counts: serde_json::Map<String, Value> =
         s.counts.into_iter().map(|(k, v)| (k, v.into())).collect();
     Ok(Json(json!({
@@ -127,8 +151,10 @@ async fn status<A: AuthBackend, D: DataBackend, C: ChainBackend>(
 
 async fn checkpoint<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
+    Extension(p): Extension<Principal>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response> {
-    let (note, _, _) = g.chain.checkpoint()?;
+    let (note, _, _) = g.chain.channel(&channel_param(q)?, &p)?.checkpoint()?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
 }
 
@@ -143,12 +169,14 @@ async fn cosign<A: AuthBackend, D: DataBackend, C: ChainBackend>(
 
 async fn receipt<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
+    Extension(p): Extension<Principal>,
     Path(index): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Result<Response> {
     let index: u64 = index.parse().map_err(|_| {
         ServiceError::InvalidArgument(format!("record index {index:?} is not a number"))
     })?;
-    let r = g.chain.receipt(index)?;
+    let r = g.chain.channel(&channel_param(q)?, &p)?.receipt(index)?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], r).into_response())
 }
 

@@ -264,7 +264,13 @@ async fn resident_never_reads_another_residents_meter() {
         }
         let mut chain = ChainServiceClient::new(n.channel(port).await);
         let e = chain
-            .get_entry(with_bearer(pb::GetEntryRequest { index: 20 }, &me))
+            .get_entry(with_bearer(
+                pb::GetEntryRequest {
+                    index: 20,
+                    ..Default::default()
+                },
+                &me,
+            ))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied);
@@ -274,6 +280,7 @@ async fn resident_never_reads_another_residents_meter() {
                     from_height: 1,
                     limit: 10,
                     include_leaves: true,
+                    ..Default::default()
                 },
                 &me,
             ))
@@ -285,6 +292,7 @@ async fn resident_never_reads_another_residents_meter() {
                 pb::GetBlockRequest {
                     height: 1,
                     include_leaves: true,
+                    ..Default::default()
                 },
                 &me,
             ))
@@ -292,7 +300,13 @@ async fn resident_never_reads_another_residents_meter() {
             .unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied);
         let e = chain
-            .get_receipt(with_bearer(pb::GetReceiptRequest { index: 20 }, &me))
+            .get_receipt(with_bearer(
+                pb::GetReceiptRequest {
+                    index: 20,
+                    ..Default::default()
+                },
+                &me,
+            ))
             .await
             .unwrap_err();
         assert_eq!(e.code(), Code::PermissionDenied);
@@ -301,6 +315,7 @@ async fn resident_never_reads_another_residents_meter() {
                 pb::WatchBlocksRequest {
                     from_height: 1,
                     include_leaves: true,
+                    ..Default::default()
                 },
                 &me,
             ))

@@ -249,6 +249,7 @@ async fn submit_over_64_kib_is_resource_exhausted() {
     let e = c
         .get_entry(gpb::GetEntryRequest {
             index: ok.leaf_index,
+            ..Default::default()
         })
         .await
         .expect("entry")
@@ -283,7 +284,7 @@ async fn reads_beyond_the_tree_are_not_found_and_impossible_ranges_invalid() {
     let node = DevNode::start(20);
     let mut c = node.client().await;
     let st = c
-        .get_status(gpb::GetStatusRequest {})
+        .get_status(gpb::GetStatusRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -291,37 +292,51 @@ async fn reads_beyond_the_tree_are_not_found_and_impossible_ranges_invalid() {
     assert!(size > 0 && height > 0);
 
     // Controls: the last valid item of each kind exists.
-    c.get_entry(gpb::GetEntryRequest { index: size - 1 })
-        .await
-        .expect("last leaf exists");
+    c.get_entry(gpb::GetEntryRequest {
+        index: size - 1,
+        ..Default::default()
+    })
+    .await
+    .expect("last leaf exists");
     c.get_inclusion_proof(gpb::GetInclusionProofRequest {
         index: 0,
         tree_size: size,
+        ..Default::default()
     })
     .await
     .expect("proof at the tree size");
     c.get_consistency_proof(gpb::GetConsistencyProofRequest {
         old_size: 1,
         new_size: size,
+        ..Default::default()
     })
     .await
     .expect("consistency 1 -> size");
     c.get_block(gpb::GetBlockRequest {
         height,
         include_leaves: false,
+        ..Default::default()
     })
     .await
     .expect("top block exists");
 
     assert_status(
         "GetEntry(tree_size)",
-        c.get_entry(gpb::GetEntryRequest { index: size }).await,
+        c.get_entry(gpb::GetEntryRequest {
+            index: size,
+            ..Default::default()
+        })
+        .await,
         Code::NotFound,
         &[&size.to_string()],
     );
     assert_status(
         "GetEntry(u64::MAX)",
-        c.get_entry(gpb::GetEntryRequest { index: u64::MAX }).await,
+        c.get_entry(gpb::GetEntryRequest {
+            index: u64::MAX,
+            ..Default::default()
+        })
+        .await,
         Code::NotFound,
         &["does not exist", "tree size"],
     );
@@ -330,6 +345,7 @@ async fn reads_beyond_the_tree_are_not_found_and_impossible_ranges_invalid() {
         c.get_inclusion_proof(gpb::GetInclusionProofRequest {
             index: 0,
             tree_size: size + 1,
+            ..Default::default()
         })
         .await,
         Code::NotFound,
@@ -340,6 +356,7 @@ async fn reads_beyond_the_tree_are_not_found_and_impossible_ranges_invalid() {
         c.get_inclusion_proof(gpb::GetInclusionProofRequest {
             index: size,
             tree_size: 0,
+            ..Default::default()
         })
         .await,
         Code::NotFound,
@@ -350,6 +367,7 @@ async fn reads_beyond_the_tree_are_not_found_and_impossible_ranges_invalid() {
         c.get_consistency_proof(gpb::GetConsistencyProofRequest {
             old_size: 10,
             new_size: 5,
+            ..Default::default()
         })
         .await,
         Code::InvalidArgument,
@@ -360,6 +378,7 @@ async fn reads_beyond_the_tree_are_not_found_and_impossible_ranges_invalid() {
         c.get_consistency_proof(gpb::GetConsistencyProofRequest {
             old_size: 0,
             new_size: size,
+            ..Default::default()
         })
         .await,
         Code::InvalidArgument,
@@ -370,6 +389,7 @@ async fn reads_beyond_the_tree_are_not_found_and_impossible_ranges_invalid() {
         c.get_consistency_proof(gpb::GetConsistencyProofRequest {
             old_size: 1,
             new_size: size + 1,
+            ..Default::default()
         })
         .await,
         Code::NotFound,
@@ -380,6 +400,7 @@ async fn reads_beyond_the_tree_are_not_found_and_impossible_ranges_invalid() {
         c.get_block(gpb::GetBlockRequest {
             height: 0,
             include_leaves: false,
+            ..Default::default()
         })
         .await,
         Code::InvalidArgument,
@@ -390,6 +411,7 @@ async fn reads_beyond_the_tree_are_not_found_and_impossible_ranges_invalid() {
         c.get_block(gpb::GetBlockRequest {
             height: height + 1,
             include_leaves: true,
+            ..Default::default()
         })
         .await,
         Code::NotFound,
@@ -397,7 +419,11 @@ async fn reads_beyond_the_tree_are_not_found_and_impossible_ranges_invalid() {
     );
     assert_status(
         "GetReceipt(tree_size)",
-        c.get_receipt(gpb::GetReceiptRequest { index: size }).await,
+        c.get_receipt(gpb::GetReceiptRequest {
+            index: size,
+            ..Default::default()
+        })
+        .await,
         Code::NotFound,
         &[&size.to_string()],
     );
@@ -513,7 +539,10 @@ async fn submit_stream_judges_each_transaction_and_reports_positions_and_codes()
     // leaf_indexes are in stream order: good1 then good2, stored verbatim.
     for (idx, tx) in r.leaf_indexes.iter().zip([&good1, &good2]) {
         let e = c
-            .get_entry(gpb::GetEntryRequest { index: *idx })
+            .get_entry(gpb::GetEntryRequest {
+                index: *idx,
+                ..Default::default()
+            })
             .await
             .expect("entry")
             .into_inner();
@@ -549,7 +578,7 @@ async fn first_rpc(node: &DevNode, identity: Option<Identity>) -> Result<u64, St
         .await
         .map_err(|e| format!("connect: {e:?}"))?;
     let mut c = ChainServiceClient::new(ch);
-    c.get_status(gpb::GetStatusRequest {})
+    c.get_status(gpb::GetStatusRequest::default())
         .await
         .map(|r| r.into_inner().tree_size)
         .map_err(|s| format!("get_status: {:?} {}", s.code(), s.message()))

@@ -168,7 +168,7 @@ impl Cluster {
     async fn status(&self, i: usize) -> Option<pb::ChainStatus> {
         self.client(i)
             .await?
-            .get_status(pb::GetStatusRequest {})
+            .get_status(pb::GetStatusRequest::default())
             .await
             .ok()
             .map(|r| r.into_inner())
@@ -361,7 +361,10 @@ async fn three_nodes_replicate_survive_a_killed_leader_and_catch_up() {
         let mut cl = c.client(i).await.unwrap();
         for (index, hash) in &acked {
             let e = cl
-                .get_entry(pb::GetEntryRequest { index: *index })
+                .get_entry(pb::GetEntryRequest {
+                    index: *index,
+                    ..Default::default()
+                })
                 .await
                 .unwrap()
                 .into_inner();
@@ -797,7 +800,7 @@ async fn an_approved_node_joins_the_cluster() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(mut cl4) = c.client_at(&api).await
-            && let Ok(s) = cl4.get_status(pb::GetStatusRequest {}).await
+            && let Ok(s) = cl4.get_status(pb::GetStatusRequest::default()).await
         {
             let s = s.into_inner();
             if s.tree_size >= target && s.leader_id.starts_with("node-") {

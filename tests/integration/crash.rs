@@ -154,7 +154,13 @@ async fn kill_9_during_load_loses_no_acknowledged_transaction() {
         );
         let mut lost = Vec::new();
         for (i, leaf) in &all_acked {
-            match c.get_entry(GetEntryRequest { index: *i }).await {
+            match c
+                .get_entry(GetEntryRequest {
+                    index: *i,
+                    ..Default::default()
+                })
+                .await
+            {
                 Ok(e) if e.get_ref().leaf == leaf.as_ref() => {}
                 Ok(e) => lost.push(format!(
                     "leaf {i}: stored bytes differ ({} bytes stored, {} acknowledged)",

@@ -156,7 +156,7 @@ async fn pki_certificates_run_a_node_and_only_client_certificates_of_its_ca_get_
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Ok(mut c) = client(port, &pki_dir, "ca.pem", "erp").await
-            && let Ok(s) = c.get_status(pb::GetStatusRequest {}).await
+            && let Ok(s) = c.get_status(pb::GetStatusRequest::default()).await
         {
             break s.into_inner();
         }
@@ -173,13 +173,13 @@ async fn pki_certificates_run_a_node_and_only_client_certificates_of_its_ca_get_
     // A server-only certificate (no clientAuth usage) is not a client identity.
     let refused = match client(port, &pki_dir, "ca.pem", "public").await {
         Err(_) => true,
-        Ok(mut c) => c.get_status(pb::GetStatusRequest {}).await.is_err(),
+        Ok(mut c) => c.get_status(pb::GetStatusRequest::default()).await.is_err(),
     };
     assert!(refused, "a certificate without clientAuth must be refused");
     // A system certificate from another CA is refused (the client trusts our CA).
     let refused = match client(port, &d.join("other"), "../pki/ca.pem", "erp").await {
         Err(_) => true,
-        Ok(mut c) => c.get_status(pb::GetStatusRequest {}).await.is_err(),
+        Ok(mut c) => c.get_status(pb::GetStatusRequest::default()).await.is_err(),
     };
     assert!(refused, "a certificate from another CA must be refused");
 }

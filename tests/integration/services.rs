@@ -77,7 +77,7 @@ async fn blocks_chain_by_hash_and_the_stream_delivers_new_blocks_from_a_cursor()
     let node = DevNode::start(10);
     let mut c = node.client().await;
     let status = c
-        .get_status(pb::GetStatusRequest {})
+        .get_status(pb::GetStatusRequest::default())
         .await
         .unwrap()
         .into_inner();
@@ -86,6 +86,7 @@ async fn blocks_chain_by_hash_and_the_stream_delivers_new_blocks_from_a_cursor()
             from_height: 1,
             limit: 5000,
             include_leaves: true,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -110,6 +111,7 @@ async fn blocks_chain_by_hash_and_the_stream_delivers_new_blocks_from_a_cursor()
         .watch_blocks(pb::WatchBlocksRequest {
             from_height: status.height,
             include_leaves: false,
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -293,6 +293,7 @@ async fn per_identity_concurrency_limit_answers_resource_exhausted() {
         .watch_blocks(pb::WatchBlocksRequest {
             from_height: 1,
             include_leaves: false,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -300,10 +301,14 @@ async fn per_identity_concurrency_limit_answers_resource_exhausted() {
         .watch_blocks(pb::WatchBlocksRequest {
             from_height: 1,
             include_leaves: false,
+            ..Default::default()
         })
         .await
         .unwrap();
-    let e = chain.get_status(pb::GetStatusRequest {}).await.unwrap_err();
+    let e = chain
+        .get_status(pb::GetStatusRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
     assert!(
         e.message().contains("too many concurrent requests"),
@@ -324,7 +329,7 @@ async fn per_identity_concurrency_limit_answers_resource_exhausted() {
     drop((s1, s2));
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match chain.get_status(pb::GetStatusRequest {}).await {
+        match chain.get_status(pb::GetStatusRequest::default()).await {
             Ok(_) => break,
             Err(e) if e.code() == Code::ResourceExhausted && Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await

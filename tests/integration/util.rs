@@ -34,7 +34,7 @@ pub fn size_and_root(node: &DevNode) -> (u64, String) {
 
 /// Tree size through gRPC.
 pub async fn grpc_tree_size(c: &mut ChainServiceClient<Channel>) -> u64 {
-    c.get_status(gpb::GetStatusRequest {})
+    c.get_status(gpb::GetStatusRequest::default())
         .await
         .expect("GetStatus")
         .into_inner()

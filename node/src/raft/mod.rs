@@ -30,6 +30,9 @@ pub struct BlockProposal {
     pub timestamp_ms: u64,
     /// The leader's node id (the block header's proposer).
     pub proposer: String,
+    /// The channel the block belongs to ("" = the system channel).
+    #[serde(default)]
+    pub channel: String,
     /// SignedTx bytes, in order.
     #[serde(with = "b64_vec")]
     pub leaves: Vec<Vec<u8>>,

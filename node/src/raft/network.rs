@@ -28,12 +28,16 @@ pub const MAX_PEER_MESSAGE_BYTES: usize = 64 << 20;
 #[derive(Clone)]
 pub struct PeerServer {
     raft: Raft,
-    own_checkpoint: Arc<dyn Fn() -> String + Send + Sync>,
+    own_checkpoint: OwnCheckpoint,
 }
+
+/// This node's own signed checkpoint of a channel ("" = system), `None` for no such
+/// channel.
+pub type OwnCheckpoint = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 impl PeerServer {
     /// Serves `raft` to peers, and this node's own signed checkpoint.
-    pub fn new(raft: Raft, own_checkpoint: Arc<dyn Fn() -> String + Send + Sync>) -> Self {
+    pub fn new(raft: Raft, own_checkpoint: OwnCheckpoint) -> Self {
         Self {
             raft,
             own_checkpoint,
@@ -139,9 +143,10 @@ impl pb::peer_service_server::PeerService for PeerServer {
         r: Request<pb::OwnCheckpointRequest>,
     ) -> Result<Response<pb::OwnCheckpoint>, Status> {
         self.authorise(&r)?;
-        Ok(Response::new(pb::OwnCheckpoint {
-            note: (self.own_checkpoint)(),
-        }))
+        let channel = &r.get_ref().channel;
+        let note = (self.own_checkpoint)(channel)
+            .ok_or_else(|| Status::not_found(format!("no channel named {channel:?}")))?;
+        Ok(Response::new(pb::OwnCheckpoint { note }))
     }
 
     async fn install_snapshot(

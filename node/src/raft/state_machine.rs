@@ -1,13 +1,15 @@
 //! The ledger as Raft's state machine.
 //!
-//! Applying an entry is `Ledger::apply_block`, with the applied log id written in the
-//! same atomic batch, so after a crash the ledger and Raft agree on what was applied.
+//! Applying an entry is `Channels::apply` (the entry's channel's `Ledger::apply_block`),
+//! with the applied log id written in the same atomic batch, so after a crash the ledger
+//! and Raft agree on what was applied.
 //!
-//! Snapshots are built from the ledger itself, not kept as a second copy: a snapshot is
-//! the chain of blocks (header hash, timestamp, proposer, accepted leaves) up to the
+//! Snapshots are built from the ledgers themselves, not kept as a second copy: a
+//! snapshot is every channel's blocks (channel, height, header hash, timestamp, proposer,
+//! accepted leaves) in the order the log made them (the node's journal), up to the
 //! applied position. A node installing it keeps the blocks it already has (after checking
-//! that its last block hash matches the snapshot's) and replays the rest through the same
-//! apply path, which re-checks every contract and must reproduce every block hash.
+//! their hashes against the snapshot's) and replays the rest, in that order, through the
+//! same apply path, which re-checks every contract and must reproduce every block hash.
 
 use std::io::Cursor;
 use std::sync::Arc;
@@ -21,15 +23,22 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::{BlockResult, NodeInfo, TxRejection, TypeConfig, read_sm, write_sm};
-use crate::ledger::Ledger;
+use crate::channels::{Channels, OrderedBlock};
 use crate::store::{Cf, Store, WriteBatch};
 
+// The applied position lives in the node-wide Raft column family (next to the vote), not
+// in a channel's ledger, and is written in the same batch as each entry's block.
 const APPLIED: &[u8] = b"raft_applied";
 const MEMBERSHIP: &[u8] = b"raft_membership";
 
 /// One block in a snapshot.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SnapBlock {
+    /// The Raft index that made it (the journal key).
+    index: u64,
+    /// Its channel ("" = system).
+    channel: String,
+    height: u64,
     hash: String,
     timestamp_ms: u64,
     proposer: String,
@@ -42,15 +51,15 @@ type Current = Arc<Mutex<Option<(SnapshotMeta<u64, NodeInfo>, Vec<u8>)>>>;
 
 /// The state machine over a ledger.
 pub struct StateMachine<S: Store> {
-    ledger: Arc<Ledger<S>>,
+    channels: Arc<Channels<S>>,
     current: Current,
 }
 
 impl<S: Store> StateMachine<S> {
-    /// The state machine of `ledger`.
-    pub fn new(ledger: Arc<Ledger<S>>) -> Self {
+    /// The state machine over a node's channels.
+    pub fn new(channels: Arc<Channels<S>>) -> Self {
         Self {
-            ledger,
+            channels,
             current: Arc::new(Mutex::new(None)),
         }
     }
@@ -59,7 +68,13 @@ impl<S: Store> StateMachine<S> {
         &self,
         key: &[u8],
     ) -> Result<Option<T>, StorageError<u64>> {
-        match self.ledger.store().get(Cf::Meta, key).map_err(read_sm)? {
+        match self
+            .channels
+            .system()
+            .store()
+            .get(Cf::RaftMeta, key)
+            .map_err(read_sm)?
+        {
             None => Ok(None),
             Some(v) => serde_json::from_slice(&v).map(Some).map_err(read_sm),
         }
@@ -76,13 +91,13 @@ fn position(
 ) -> Result<WriteBatch, StorageError<u64>> {
     let mut b = WriteBatch::new();
     b.put(
-        Cf::Meta,
+        Cf::RaftMeta,
         APPLIED.to_vec(),
         serde_json::to_vec(applied).map_err(write_sm)?,
     );
     if let Some(m) = membership {
         b.put(
-            Cf::Meta,
+            Cf::RaftMeta,
             MEMBERSHIP.to_vec(),
             serde_json::to_vec(m).map_err(write_sm)?,
         );
@@ -90,18 +105,16 @@ fn position(
     Ok(b)
 }
 
-/// Applies one proposal through the ledger, off the async workers (it fsyncs).
+/// Applies one block through its channel, off the async workers (it fsyncs).
 async fn apply_proposal<S: Store>(
-    ledger: Arc<Ledger<S>>,
-    leaves: Vec<Bytes>,
-    timestamp_ms: u64,
-    proposer: String,
+    channels: Arc<Channels<S>>,
+    a: OrderedBlock,
     extra: WriteBatch,
 ) -> Result<BlockResult, StorageError<u64>> {
     let out = tokio::task::spawn_blocking(move || {
-        // Every replica, the proposer included, checks every signature with the strict
-        // rules: the verdict must not depend on who proposed or how a batch was formed.
-        ledger.apply_block(&leaves, timestamp_ms, &proposer, extra, true)
+        // Every replica, the proposer included, checks every signature with the
+        // deterministic rules: the verdict must not depend on who proposed the block.
+        channels.apply(&a, extra, true)
     })
     .await
     .map_err(write_sm)?
@@ -142,22 +155,19 @@ impl<S: Store> RaftStateMachine<TypeConfig> for StateMachine<S> {
             match e.payload {
                 EntryPayload::Normal(p) => {
                     let extra = position(&e.log_id, None)?;
-                    let leaves = p.leaves.into_iter().map(Bytes::from).collect();
-                    out.push(
-                        apply_proposal(
-                            self.ledger.clone(),
-                            leaves,
-                            p.timestamp_ms,
-                            p.proposer,
-                            extra,
-                        )
-                        .await?,
-                    );
+                    let a = OrderedBlock {
+                        channel: p.channel,
+                        leaves: p.leaves.into_iter().map(Bytes::from).collect(),
+                        timestamp_ms: p.timestamp_ms,
+                        proposer: p.proposer,
+                        index: Some(e.log_id.index),
+                    };
+                    out.push(apply_proposal(self.channels.clone(), a, extra).await?);
                 }
                 EntryPayload::Blank => {
                     let extra = position(&e.log_id, None)?;
                     out.push(
-                        apply_proposal(self.ledger.clone(), Vec::new(), 0, String::new(), extra)
+                        apply_proposal(self.channels.clone(), OrderedBlock::default(), extra)
                             .await?,
                     );
                 }
@@ -165,7 +175,7 @@ impl<S: Store> RaftStateMachine<TypeConfig> for StateMachine<S> {
                     let stored = StoredMembership::new(Some(e.log_id), m);
                     let extra = position(&e.log_id, Some(&stored))?;
                     out.push(
-                        apply_proposal(self.ledger.clone(), Vec::new(), 0, String::new(), extra)
+                        apply_proposal(self.channels.clone(), OrderedBlock::default(), extra)
                             .await?,
                     );
                 }
@@ -177,10 +187,9 @@ impl<S: Store> RaftStateMachine<TypeConfig> for StateMachine<S> {
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         // Captured here, between applies, so the position and the chain agree.
         SnapshotBuilder {
-            ledger: self.ledger.clone(),
+            channels: self.channels.clone(),
             applied: self.read(APPLIED).ok().flatten(),
             membership: self.membership().unwrap_or_default(),
-            height: self.ledger.tip().height,
             current: self.current.clone(),
         }
     }
@@ -198,18 +207,22 @@ impl<S: Store> RaftStateMachine<TypeConfig> for StateMachine<S> {
     ) -> Result<(), StorageError<u64>> {
         let data = snapshot.into_inner();
         let blocks: Vec<SnapBlock> = serde_json::from_slice(&data).map_err(write_sm)?;
-        let have = self.ledger.tip().height;
-        if have > blocks.len() as u64 {
-            return Err(write_sm(format!(
-                "snapshot holds {} blocks but this replica already has {have}: refusing to roll back",
-                blocks.len()
-            )));
+        // Never roll a channel back: the snapshot must hold at least what we have.
+        let mut top: std::collections::BTreeMap<&str, u64> = Default::default();
+        for b in &blocks {
+            let h = top.entry(b.channel.as_str()).or_default();
+            *h = (*h).max(b.height);
         }
-        if have > 0 {
-            let mine = self.ledger.tip().block_hash;
-            if hex::encode(mine) != blocks[have as usize - 1].hash {
+        for name in std::iter::once(String::new()).chain(self.channels.names()) {
+            let have = self
+                .channels
+                .get(&name)
+                .map(|l| l.tip().height)
+                .unwrap_or(0);
+            let theirs = top.get(name.as_str()).copied().unwrap_or(0);
+            if have > theirs {
                 return Err(write_sm(format!(
-                    "this replica's block {have} differs from the snapshot's: the replica diverged; restore it from a backup or resync from empty"
+                    "snapshot holds {theirs} blocks of channel {name:?} but this replica already has {have}: refusing to roll back"
                 )));
             }
         }
@@ -217,32 +230,61 @@ impl<S: Store> RaftStateMachine<TypeConfig> for StateMachine<S> {
             .last_log_id
             .ok_or_else(|| write_sm("snapshot without a log position"))?;
         let n = blocks.len();
-        for (i, b) in blocks.into_iter().enumerate().skip(have as usize) {
+        let mut positioned = false;
+        for (i, b) in blocks.into_iter().enumerate() {
+            let ledger = self.channels.get(&b.channel).ok_or_else(|| {
+                write_sm(format!(
+                    "snapshot block {} is for channel {:?}, which no earlier block created",
+                    i + 1,
+                    b.channel
+                ))
+            })?;
+            let have = ledger.tip().height;
+            if b.height <= have {
+                let mine = ledger
+                    .block_header(b.height)
+                    .map_err(read_sm)?
+                    .map(|h| hex::encode(h.hash()));
+                if mine.as_deref() != Some(b.hash.as_str()) {
+                    return Err(write_sm(format!(
+                        "this replica's block {} of channel {:?} differs from the snapshot's: the replica diverged; restore it from a backup or resync from empty",
+                        b.height, b.channel
+                    )));
+                }
+                continue;
+            }
+            if b.height != have + 1 {
+                return Err(write_sm(format!(
+                    "snapshot skips from block {have} to {} of channel {:?}",
+                    b.height, b.channel
+                )));
+            }
             let extra = if i + 1 == n {
+                positioned = true;
                 position(&last, Some(&meta.last_membership))?
             } else {
                 WriteBatch::new()
             };
-            let leaves = b.leaves.into_iter().map(Bytes::from).collect();
-            apply_proposal(
-                self.ledger.clone(),
-                leaves,
-                b.timestamp_ms,
-                b.proposer,
-                extra,
-            )
-            .await?;
-            if hex::encode(self.ledger.tip().block_hash) != b.hash {
+            let a = OrderedBlock {
+                channel: b.channel.clone(),
+                leaves: b.leaves.into_iter().map(Bytes::from).collect(),
+                timestamp_ms: b.timestamp_ms,
+                proposer: b.proposer,
+                index: Some(b.index),
+            };
+            apply_proposal(self.channels.clone(), a, extra).await?;
+            if hex::encode(ledger.tip().block_hash) != b.hash {
                 return Err(write_sm(format!(
-                    "replaying snapshot block {} gave a different block hash: the snapshot is not this ledger's",
-                    i + 1
+                    "replaying snapshot block {} of channel {:?} gave a different block hash: the snapshot is not this ledger's",
+                    b.height, b.channel
                 )));
             }
         }
-        if n as u64 == have {
-            // Nothing to replay: just record the position.
+        if !positioned {
+            // Nothing left to replay: just record the position.
             let b = position(&last, Some(&meta.last_membership))?;
-            self.ledger
+            self.channels
+                .system()
                 .store()
                 .write(b, crate::store::Durability::Sync)
                 .map_err(write_sm)?;
@@ -261,29 +303,35 @@ impl<S: Store> RaftStateMachine<TypeConfig> for StateMachine<S> {
     }
 }
 
-/// Builds a snapshot of the chain up to a captured position.
+/// Builds a snapshot of every channel up to a captured position.
 pub struct SnapshotBuilder<S: Store> {
-    ledger: Arc<Ledger<S>>,
+    channels: Arc<Channels<S>>,
     applied: Option<LogId<u64>>,
     membership: StoredMembership<u64, NodeInfo>,
-    height: u64,
     current: Current,
 }
 
 impl<S: Store> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<S> {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
-        let mut blocks = Vec::with_capacity(self.height as usize);
-        for h in 1..=self.height {
-            let header = self
-                .ledger
-                .block_header(h)
+        let upto = self.applied.map(|l| l.index).unwrap_or(0);
+        let journal = self.channels.journal(upto).map_err(read_sm)?;
+        let mut blocks = Vec::with_capacity(journal.len());
+        for j in journal {
+            let ledger = self
+                .channels
+                .get(&j.channel)
+                .ok_or_else(|| read_sm(format!("journal names unknown channel {:?}", j.channel)))?;
+            let header = ledger
+                .block_header(j.height)
                 .map_err(read_sm)?
-                .ok_or_else(|| read_sm(format!("block {h} missing")))?;
-            let leaves = self
-                .ledger
+                .ok_or_else(|| read_sm(format!("block {} of {:?} missing", j.height, j.channel)))?;
+            let leaves = ledger
                 .leaves(header.first_index, header.leaf_count)
                 .map_err(read_sm)?;
             blocks.push(SnapBlock {
+                index: j.index,
+                channel: j.channel,
+                height: j.height,
                 hash: hex::encode(header.hash()),
                 timestamp_ms: header.timestamp_ms,
                 proposer: header.proposer,
@@ -294,11 +342,7 @@ impl<S: Store> RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder<S> {
         let meta = SnapshotMeta {
             last_log_id: self.applied,
             last_membership: self.membership.clone(),
-            snapshot_id: format!(
-                "{}-{}",
-                self.applied.map(|l| l.index).unwrap_or(0),
-                self.height
-            ),
+            snapshot_id: format!("{upto}-{}", blocks.len()),
         };
         *self.current.lock() = Some((meta.clone(), data.clone()));
         Ok(Snapshot {

@@ -1,7 +1,7 @@
 //! The storage conformance suite: every [`Store`] implementation must pass it.
 //! Run from the node's tests against RocksDB and the in-memory store.
 
-use super::{Cf, Durability, Store, WriteBatch};
+use super::{Cf, Durability, Scope, Store, WriteBatch};
 
 /// Runs every contract check against a fresh, empty store.
 ///
@@ -133,4 +133,113 @@ pub fn run<S: Store>(store: &S) {
     b.put(Cf::Nonces, vec![1u8; 40], Vec::new());
     store.write(b, Durability::Sync).unwrap();
     assert_eq!(store.get(Cf::Nonces, &[1u8; 40]).unwrap(), Some(Vec::new()));
+    scopes(store);
+}
+
+/// Scoped handles: each channel sees only its own keys in per-channel column families,
+/// node-wide families are shared, and `a` never sees `ab`.
+fn scopes<S: Store>(store: &S) {
+    let a = store.scoped(Scope::channel("a"));
+    let ab = store.scoped(Scope::channel("ab"));
+    let mut b = WriteBatch::new();
+    for i in 0u64..5 {
+        b.put(
+            Cf::Leaves,
+            i.to_be_bytes().to_vec(),
+            format!("a{i}").into_bytes(),
+        );
+    }
+    b.put(Cf::RaftMeta, b"shared".to_vec(), b"from a".to_vec());
+    a.write(b, Durability::Sync).unwrap();
+    let mut b = WriteBatch::new();
+    b.put(Cf::Leaves, 2u64.to_be_bytes().to_vec(), b"ab2".to_vec());
+    ab.write(b, Durability::Sync).unwrap();
+
+    assert_eq!(
+        a.get(Cf::Leaves, &2u64.to_be_bytes()).unwrap().as_deref(),
+        Some(&b"a2"[..]),
+        "a scoped handle reads its own writes"
+    );
+    assert_eq!(
+        ab.get(Cf::Leaves, &2u64.to_be_bytes()).unwrap().as_deref(),
+        Some(&b"ab2"[..]),
+        "scopes must not share keys"
+    );
+    assert_eq!(
+        store
+            .get(Cf::Leaves, &2u64.to_be_bytes())
+            .unwrap()
+            .as_deref(),
+        Some(&b"leaf 2"[..]),
+        "a scope's writes must not reach the unscoped key space"
+    );
+    assert_eq!(
+        store.get(Cf::RaftMeta, b"shared").unwrap().as_deref(),
+        Some(&b"from a"[..]),
+        "node-wide column families are not scoped"
+    );
+    assert_eq!(
+        a.multi_get(
+            Cf::Leaves,
+            &[4u64.to_be_bytes().to_vec(), 5u64.to_be_bytes().to_vec()]
+        )
+        .unwrap(),
+        vec![Some(b"a4".to_vec()), None]
+    );
+
+    let s = a
+        .scan(
+            Cf::Leaves,
+            &0u64.to_be_bytes(),
+            &u64::MAX.to_be_bytes(),
+            100,
+        )
+        .unwrap();
+    assert_eq!(s.len(), 5, "a scan stays inside its scope");
+    assert_eq!(
+        s[0].0,
+        0u64.to_be_bytes().to_vec(),
+        "keys come back unprefixed"
+    );
+    assert_eq!(
+        ab.scan(
+            Cf::Leaves,
+            &0u64.to_be_bytes(),
+            &u64::MAX.to_be_bytes(),
+            100
+        )
+        .unwrap()
+        .len(),
+        1
+    );
+    let (k, v) = a
+        .seek_prev(Cf::Leaves, &u64::MAX.to_be_bytes())
+        .unwrap()
+        .unwrap();
+    assert_eq!((k, v), (4u64.to_be_bytes().to_vec(), b"a4".to_vec()));
+    assert_eq!(
+        ab.seek_prev(Cf::Leaves, &1u64.to_be_bytes()).unwrap(),
+        None,
+        "seek_prev must not step below its scope (into channel a)"
+    );
+    let c = store.scoped(Scope::channel("c"));
+    assert_eq!(
+        c.seek_prev(Cf::Leaves, &u64::MAX.to_be_bytes()).unwrap(),
+        None,
+        "an empty scope has no last key, whatever precedes it"
+    );
+    // The unscoped key space does not see scoped keys in its ranges.
+    assert_eq!(
+        store
+            .scan(
+                Cf::Leaves,
+                &0u64.to_be_bytes(),
+                &(1u64 << 56).to_be_bytes(),
+                1000
+            )
+            .unwrap()
+            .len(),
+        99,
+        "scoped keys must stay out of the system channel's index ranges"
+    );
 }

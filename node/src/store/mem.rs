@@ -2,17 +2,19 @@
 //! minus durability across process restarts.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use super::{Cf, Durability, Result, Store, WriteBatch};
+use super::{Cf, Durability, Result, Scope, Store, WriteBatch};
 
 type Table = BTreeMap<Vec<u8>, Vec<u8>>;
 
 /// A `BTreeMap` per column family behind one lock, so a batch is atomic to readers.
 #[derive(Debug, Default)]
 pub struct MemStore {
-    cfs: RwLock<BTreeMap<Cf, Table>>,
+    cfs: Arc<RwLock<BTreeMap<Cf, Table>>>,
+    scope: Scope,
 }
 
 impl MemStore {
@@ -24,15 +26,22 @@ impl MemStore {
 
 impl Store for MemStore {
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.cfs.read().get(&cf).and_then(|m| m.get(key).cloned()))
+        let key = self.scope.key(cf, key);
+        Ok(self
+            .cfs
+            .read()
+            .get(&cf)
+            .and_then(|m| m.get(key.as_ref()).cloned()))
     }
 
     fn seek_prev(&self, cf: Cf, key: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+        let key = self.scope.key(cf, key).into_owned();
         let g = self.cfs.read();
         Ok(g.get(&cf).and_then(|m| {
-            m.range(..=key.to_vec())
+            m.range(..=key)
                 .next_back()
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .filter(|(k, _)| self.scope.contains(cf, k))
+                .map(|(k, v)| (self.scope.strip(cf, k.clone()), v.clone()))
         }))
     }
 
@@ -46,18 +55,23 @@ impl Store for MemStore {
         if from >= to {
             return Ok(Vec::new());
         }
+        let (from, to) = (
+            self.scope.key(cf, from).into_owned(),
+            self.scope.key(cf, to).into_owned(),
+        );
         let g = self.cfs.read();
         Ok(g.get(&cf)
             .map(|m| {
-                m.range(from.to_vec()..to.to_vec())
+                m.range(from..to)
                     .take(limit)
-                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .map(|(k, v)| (self.scope.strip(cf, k.clone()), v.clone()))
                     .collect()
             })
             .unwrap_or_default())
     }
 
     fn write(&self, batch: WriteBatch, _durability: Durability) -> Result<()> {
+        let batch = self.scope.batch(batch);
         let mut g = self.cfs.write();
         for (cf, k, v) in batch.ops {
             let m = g.entry(cf).or_default();
@@ -71,5 +85,12 @@ impl Store for MemStore {
             }
         }
         Ok(())
+    }
+
+    fn scoped(&self, scope: Scope) -> Self {
+        Self {
+            cfs: self.cfs.clone(),
+            scope,
+        }
     }
 }

@@ -80,6 +80,76 @@ impl Cf {
     }
 }
 
+impl Cf {
+    /// Whether the column family belongs to one channel's ledger, so a [`Scope`] applies
+    /// to its keys. `Auth` and the Raft families belong to the node as a whole.
+    pub fn per_channel(self) -> bool {
+        !matches!(self, Cf::Auth | Cf::RaftLog | Cf::RaftMeta)
+    }
+}
+
+/// Confines a store handle to one channel's key space: every key of a per-channel
+/// column family gets the scope's prefix, and reads never see keys outside it.
+///
+/// The system channel uses the empty scope, so its keys are unprefixed. A data channel's
+/// prefix is `0xFF || name || 0x00`: the system ledger's range reads (big-endian indexes
+/// below 2^56, tree levels below 64, ASCII record names) never reach a key starting with
+/// 0xFF, and its only reads of random keys (nonces) are point reads of 40-byte keys, which
+/// a prefixed key (longer) can never equal. The 0x00 terminator keeps channel `a` from
+/// containing channel `ab`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope(Vec<u8>);
+
+impl Scope {
+    /// The scope of a data channel.
+    pub fn channel(name: &str) -> Self {
+        let mut p = Vec::with_capacity(name.len() + 2);
+        p.push(0xFF);
+        p.extend_from_slice(name.as_bytes());
+        p.push(0x00);
+        Self(p)
+    }
+
+    /// Whether this is the empty (system) scope.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The stored key for `key`.
+    pub fn key<'a>(&self, cf: Cf, key: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        if self.0.is_empty() || !cf.per_channel() {
+            std::borrow::Cow::Borrowed(key)
+        } else {
+            std::borrow::Cow::Owned([self.0.as_slice(), key].concat())
+        }
+    }
+
+    /// Whether a stored key is inside this scope.
+    pub fn contains(&self, cf: Cf, stored: &[u8]) -> bool {
+        !cf.per_channel() || stored.starts_with(&self.0)
+    }
+
+    /// The caller's key for a stored key inside this scope.
+    pub fn strip(&self, cf: Cf, mut stored: Vec<u8>) -> Vec<u8> {
+        if !self.0.is_empty() && cf.per_channel() {
+            stored.drain(..self.0.len());
+        }
+        stored
+    }
+
+    /// Prefixes every operation of a batch.
+    pub fn batch(&self, mut batch: WriteBatch) -> WriteBatch {
+        if !self.0.is_empty() {
+            for (cf, k, _) in &mut batch.ops {
+                if cf.per_channel() {
+                    k.splice(0..0, self.0.iter().copied());
+                }
+            }
+        }
+        batch
+    }
+}
+
 /// How hard a write must be persisted before it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
@@ -176,6 +246,12 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError`]; nothing of the batch is visible then.
     fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()>;
+
+    /// Another handle on the same store, confined to `scope` (see [`Scope`]). Writes
+    /// through either handle are visible to the other, and batches stay atomic.
+    fn scoped(&self, scope: Scope) -> Self
+    where
+        Self: Sized;
 
     /// Writes a consistent copy of the store to `dir` (a backup). Optional.
     ///

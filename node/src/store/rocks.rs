@@ -7,11 +7,14 @@ use rocksdb::{
     WriteOptions,
 };
 
-use super::{Cf, Durability, Result, Store, StoreError, WriteBatch};
+use std::sync::Arc;
+
+use super::{Cf, Durability, Result, Scope, Store, StoreError, WriteBatch};
 
 /// A RocksDB database with gridledger's column families.
 pub struct RocksStore {
-    db: DB,
+    db: Arc<DB>,
+    scope: Scope,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -69,7 +72,10 @@ impl RocksStore {
             ColumnFamilyDescriptor::new(cf.name(), o)
         });
         let db = DB::open_cf_descriptors(&opts, path, cfs).map_err(engine)?;
-        Ok(Self { db })
+        Ok(Self {
+            db: Arc::new(db),
+            scope: Scope::default(),
+        })
     }
 
     fn cf(&self, cf: Cf) -> &rocksdb::ColumnFamily {
@@ -81,11 +87,14 @@ impl RocksStore {
 
 impl Store for RocksStore {
     fn get(&self, cf: Cf, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.db.get_cf(self.cf(cf), key).map_err(engine)
+        self.db
+            .get_cf(self.cf(cf), self.scope.key(cf, key))
+            .map_err(engine)
     }
 
     fn multi_get(&self, cf: Cf, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>> {
         let h = self.cf(cf);
+        let keys: Vec<_> = keys.iter().map(|k| self.scope.key(cf, k)).collect();
         self.db
             .batched_multi_get_cf(h, keys.iter(), false)
             .into_iter()
@@ -95,10 +104,14 @@ impl Store for RocksStore {
 
     fn seek_prev(&self, cf: Cf, key: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         let mut it = self.db.raw_iterator_cf(self.cf(cf));
-        it.seek_for_prev(key);
+        it.seek_for_prev(self.scope.key(cf, key));
         if it.valid() {
+            let k = it.key().expect("valid");
+            if !self.scope.contains(cf, k) {
+                return Ok(None);
+            }
             return Ok(Some((
-                it.key().expect("valid").to_vec(),
+                self.scope.strip(cf, k.to_vec()),
                 it.value().expect("valid").to_vec(),
             )));
         }
@@ -117,21 +130,23 @@ impl Store for RocksStore {
             return Ok(Vec::new());
         }
         let mut ro = ReadOptions::default();
-        ro.set_iterate_upper_bound(to.to_vec());
+        ro.set_iterate_upper_bound(self.scope.key(cf, to).into_owned());
+        let from = self.scope.key(cf, from);
         let it = self.db.iterator_cf_opt(
             self.cf(cf),
             ro,
-            IteratorMode::From(from, Direction::Forward),
+            IteratorMode::From(&from, Direction::Forward),
         );
         let mut out = Vec::new();
         for item in it.take(limit) {
             let (k, v) = item.map_err(engine)?;
-            out.push((k.to_vec(), v.to_vec()));
+            out.push((self.scope.strip(cf, k.to_vec()), v.to_vec()));
         }
         Ok(out)
     }
 
     fn write(&self, batch: WriteBatch, durability: Durability) -> Result<()> {
+        let batch = self.scope.batch(batch);
         let mut wb = rocksdb::WriteBatch::default();
         for (cf, k, v) in &batch.ops {
             match v {
@@ -142,6 +157,13 @@ impl Store for RocksStore {
         let mut wo = WriteOptions::default();
         wo.set_sync(durability == Durability::Sync);
         self.db.write_opt(wb, &wo).map_err(engine)
+    }
+
+    fn scoped(&self, scope: Scope) -> Self {
+        Self {
+            db: self.db.clone(),
+            scope,
+        }
     }
 
     fn checkpoint_to(&self, dir: &Path) -> Result<()> {

@@ -265,7 +265,11 @@ impl Operation {
                 // against the configured witness keys: no credentials needed.
                 ("ChainService", "AddCosignature") => O::ChainPublic,
                 // The consortium's composition is class I: anyone may read it.
-                ("AdminService", "ListMembers" | "ListNodes" | "ListProposals") => O::ChainPublic,
+                (
+                    "AdminService",
+                    "ListMembers" | "ListNodes" | "ListProposals" | "ListChannels"
+                    | "ListCollections" | "GetConfig",
+                ) => O::ChainPublic,
                 (
                     "ChainService",
                     "GetBlock" | "GetBlocks" | "GetEntry" | "GetReceipt" | "WatchBlocks",
