@@ -9,7 +9,7 @@ use gridledger_proto::v1 as pb;
 
 use crate::error::ClientError;
 use crate::fetch::GrpcFetcher;
-use crate::light::{LightClient, StateStore, verify_receipt_file};
+use crate::light::{LightClient, StateStore, verify_channel_receipt_file};
 use crate::profile::{Profile, load_channel_policy, load_policy};
 
 /// gridledger client.
@@ -59,6 +59,13 @@ pub enum Command {
         /// Trust policy (JSON).
         #[arg(long)]
         trust: PathBuf,
+    },
+    /// Print the trust policy (JSON) in force: the profile's (or --trust FILE), derived
+    /// for --channel when given, e.g. to hand to an independent verifier.
+    Trust {
+        /// Trust policy file (default: the profile's).
+        #[arg(long)]
+        trust: Option<PathBuf>,
     },
     /// Proofs.
     Proof {
@@ -310,7 +317,7 @@ pub async fn run(cli: Cli) -> i32 {
 async fn dispatch(cli: Cli) -> Result<(), ClientError> {
     match cli.command {
         Command::Verify { file, trust } => {
-            let v = verify_receipt_file(&file, &trust)?;
+            let v = verify_channel_receipt_file(&file, &trust, &cli.channel)?;
             let kind = gridledger_core::tx::decode(&v.leaf)
                 .map(|(_, b)| gridledger_core::tx::payload_kind(&b))
                 .unwrap_or("undecodable");
@@ -323,6 +330,25 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
                 cp.size,
                 B64.encode(cp.root),
                 v.checkpoint.signers.join(", ")
+            );
+            Ok(())
+        }
+        Command::Trust { trust } => {
+            let path = match trust {
+                Some(t) => t,
+                None => profile(&cli.profile)?.trust,
+            };
+            let s =
+                crate::profile::read_bounded(&path, crate::profile::MAX_TRUST_BYTES, "trust file")?;
+            let mut policy = gridledger_core::trust::TrustPolicy::from_json(&s)?;
+            if !cli.channel.is_empty() {
+                policy = policy.for_channel(&cli.channel)?;
+            }
+            policy.compile()?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&policy)
+                    .map_err(|e| ClientError::Config(e.to_string()))?
             );
             Ok(())
         }

@@ -363,7 +363,20 @@ fn tracing_stale(e: &ClientError) {
 /// # Errors
 /// Config errors for unreadable files; verification errors otherwise.
 pub fn verify_receipt_file(receipt: &Path, trust: &Path) -> Result<VerifiedReceipt, ClientError> {
-    let policy = crate::profile::load_policy(trust)?;
+    verify_channel_receipt_file(receipt, trust, "")
+}
+
+/// [`verify_receipt_file`] for a receipt of channel `channel` ("" = the system channel):
+/// the policy is derived from `trust` (see `TrustPolicy::for_channel`).
+///
+/// # Errors
+/// As [`verify_receipt_file`].
+pub fn verify_channel_receipt_file(
+    receipt: &Path,
+    trust: &Path,
+    channel: &str,
+) -> Result<VerifiedReceipt, ClientError> {
+    let policy = crate::profile::load_channel_policy(trust, channel)?;
     let limit = gridledger_core::receipt::MAX_RECEIPT_BYTES as u64;
     let text = crate::profile::read_bounded(receipt, limit, "receipt").map_err(|e| match e {
         // An oversized or non-text receipt is a receipt that does not verify (exit 1);

@@ -503,3 +503,310 @@ fn consortium_changes_need_the_regulator_or_a_majority_of_orgs() {
     assert_eq!(status("p-remove"), Some(ProposalStatus::Rejected));
     assert!(!l.nodes().unwrap()[0].removed);
 }
+
+/// Org admission, collections, the approval policy and node validity, each approved by
+/// vote; bad proposals are refused by rule, and the policy changes how votes decide.
+#[test]
+fn consortium_records_orgs_collections_policy_and_node_validity() {
+    use gridledger_core::contract::{ApprovalPolicy, ProposalStatus};
+    use pb::propose_change::Change as C;
+    let l = Ledger::open(Arc::new(MemStore::default()), ORIGIN, "node-1", signer()).unwrap();
+    apply_all(&l, &seed_leaves(2));
+    let org = |o: &str| gridledger_node::demo::org_key(o);
+    let reg = org("reg-metrology");
+    let nonce = std::cell::Cell::new(9_000u64);
+    let next = || {
+        nonce.set(nonce.get() + 1);
+        nonce.get()
+    };
+    let propose = |k: &SigningKey, id: &str, c: C| {
+        signed(
+            k,
+            next(),
+            Payload::ProposeChange(pb::ProposeChange {
+                proposal_id: id.into(),
+                reason: String::new(),
+                change: Some(c),
+            }),
+        )
+    };
+    let vote = |k: &SigningKey, id: &str, approve| {
+        signed(
+            k,
+            next(),
+            Payload::CastVote(pb::CastVote {
+                proposal_id: id.into(),
+                approve,
+            }),
+        )
+    };
+    let rules = |out: &gridledger_node::ledger::ApplyOutcome| -> Vec<Option<&'static str>> {
+        out.results
+            .iter()
+            .map(|r| r.as_ref().err().map(|e| e.rule))
+            .collect()
+    };
+    let add_org = |id: &str, kind: pb::OrgKind| {
+        C::AddOrg(pb::RegisterOrg {
+            org_id: id.into(),
+            name: format!("{id} Ltd"),
+            kind: kind as i32,
+        })
+    };
+    let node = |from: &str, until: &str| {
+        C::AddNode(pb::AddNode {
+            raft_id: 12,
+            node_id: "node-12".into(),
+            org_id: "grid-north".into(),
+            peer: "10.0.0.12:7543".into(),
+            api: "10.0.0.12:7443".into(),
+            checkpoint_key: NoteSigner::new(
+                &format!("{ORIGIN}/node-12"),
+                SigningKey::from_bytes(&[12; 32]),
+            )
+            .unwrap()
+            .verifier_key()
+            .to_string(),
+            valid_from: from.into(),
+            valid_until: until.into(),
+        })
+    };
+    let collection = |name: &str, members: &[&str], types: &[&str]| {
+        C::DefineCollection(pb::DefineCollection {
+            name: name.into(),
+            member_orgs: members.iter().map(|s| s.to_string()).collect(),
+            record_types: types.iter().map(|s| s.to_string()).collect(),
+        })
+    };
+
+    // Proposals that are malformed or refer to nothing are refused, each by its rule.
+    let out = l
+        .apply(
+            &[
+                propose(
+                    &reg,
+                    "o-dup",
+                    add_org("grid-north", pb::OrgKind::GridCompany),
+                ),
+                propose(&reg, "o-kind", add_org("new-co", pb::OrgKind::Unspecified)),
+                propose(
+                    &reg,
+                    "c-unknown",
+                    collection("meters", &["nobody"], &["reading"]),
+                ),
+                propose(&reg, "c-empty", collection("meters", &["grid-north"], &[])),
+                propose(
+                    &reg,
+                    "c-name",
+                    collection("Meters!", &["grid-north"], &["reading"]),
+                ),
+                propose(&reg, "n-dates", node("2027-01-01", "2026-01-01")),
+                propose(&reg, "n-baddate", node("2026-13-01", "")),
+                propose(
+                    &reg,
+                    "ch-name",
+                    C::CreateChannel(pb::CreateChannel {
+                        name: "-x".into(),
+                        member_orgs: vec!["grid-north".into()],
+                    }),
+                ),
+                propose(
+                    &reg,
+                    "pol-none",
+                    C::SetApprovalPolicy(pb::SetApprovalPolicy { policy: 0 }),
+                ),
+                propose(
+                    &org("sup-alpha"),
+                    "o-staff",
+                    add_org("new-co", pb::OrgKind::Supplier),
+                ),
+            ],
+            100,
+        )
+        .unwrap();
+    assert_eq!(
+        rules(&out),
+        vec![
+            Some("4.5/org"),
+            Some("shape"),
+            Some("4.5/collection"),
+            Some("shape"),
+            Some("shape"),
+            Some("shape"),
+            Some("shape"),
+            Some("shape"),
+            Some("shape"),
+            None, // sup-alpha's system key is its admin: it may propose
+        ]
+    );
+
+    // Approved by the regulator: an org, a collection (twice: version 2), a valid node.
+    let out = l
+        .apply(
+            &[
+                propose(&reg, "o-new", add_org("sup-delta", pb::OrgKind::Supplier)),
+                vote(&reg, "o-new", true),
+                propose(
+                    &reg,
+                    "c-1",
+                    collection("readings", &["grid-north", "mkt-px"], &["reading"]),
+                ),
+                vote(&reg, "c-1", true),
+                propose(
+                    &reg,
+                    "c-2",
+                    collection(
+                        "readings",
+                        &["grid-north", "grid-south", "mkt-px"],
+                        &["reading", "reading"],
+                    ),
+                ),
+                vote(&reg, "c-2", true),
+                propose(&reg, "n-12", node("2026-01-01", "2026-12-31")),
+                vote(&reg, "n-12", true),
+            ],
+            101,
+        )
+        .unwrap();
+    assert!(out.results.iter().all(Result::is_ok), "{:?}", rules(&out));
+    assert_eq!(l.org_kind("sup-delta"), Some(pb::OrgKind::Supplier));
+    let c = &l.collections().unwrap()[0];
+    assert_eq!((c.name.as_str(), c.version), ("readings", 2));
+    assert_eq!(c.members, vec!["grid-north", "grid-south", "mkt-px"]);
+    assert_eq!(c.record_types, vec!["reading"], "deduplicated");
+    let n = l
+        .nodes()
+        .unwrap()
+        .into_iter()
+        .find(|n| n.raft_id == 12)
+        .unwrap();
+    assert!(!n.valid_on("2025-12-31") && n.valid_on("2026-01-01"));
+    assert!(n.valid_on("2026-12-31") && !n.valid_on("2027-01-01"));
+
+    // Majority policy: the regulator's vote counts as one, and it may no longer register
+    // orgs directly.
+    let out = l
+        .apply(
+            &[
+                propose(
+                    &reg,
+                    "pol",
+                    C::SetApprovalPolicy(pb::SetApprovalPolicy {
+                        policy: pb::ApprovalPolicy::Majority as i32,
+                    }),
+                ),
+                vote(&reg, "pol", true),
+            ],
+            102,
+        )
+        .unwrap();
+    assert!(out.results.iter().all(Result::is_ok));
+    assert_eq!(l.approval_policy().unwrap(), ApprovalPolicy::Majority);
+    let status = |id: &str| {
+        l.proposals()
+            .unwrap()
+            .into_iter()
+            .find(|(p, _)| p == id)
+            .map(|(_, p)| p.status)
+    };
+    let out = l
+        .apply(
+            &[
+                signed(
+                    &reg,
+                    next(),
+                    Payload::RegisterOrg(pb::RegisterOrg {
+                        org_id: "sup-eps".into(),
+                        name: "Eps".into(),
+                        kind: pb::OrgKind::Supplier as i32,
+                    }),
+                ),
+                propose(&reg, "o-eps", add_org("sup-eps", pb::OrgKind::Supplier)),
+                vote(&reg, "o-eps", true),
+            ],
+            103,
+        )
+        .unwrap();
+    assert_eq!(rules(&out), vec![Some("4.5/approval"), None, None]);
+    assert_eq!(
+        status("o-eps"),
+        Some(ProposalStatus::Open),
+        "one vote of ten orgs"
+    );
+    // Ten member orgs now: six approvals decide.
+    let mut leaves = Vec::new();
+    for o in [
+        "grid-north",
+        "grid-south",
+        "inst-nmc",
+        "inst-lab2",
+        "sup-alpha",
+    ] {
+        leaves.push(vote(&org(o), "o-eps", true));
+    }
+    let out = l.apply(&leaves, 104).unwrap();
+    assert!(out.results.iter().all(Result::is_ok), "{:?}", rules(&out));
+    assert_eq!(status("o-eps"), Some(ProposalStatus::Approved));
+    assert_eq!(l.org_kind("sup-eps"), Some(pb::OrgKind::Supplier));
+
+    // Regulator-only policy: other orgs' votes are recorded but do not decide.
+    let out = l
+        .apply(
+            &[propose(
+                &reg,
+                "pol2",
+                C::SetApprovalPolicy(pb::SetApprovalPolicy {
+                    policy: pb::ApprovalPolicy::Regulator as i32,
+                }),
+            )],
+            105,
+        )
+        .unwrap();
+    assert!(out.results[0].is_ok());
+    let mut leaves = Vec::new();
+    for o in [
+        "reg-metrology",
+        "grid-north",
+        "grid-south",
+        "inst-nmc",
+        "inst-lab2",
+        "sup-alpha",
+    ] {
+        leaves.push(vote(&org(o), "pol2", true));
+    }
+    assert!(
+        l.apply(&leaves, 106)
+            .unwrap()
+            .results
+            .iter()
+            .all(Result::is_ok)
+    );
+    assert_eq!(l.approval_policy().unwrap(), ApprovalPolicy::Regulator);
+    let out = l
+        .apply(
+            &[
+                propose(
+                    &org("grid-north"),
+                    "o-zeta",
+                    add_org("sup-zeta", pb::OrgKind::Supplier),
+                ),
+                vote(&org("grid-north"), "o-zeta", true),
+                vote(&org("grid-south"), "o-zeta", true),
+                vote(&org("inst-nmc"), "o-zeta", true),
+                vote(&org("inst-lab2"), "o-zeta", true),
+                vote(&org("sup-alpha"), "o-zeta", true),
+                vote(&org("sup-beta"), "o-zeta", true),
+            ],
+            107,
+        )
+        .unwrap();
+    assert!(out.results.iter().all(Result::is_ok), "{:?}", rules(&out));
+    assert_eq!(
+        status("o-zeta"),
+        Some(ProposalStatus::Open),
+        "a majority without the regulator"
+    );
+    l.apply(&[vote(&reg, "o-zeta", false)], 108).unwrap();
+    assert_eq!(status("o-zeta"), Some(ProposalStatus::Rejected));
+    assert_eq!(l.org_kind("sup-zeta"), None);
+}

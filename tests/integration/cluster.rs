@@ -855,3 +855,254 @@ async fn an_approved_node_joins_the_cluster() {
         .into_inner();
     assert_eq!(m.members.len(), 9);
 }
+
+/// Channels on the three-node cluster, as a client sees them: approved by a vote, written
+/// through any node, read with `--channel`, receipts with a quorum of the members'
+/// channel signatures that both our CLI and the independent Python verifier accept under
+/// a policy derived from the system one; other orgs' channels are closed to this client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn channels_are_separate_logs_with_quorum_receipts() {
+    use gridledger_node::demo::org_key;
+    let c = Cluster::start();
+    converged(&c, &[1, 2, 3], 1).await;
+    let regulator = profile_with_key(&c, "regulator", &org_key("reg-metrology"));
+    let ok = |o: std::process::Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    for (id, name, members) in [
+        ("ch-supply", "supply", ["grid-north", "sup-alpha"]),
+        ("ch-quality", "quality", ["sup-alpha", "sup-beta"]),
+    ] {
+        let mut args = vec!["admin", "propose-channel", "--proposal", id, "--name", name];
+        for m in members {
+            args.extend(["--member", m]);
+        }
+        ok(cli(&regulator, &args));
+        ok(cli(
+            &regulator,
+            &["admin", "vote", "--proposal", id, "--approve"],
+        ));
+    }
+    // A channel name the contracts refuse, and a vote on a decided proposal.
+    let o = cli(
+        &regulator,
+        &[
+            "admin",
+            "propose-channel",
+            "--proposal",
+            "bad",
+            "--name",
+            "Bad Name",
+            "--member",
+            "grid-north",
+        ],
+    );
+    assert!(!o.status.success());
+    let o = cli(
+        &regulator,
+        &["admin", "vote", "--proposal", "ch-supply", "--approve"],
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("4.5/vote"),
+        "{o:?}"
+    );
+
+    // Write to the channel through whichever node leads.
+    let north = org_key("grid-north");
+    let supply = format!("{ORIGIN}/supply");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut written = 0u64;
+    while written < 10 {
+        let leader = c.leader(&[1, 2, 3]).await;
+        let Some(mut cl) = c.client(leader).await else {
+            continue;
+        };
+        let leaf = instrument_tx(
+            &north,
+            &supply,
+            "grid-north",
+            5_000 + written,
+            &format!("CH-{written}"),
+            "220V",
+        );
+        match cl
+            .submit(pb::SubmitRequest {
+                signed_tx: leaf.into(),
+            })
+            .await
+        {
+            Ok(r) => {
+                assert_eq!(
+                    r.into_inner().leaf_index,
+                    written,
+                    "the channel has its own indexes"
+                );
+                written += 1;
+            }
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "channel writes keep failing: {e:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    // A transaction for an origin that is no channel of this ledger never gets ordered.
+    let mut cl = c.client(c.leader(&[1, 2, 3]).await).await.unwrap();
+    let stray = instrument_tx(
+        &north,
+        &format!("{ORIGIN}/nope"),
+        "grid-north",
+        6_000,
+        "X-1",
+        "220V",
+    );
+    let e = cl
+        .submit(pb::SubmitRequest {
+            signed_tx: stray.into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("4.1/origin"), "{e:?}");
+
+    // Every node has the same channel tree, separate from the system tree.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut roots = Vec::new();
+        for i in 1..=3 {
+            if let Some(mut cl) = c.client(i).await
+                && let Ok(s) = cl
+                    .get_status(pb::GetStatusRequest {
+                        channel: "supply".into(),
+                    })
+                    .await
+            {
+                let s = s.into_inner();
+                roots.push((s.origin, s.tree_size, s.root));
+            }
+        }
+        if roots.len() == 3 && roots.windows(2).all(|w| w[0] == w[1]) && roots[0].1 == 10 {
+            assert_eq!(roots[0].0, supply);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "channel did not converge: {roots:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let system = c.status(1).await.unwrap();
+    assert_eq!(system.origin, ORIGIN);
+
+    // A receipt fetched from a follower verifies under the derived quorum-2 policy, with
+    // our CLI and with the independent Python verifier.
+    let leader = c.leader(&[1, 2, 3]).await;
+    let follower = if leader == 1 { 2 } else { 1 };
+    let profile = c.node_dir(follower).join("profile.toml");
+    let receipt = c.dir.path().join("supply-3.tlog-proof");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let o = cli(
+            &profile,
+            &[
+                "--channel",
+                "supply",
+                "receipt",
+                "--index",
+                "3",
+                "-o",
+                receipt.to_str().unwrap(),
+            ],
+        );
+        if o.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no quorum receipt: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let trust = c.dir.path().join("trust.json");
+    let out = ok(cli(
+        &profile,
+        &[
+            "--channel",
+            "supply",
+            "verify",
+            receipt.to_str().unwrap(),
+            "--trust",
+            trust.to_str().unwrap(),
+        ],
+    ));
+    assert!(out.contains(&supply), "{out}");
+    // Under the system policy (the wrong origin) the same receipt does not verify.
+    let o = cli(
+        &profile,
+        &[
+            "verify",
+            receipt.to_str().unwrap(),
+            "--trust",
+            trust.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let derived = c.dir.path().join("trust-supply.json");
+    std::fs::write(
+        &derived,
+        ok(cli(
+            &profile,
+            &[
+                "--channel",
+                "supply",
+                "trust",
+                "--trust",
+                trust.to_str().unwrap(),
+            ],
+        )),
+    )
+    .unwrap();
+    let policy: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&derived).unwrap()).unwrap();
+    assert_eq!(policy["origin"], supply.as_str());
+    assert_eq!(policy["quorum"], 2);
+    let py = gridledger_tests::python_verify(&[
+        "receipt".as_ref(),
+        "--trust".as_ref(),
+        derived.as_os_str(),
+        receipt.as_os_str(),
+    ]);
+    assert!(
+        py.status.success(),
+        "python: {}{}",
+        String::from_utf8_lossy(&py.stdout),
+        String::from_utf8_lossy(&py.stderr)
+    );
+
+    // This client's org (grid-north) is not a member of `quality`, and `nope` does not exist.
+    let mut cl = c.client(1).await.unwrap();
+    let e = cl
+        .get_checkpoint(pb::GetCheckpointRequest {
+            channel: "quality".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let e = cl
+        .get_entry(pb::GetEntryRequest {
+            index: 0,
+            channel: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+    let o = cli(&profile, &["--channel", "quality", "checkpoint"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("member orgs"),
+        "{o:?}"
+    );
+}
