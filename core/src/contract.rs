@@ -720,7 +720,12 @@ pub fn check(
                             "valid_until is before valid_from",
                         ));
                     }
-                    if view.node(a.raft_id).is_some_and(|n| !n.removed) {
+                    // The same raft id and node id again is a renewal (new validity or
+                    // addresses); another node under a live id is refused.
+                    if view
+                        .node(a.raft_id)
+                        .is_some_and(|n| !n.removed && n.node_id != a.node_id)
+                    {
                         return Err(reject(
                             "4.5/proposal",
                             RejectKind::AlreadyExists,
@@ -918,12 +923,15 @@ pub fn check(
                 match &p.change {
                     Change::AddNode(n) => {
                         // Re-checked now: another proposal may have taken the id meanwhile.
-                        if view.node(n.raft_id).is_some_and(|x| !x.removed) {
+                        if view
+                            .node(n.raft_id)
+                            .is_some_and(|x| !x.removed && x.node_id != n.node_id)
+                        {
                             return Err(reject(
                                 "4.5/proposal",
                                 RejectKind::FailedPrecondition,
                                 format!(
-                                    "raft id {} was registered since this proposal was made",
+                                    "raft id {} was registered to another node since this proposal was made",
                                     n.raft_id
                                 ),
                             ));

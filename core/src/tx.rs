@@ -1,7 +1,7 @@
 //! Signed transactions: `SignedTx { body, signer_key_id, signature }` with an Ed25519
 //! signature over `"gridledger/tx/v1\n" || body`.
 
-use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use prost::Message as _;
 
 use crate::pb::{SignedTx, TxBody, tx_body::Payload};
@@ -74,102 +74,150 @@ pub fn parts(tx: &SignedTx) -> Result<(VerifyingKey, Signature), TxError> {
     Ok((key, sig))
 }
 
-/// Verifies one transaction's signature.
+/// Verifies one transaction's signature with the ledger's rule ([`verify_cofactored`])
+/// and returns the signer's key.
 ///
 /// # Errors
 /// See [`TxError`].
 pub fn verify(tx: &SignedTx) -> Result<VerifyingKey, TxError> {
-    let (key, sig) = parts(tx)?;
-    key.verify(&signing_input(&tx.body), &sig)
-        .map_err(|_| TxError::BadSignature(hex::encode(key.as_bytes())))?;
+    let (key, _) = parts(tx)?;
+    verify_cofactored(tx)?;
     Ok(key)
 }
 
-/// Verifies one signature with dalek's strict rules (no small-order components,
-/// canonical encodings), the same way on every machine.
+/// Signatures per batch when a block's signatures are checked at apply (batches run in
+/// parallel; the verdicts do not depend on the batching, see [`verify_cofactored`]).
+pub const APPLY_BATCH: usize = 256;
+
+/// The parts of one signature check: `[8](s·B − k·A − R) = 0`.
+struct Check {
+    a: curve25519_dalek::EdwardsPoint,
+    r: curve25519_dalek::EdwardsPoint,
+    s: curve25519_dalek::Scalar,
+    k: curve25519_dalek::Scalar,
+}
+
+fn check_parts(tx: &SignedTx) -> Result<Check, TxError> {
+    use curve25519_dalek::Scalar;
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    use sha2::{Digest, Sha512};
+    let key: [u8; 32] = tx
+        .signer_key_id
+        .as_slice()
+        .try_into()
+        .map_err(|_| TxError::BadSignerKey(tx.signer_key_id.len()))?;
+    let a = CompressedEdwardsY(key)
+        .decompress()
+        .ok_or(TxError::BadSignerKey(32))?;
+    let bad = || TxError::BadSignature(hex::encode(key));
+    if tx.signature.len() != 64 {
+        return Err(TxError::Malformed(format!(
+            "signature must be 64 bytes (got {})",
+            tx.signature.len()
+        )));
+    }
+    let r_bytes: [u8; 32] = tx.signature[..32].try_into().expect("32");
+    let s_bytes: [u8; 32] = tx.signature[32..].try_into().expect("32");
+    let r = CompressedEdwardsY(r_bytes).decompress().ok_or_else(bad)?;
+    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)).ok_or_else(bad)?;
+    let k = Scalar::from_hash(
+        Sha512::new()
+            .chain_update(r_bytes)
+            .chain_update(key)
+            .chain_update(TX_DOMAIN)
+            .chain_update(&tx.body),
+    );
+    Ok(Check { a, r, s, k })
+}
+
+fn holds(c: &Check) -> bool {
+    use curve25519_dalek::EdwardsPoint;
+    use curve25519_dalek::traits::IsIdentity;
+    (EdwardsPoint::vartime_double_scalar_mul_basepoint(&-c.k, &c.a, &c.s) - c.r)
+        .mul_by_cofactor()
+        .is_identity()
+}
+
+/// Verifies one signature with the cofactored Ed25519 equation `[8](s·B − k·A − R) = 0`
+/// (canonical s; any decodable A and R), the rule of ZIP-215.
+///
+/// This is the ledger's signature rule at apply (rule `4.1/signature`). Its point is that
+/// it is a property of each signature alone: the cofactored batch equation holds for a
+/// batch exactly when it holds for every member (but with probability 2^-128), so a
+/// verdict never depends on how transactions were batched, which node verified them, or
+/// how many cores it has. (Cofactorless checks, such as dalek's `verify`, can accept a
+/// signature with a small-order component in one batch and refuse it in another.) Every
+/// signature an honest Ed25519 signer makes passes; a forgery is as hard as ever.
 ///
 /// # Errors
 /// See [`TxError`].
-pub fn verify_strict(tx: &SignedTx) -> Result<(), TxError> {
-    let (key, sig) = parts(tx)?;
-    key.verify_strict(&signing_input(&tx.body), &sig)
-        .map_err(|_| TxError::BadSignature(hex::encode(key.as_bytes())))
+pub fn verify_cofactored(tx: &SignedTx) -> Result<(), TxError> {
+    let c = check_parts(tx)?;
+    if holds(&c) {
+        Ok(())
+    } else {
+        Err(TxError::BadSignature(hex::encode(&tx.signer_key_id)))
+    }
 }
 
-/// Verifies many signatures at once with Ed25519 batch verification, falling back to
-/// one-by-one checks only when the batch fails, to name the bad ones.
+/// [`verify_cofactored`] for many transactions at once: one cofactored batch equation
+/// (about twice as fast per signature), and one-by-one checks only when it fails, to name
+/// the bad ones. The verdict for each transaction equals [`verify_cofactored`]'s.
 ///
-/// Batch verification (random linear combination) is about twice as fast per signature
-/// as single checks; it accepts exactly the signatures single verification accepts for
-/// signatures that pass dalek's strict encoding checks, which `parts` enforces.
+/// The batch weights are 128-bit scalars derived by hashing every input (a Fiat–Shamir
+/// choice, as dalek does), so the function is pure; an adversary cannot pick signatures
+/// that cancel out without knowing the weights, which depend on the signatures.
 pub fn verify_many(txs: &[&SignedTx]) -> Vec<Result<(), TxError>> {
-    let mut out: Vec<Result<(), TxError>> = Vec::with_capacity(txs.len());
-    let mut keys = Vec::with_capacity(txs.len());
-    let mut sigs = Vec::with_capacity(txs.len());
-    let mut msgs = Vec::with_capacity(txs.len());
-    let mut idx = Vec::with_capacity(txs.len());
-    for (i, tx) in txs.iter().enumerate() {
-        match parts(tx) {
-            Ok((k, s)) => {
-                keys.push(k);
-                sigs.push(s);
-                msgs.push(signing_input(&tx.body));
-                idx.push(i);
-                out.push(Ok(()));
-            }
-            Err(e) => out.push(Err(e)),
-        }
-    }
-    if idx.is_empty() {
-        return out;
-    }
-    let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
-    if ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_err() {
-        for (j, &i) in idx.iter().enumerate() {
-            if keys[j].verify(refs[j], &sigs[j]).is_err() {
-                out[i] = Err(TxError::BadSignature(hex::encode(keys[j].as_bytes())));
-            }
-        }
-    }
-    out
-}
-
-/// Signatures per batch in [`verify_for_apply`]. Fixed, so the batches of a block are
-/// the same on every replica whatever its core count.
-pub const APPLY_BATCH: usize = 256;
-
-/// Verifies one apply batch (a block's transactions `[k * APPLY_BATCH, (k + 1) *
-/// APPLY_BATCH)`) so that every replica reaches the same verdict for each transaction.
-///
-/// dalek's batch verification draws its weights from a transcript of the batch's own
-/// inputs, not from an RNG, so the same batch gets the same answer on every machine; a
-/// batch that fails is re-checked one by one with the strict rules, also deterministic.
-/// The verdict is therefore a function of the block's bytes alone, at batch speed in the
-/// common case where every signature is good. (A signature with a crafted small-order
-/// component can pass inside an otherwise-good batch and fail alone; that is the signer
-/// malleating its own signature, never a forgery, and every replica decides it alike.)
-pub fn verify_for_apply(txs: &[&SignedTx]) -> Vec<Result<(), TxError>> {
+    use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
+    use curve25519_dalek::{EdwardsPoint, Scalar, constants::ED25519_BASEPOINT_POINT};
+    use sha2::{Digest, Sha512};
     let mut out = Vec::with_capacity(txs.len());
-    let mut batch = Vec::with_capacity(txs.len());
-    for (i, tx) in txs.iter().enumerate() {
-        match parts(tx) {
-            Ok((k, s)) => {
-                batch.push((i, k, s, signing_input(&tx.body)));
+    let mut checks = Vec::with_capacity(txs.len());
+    for tx in txs {
+        match check_parts(tx) {
+            Ok(c) => {
+                checks.push((out.len(), c));
                 out.push(Ok(()));
             }
             Err(e) => out.push(Err(e)),
         }
     }
-    if batch.is_empty() {
+    if checks.is_empty() {
         return out;
     }
-    let msgs: Vec<&[u8]> = batch.iter().map(|b| b.3.as_slice()).collect();
-    let sigs: Vec<Signature> = batch.iter().map(|b| b.2).collect();
-    let keys: Vec<VerifyingKey> = batch.iter().map(|b| b.1).collect();
-    if ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_err() {
-        for (i, key, sig, msg) in &batch {
-            if key.verify_strict(msg, sig).is_err() {
-                out[*i] = Err(TxError::BadSignature(hex::encode(key.as_bytes())));
+    let mut seed = Sha512::new();
+    seed.update(b"gridledger/batch-weights/v1");
+    for (_, c) in &checks {
+        seed.update(c.a.compress().as_bytes());
+        seed.update(c.r.compress().as_bytes());
+        seed.update(c.s.as_bytes());
+        seed.update(c.k.as_bytes());
+    }
+    let seed = seed.finalize();
+    let weights: Vec<Scalar> = (0..checks.len() as u64)
+        .map(|i| {
+            let h = Sha512::new()
+                .chain_update(seed)
+                .chain_update(i.to_le_bytes())
+                .finalize();
+            let mut z = [0u8; 32];
+            z[..16].copy_from_slice(&h[..16]);
+            Scalar::from_bytes_mod_order(z)
+        })
+        .collect();
+    let b_coeff: Scalar = checks.iter().zip(&weights).map(|((_, c), z)| z * c.s).sum();
+    let scalars = std::iter::once(-b_coeff)
+        .chain(weights.iter().copied())
+        .chain(checks.iter().zip(&weights).map(|((_, c), z)| z * c.k));
+    let points = std::iter::once(ED25519_BASEPOINT_POINT)
+        .chain(checks.iter().map(|(_, c)| c.r))
+        .chain(checks.iter().map(|(_, c)| c.a));
+    // Σ z·R + Σ z·k·A − (Σ z·s)·B = 0, times the cofactor.
+    let sum = EdwardsPoint::vartime_multiscalar_mul(scalars, points);
+    if !sum.mul_by_cofactor().is_identity() {
+        for (i, c) in &checks {
+            if !holds(c) {
+                out[*i] = Err(TxError::BadSignature(hex::encode(&txs[*i].signer_key_id)));
             }
         }
     }

@@ -2,8 +2,10 @@
 
 use ed25519_dalek::SigningKey;
 use gridledger_core::block::BlockHeader;
+use gridledger_core::pb;
 use gridledger_core::pb::{RegisterOrg, TxBody, tx_body::Payload};
 use gridledger_core::tx;
+use prost::Message as _;
 
 fn body(nonce: u64) -> TxBody {
     TxBody {
@@ -85,4 +87,70 @@ fn block_header_round_trip_and_hash() {
     let mut inconsistent = h.clone();
     inconsistent.tree_size = 16;
     assert!(BlockHeader::decode(&inconsistent.encode()).is_err());
+}
+
+/// A signature built with a small-order (torsion) component in R by someone who holds
+/// the key: `[8](s·B − k·A − R) = 0` holds but the cofactorless equation does not. The
+/// ledger's rule accepts it, and (the point of the rule) gets the same verdict alone and
+/// in every batch, with good or bad neighbours, so replicas that batch differently agree.
+#[test]
+fn verdicts_do_not_depend_on_batching_even_for_torsion_signatures() {
+    use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT as B, EIGHT_TORSION};
+    use curve25519_dalek::scalar::Scalar;
+    use sha2::{Digest, Sha512};
+    let a = Scalar::from_bytes_mod_order([7; 32]);
+    let key = (a * B).compress().to_bytes();
+    let b = body(1).encode_to_vec();
+    let r = Scalar::from_bytes_mod_order([9; 32]);
+    let big_r = (r * B + EIGHT_TORSION[1]).compress().to_bytes();
+    let k = Scalar::from_hash(
+        Sha512::new()
+            .chain_update(big_r)
+            .chain_update(key)
+            .chain_update(tx::TX_DOMAIN)
+            .chain_update(&b),
+    );
+    let s = r + k * a;
+    let torsion = pb::SignedTx {
+        body: b,
+        signer_key_id: key.to_vec(),
+        signature: [big_r, s.to_bytes()].concat(),
+    };
+    assert!(tx::verify_cofactored(&torsion).is_ok());
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(&key).unwrap();
+    let sig = ed25519_dalek::Signature::from_slice(&torsion.signature).unwrap();
+    assert!(
+        vk.verify_strict(&tx::signing_input(&torsion.body), &sig)
+            .is_err(),
+        "the cofactorless strict rule refuses it: the rules differ exactly here"
+    );
+
+    let good = tx::sign(&SigningKey::from_bytes(&[4; 32]), &body(2));
+    let mut bad = tx::sign(&SigningKey::from_bytes(&[4; 32]), &body(3));
+    bad.signature[5] ^= 1;
+    for batch in [
+        vec![&torsion],
+        vec![&good, &torsion],
+        vec![&torsion, &bad, &good],
+        vec![&bad, &good, &good, &torsion],
+    ] {
+        let verdicts: Vec<bool> = tx::verify_many(&batch).iter().map(Result::is_ok).collect();
+        let single: Vec<bool> = batch
+            .iter()
+            .map(|t| tx::verify_cofactored(t).is_ok())
+            .collect();
+        assert_eq!(verdicts, single, "batch and single agree");
+        for (t, ok) in batch.iter().zip(&verdicts) {
+            assert_eq!(*ok, !std::ptr::eq(*t, &bad));
+        }
+    }
+    // A non-canonical s (top bits set, so s ≥ ℓ) is refused.
+    let mut high = torsion.clone();
+    let l_plus_s = {
+        let mut v = s.to_bytes();
+        v[31] |= 0xf0;
+        v
+    };
+    high.signature[32..].copy_from_slice(&l_plus_s);
+    assert!(tx::verify_cofactored(&high).is_err());
 }

@@ -22,8 +22,10 @@ use gridledger_core::contract::{ChannelDef, RejectKind, Rejection};
 use gridledger_core::note::NoteSigner;
 use parking_lot::RwLock;
 
-use crate::ledger::{ApplyOutcome, Ledger, LedgerError, Result};
-use crate::store::{Cf, Scope, Store, WriteBatch};
+use crate::ledger::{
+    ApplyOutcome, BlockWrite, Ledger, LedgerError, Result, SignatureCheck, VerifiedLeaves,
+};
+use crate::store::{Cf, Durability, Scope, Store, WriteBatch};
 
 const JOURNAL: &[u8] = b"journal/";
 const JOURNAL_END: &[u8] = b"journal0";
@@ -61,6 +63,7 @@ pub struct Channels<S: Store> {
     key: SigningKey,
     data: RwLock<BTreeMap<String, Arc<Ledger<S>>>>,
     opened: tokio::sync::watch::Sender<usize>,
+    verified: Arc<VerifiedLeaves>,
 }
 
 impl<S: Store> std::fmt::Debug for Channels<S> {
@@ -85,9 +88,15 @@ impl<S: Store> Channels<S> {
             key,
             data: RwLock::new(BTreeMap::new()),
             opened: tokio::sync::watch::Sender::new(0),
+            verified: Arc::new(VerifiedLeaves::default()),
         });
         c.sync()?;
         Ok(c)
+    }
+
+    /// Leaves this node's committers verified, which apply need not verify again.
+    pub fn verified(&self) -> &Arc<VerifiedLeaves> {
+        &self.verified
     }
 
     /// The system channel's ledger.
@@ -163,7 +172,8 @@ impl<S: Store> Channels<S> {
 
     /// Applies one ordered block to its channel, writing `extra` (the consensus
     /// position) in the same batch and, when a block is written and `index` is given,
-    /// the journal record. A block for a channel that does not exist (yet) rejects every
+    /// the journal record. With `durability` Buffered the caller's log must hold the
+    /// block durably and replay it after a crash. A block for a channel that does not exist (yet) rejects every
     /// transaction under rule `4.5/channel`, identically on every replica. A system block
     /// that creates channels opens their ledgers before returning, so the next entry
     /// can use them.
@@ -174,15 +184,14 @@ impl<S: Store> Channels<S> {
         &self,
         block: &OrderedBlock,
         extra: WriteBatch,
+        durability: Durability,
         check_signatures: bool,
     ) -> Result<ApplyOutcome> {
         let channel = block.channel.as_str();
         let leaves = &block.leaves;
         let Some(ledger) = self.get(channel) else {
             if !extra.is_empty() {
-                self.system
-                    .store()
-                    .write(extra, crate::store::Durability::Sync)?;
+                self.system.store().write(extra, durability)?;
             }
             let r = Rejection {
                 rule: "4.5/channel",
@@ -209,9 +218,16 @@ impl<S: Store> Channels<S> {
             leaves,
             block.timestamp_ms,
             &block.proposer,
-            extra,
-            journal,
-            check_signatures,
+            BlockWrite {
+                extra,
+                with_block: journal,
+                durability,
+            },
+            if check_signatures {
+                SignatureCheck::Unless(&self.verified)
+            } else {
+                SignatureCheck::Trusted
+            },
         )?;
         if out.channels_changed {
             self.sync()?;

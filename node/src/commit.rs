@@ -1,14 +1,16 @@
 //! Group commit: submissions that arrive within a short window, or up to a size cap,
 //! become one block and one synced write batch.
 //!
-//! Pipeline, so signature checks of the next batch overlap the fsync of the current one:
+//! Pipeline, so signature checks of the next batch overlap the commit of the current one,
+//! with up to four blocks of a channel proposed to Raft at once:
 //!
 //! ```text
 //! submit() ──mpsc──▶ collector (async): gathers a batch (window / caps)
 //!                    └─▶ verify (blocking pool): Ed25519 batch verification, split
 //!                        across `verify_threads` threads
-//!                        └─▶ apply thread: Ledger::apply (contracts, one synced write),
-//!                            then answers every submitter
+//!                        └─▶ proposer: one Raft entry per block (its log append is
+//!                            the synced write); answers every submitter once this
+//!                            node has applied the block (contracts, ledger write)
 //! ```
 
 use std::sync::Arc;
@@ -82,7 +84,12 @@ pub struct Committer {
 impl Committer {
     /// Starts the pipeline of one channel's ledger with blocks going to `sink`. It stops
     /// when every handle is dropped.
-    pub fn spawn_with<S: Store>(ledger: Arc<Ledger<S>>, cfg: CommitConfig, sink: Sink) -> Self {
+    pub fn spawn_with<S: Store>(
+        ledger: Arc<Ledger<S>>,
+        cfg: CommitConfig,
+        sink: Sink,
+        verified: Arc<crate::ledger::VerifiedLeaves>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(cfg.queue);
         let heights = ledger.heights();
         let (apply_tx, apply_rx) =
@@ -91,7 +98,7 @@ impl Committer {
             .name("gl-apply".into())
             .spawn(move || apply_loop(apply_rx, sink))
             .expect("spawn apply thread");
-        tokio::spawn(collect_loop(rx, apply_tx, cfg));
+        tokio::spawn(collect_loop(rx, apply_tx, cfg, verified));
         Self { tx, heights }
     }
 
@@ -129,6 +136,7 @@ async fn collect_loop(
     mut rx: mpsc::Receiver<Pending>,
     apply: std::sync::mpsc::SyncSender<(Vec<Pending>, watch::Sender<usize>)>,
     cfg: CommitConfig,
+    verified: Arc<crate::ledger::VerifiedLeaves>,
 ) {
     // Batches between verification and the end of apply. A batch closes as soon as the
     // pipeline is idle (waiting then would only add latency), and otherwise keeps
@@ -166,7 +174,15 @@ async fn collect_loop(
         }
         busy_tx.send_modify(|n| *n += 1);
         let threads = cfg.verify_threads.max(1);
-        let verified = match tokio::task::spawn_blocking(move || verify(batch, threads)).await {
+        let known = verified.clone();
+        let verified = match tokio::task::spawn_blocking(move || {
+            let ok = verify(batch, threads);
+            // Verified under the ledger's rule: applying this node's own block skips them.
+            known.extend(ok.iter().map(|p| merkle::leaf_hash(&p.leaf)));
+            ok
+        })
+        .await
+        {
             Ok(v) => v,
             Err(_) => {
                 busy_tx.send_modify(|n| *n -= 1);
@@ -282,7 +298,12 @@ impl<S: Store> Router<S> {
             channel: name.to_string(),
             ..self.sink.clone()
         };
-        let c = Committer::spawn_with(ledger, self.cfg.clone(), sink);
+        let c = Committer::spawn_with(
+            ledger,
+            self.cfg.clone(),
+            sink,
+            self.channels.verified().clone(),
+        );
         map.insert(name.to_string(), c.clone());
         Some(c)
     }
@@ -327,16 +348,34 @@ impl<S: Store> Router<S> {
     }
 }
 
+/// Blocks of one channel proposed and not yet applied, at most. Several in flight let the
+/// Raft log's fsync of one block overlap the apply of the previous one and the
+/// verification of the next; the order of blocks within a channel does not matter to the
+/// contracts (each transaction has its own nonce, and block time is made monotonic at
+/// apply).
+const MAX_BLOCKS_IN_FLIGHT: usize = 4;
+
 fn apply_loop(rx: std::sync::mpsc::Receiver<(Vec<Pending>, watch::Sender<usize>)>, sink: Sink) {
     let mut last_ts = 0u64;
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_BLOCKS_IN_FLIGHT));
     while let Ok((batch, busy)) = rx.recv() {
-        apply_batch(&sink, batch, &mut last_ts);
-        busy.send_modify(|n| *n -= 1);
+        let Ok(slot) = sink.runtime.block_on(slots.clone().acquire_owned()) else {
+            return;
+        };
+        // The proposer's clock stamps the block (contracts read this, never a clock);
+        // it never goes backwards, even if the wall clock does.
+        last_ts = last_ts.max(now_ms());
+        let (ts, s) = (last_ts, sink.clone());
+        sink.runtime.spawn(async move {
+            apply_batch(&s, batch, ts).await;
+            busy.send_modify(|n| *n -= 1);
+            drop(slot);
+        });
     }
 }
 
 /// Proposes the block and waits until this node has applied it.
-fn commit_block(
+async fn commit_block(
     sink: &Sink,
     leaves: &[Bytes],
     ts: u64,
@@ -348,8 +387,9 @@ fn commit_block(
         leaves: leaves.iter().map(|l| l.to_vec()).collect(),
     };
     let r = sink
-        .runtime
-        .block_on(sink.raft.client_write(proposal))
+        .raft
+        .client_write(proposal)
+        .await
         .map_err(crate::raft::write_error)?;
     Ok(crate::ledger::ApplyOutcome {
         results: r
@@ -364,18 +404,15 @@ fn commit_block(
     })
 }
 
-fn apply_batch(sink: &Sink, batch: Vec<Pending>, last_ts: &mut u64) {
+async fn apply_batch(sink: &Sink, batch: Vec<Pending>, ts: u64) {
     {
         if batch.is_empty() {
             return;
         }
-        // The proposer's clock stamps the block (contracts read this, never a clock);
-        // it never goes backwards, even if the wall clock does.
-        *last_ts = (*last_ts).max(now_ms());
         let started = Instant::now();
         let (leaves, replies): (Vec<Bytes>, Vec<Reply>) =
             batch.into_iter().map(|p| (p.leaf, p.reply)).unzip();
-        match commit_block(sink, &leaves, *last_ts) {
+        match commit_block(sink, &leaves, ts).await {
             Ok(outcome) => {
                 let ms = started.elapsed().as_secs_f64() * 1e3;
                 if ms > SLOW_BLOCK_MS + SLOW_BLOCK_MS_PER_TX * leaves.len() as f64 {

@@ -74,6 +74,69 @@ pub struct ApplyOutcome {
     pub channels_changed: bool,
 }
 
+/// What a block's write batch carries besides the block, and how it is persisted.
+#[derive(Debug)]
+pub struct BlockWrite {
+    /// Written in the block's batch, also when every transaction is rejected and no
+    /// block is written (the consensus engine's applied position).
+    pub extra: WriteBatch,
+    /// Written only when a block is (the node's journal of block order).
+    pub with_block: WriteBatch,
+    /// `Sync` unless a durable log already holds the block and replays it after a crash
+    /// (Raft's log: see `raft::state_machine`).
+    pub durability: Durability,
+}
+
+impl Default for BlockWrite {
+    fn default() -> Self {
+        Self {
+            extra: WriteBatch::new(),
+            with_block: WriteBatch::new(),
+            durability: Durability::Sync,
+        }
+    }
+}
+
+/// Leaves this node has verified under the ledger's signature rule (its committers do,
+/// before proposing), by leaf hash, so that applying its own blocks does not verify the
+/// same bytes twice. The rule is a property of each signature alone
+/// (`tx::verify_cofactored`), so a verdict reached before ordering is the verdict at apply.
+/// Bounded: when full it is emptied, and those leaves are simply verified again.
+#[derive(Debug, Default)]
+pub struct VerifiedLeaves(Mutex<HashSet<Hash>>);
+
+/// Entries kept in [`VerifiedLeaves`] (about 12 MiB).
+const VERIFIED_CAP: usize = 1 << 18;
+
+impl VerifiedLeaves {
+    /// Records verified leaves.
+    pub fn extend(&self, hashes: impl IntoIterator<Item = Hash>) {
+        let mut set = self.0.lock();
+        for h in hashes {
+            if set.len() >= VERIFIED_CAP {
+                set.clear();
+            }
+            set.insert(h);
+        }
+    }
+
+    /// Whether this leaf was verified here (and forgets it).
+    pub fn take(&self, hash: &Hash) -> bool {
+        self.0.lock().remove(hash)
+    }
+}
+
+/// Which signatures [`Ledger::apply_block`] checks.
+#[derive(Debug, Clone, Copy)]
+pub enum SignatureCheck<'a> {
+    /// None: the caller verified every one (the local path, [`Ledger::apply`]).
+    Trusted,
+    /// Every one (rule `4.1/signature`).
+    All,
+    /// Every one this node has not verified itself under the same rule.
+    Unless(&'a VerifiedLeaves),
+}
+
 /// A found leaf.
 #[derive(Debug, Clone)]
 pub struct EntryRecord {
@@ -545,18 +608,15 @@ impl<S: Store> Ledger<S> {
             leaves,
             timestamp_ms,
             &proposer,
-            WriteBatch::new(),
-            WriteBatch::new(),
-            false,
+            BlockWrite::default(),
+            SignatureCheck::Trusted,
         )
     }
 
     /// [`Ledger::apply`] for a block ordered by consensus: the proposer is the leader that
-    /// made the block (so every replica writes the same header), and `extra` (the
-    /// consensus engine's applied position) is written in the same atomic batch, also
-    /// when every transaction is rejected and no block is written; `with_block` is written
-    /// in that batch only when a block is (the node's journal of block order). With
-    /// `check_signatures`, every signature is verified again here (rule `4.1/signature`)
+    /// made the block (so every replica writes the same header), and `write` says what
+    /// rides in the same atomic batch and how it is persisted (see [`BlockWrite`]). With
+    /// `check` other than `Trusted`, signatures are verified again here (rule `4.1/signature`)
     /// rather than trusted from the proposer.
     ///
     /// # Errors
@@ -566,40 +626,52 @@ impl<S: Store> Ledger<S> {
         leaves: &[Bytes],
         timestamp_ms: u64,
         proposer: &str,
-        extra: WriteBatch,
-        with_block: WriteBatch,
-        check_signatures: bool,
+        write: BlockWrite,
+        check: SignatureCheck<'_>,
     ) -> Result<ApplyOutcome> {
+        let BlockWrite {
+            extra,
+            with_block,
+            durability,
+        } = write;
         let mut frontier = self.frontier.lock();
         let tip = self.tip.read().clone();
         let mut decoded: Vec<_> = leaves.iter().map(|l| tx::decode(l)).collect();
+        let hashes: Vec<Hash> = leaves.iter().map(|l| merkle::leaf_hash(l)).collect();
+        let check_signatures = !matches!(check, SignatureCheck::Trusted);
         if check_signatures {
-            // Replicas do not take the proposer's word for signatures. The block is cut
-            // into fixed batches by position (never by core count) and each batch gets a
-            // deterministic verdict (tx::verify_for_apply), so every replica rejects
-            // exactly the same transactions. Batches run in parallel.
+            let done: Vec<bool> = match check {
+                SignatureCheck::Unless(v) => hashes.iter().map(|h| v.take(h)).collect(),
+                _ => vec![false; leaves.len()],
+            };
+            // Replicas do not take the proposer's word for signatures. The rule
+            // (tx::verify_cofactored) is a property of each signature alone, so every
+            // replica rejects exactly the same transactions however it batches them;
+            // batches of a fixed size run in parallel.
             let threads = std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2);
-            let batches: Vec<&[std::result::Result<_, tx::TxError>]> =
-                decoded.chunks(tx::APPLY_BATCH).collect();
+            let todo: Vec<(usize, &SignedTx)> = decoded
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !done[*i])
+                .filter_map(|(i, d)| d.as_ref().ok().map(|(t, _)| (i, t)))
+                .collect();
+            let batches: Vec<&[(usize, &SignedTx)]> = todo.chunks(tx::APPLY_BATCH).collect();
             let per_thread = batches.len().div_ceil(threads).max(1);
-            let verdicts: Vec<Option<tx::TxError>> = std::thread::scope(|s| {
+            let verdicts: Vec<(usize, tx::TxError)> = std::thread::scope(|s| {
                 let handles: Vec<_> = batches
                     .chunks(per_thread)
                     .map(|group| {
                         s.spawn(move || {
                             let mut v = Vec::new();
                             for b in group {
-                                let txs: Vec<&SignedTx> = b
-                                    .iter()
-                                    .filter_map(|d| d.as_ref().ok().map(|(t, _)| t))
-                                    .collect();
-                                let mut r = tx::verify_for_apply(&txs).into_iter();
-                                v.extend(b.iter().map(|d| match d {
-                                    Ok(_) => r.next().and_then(|x| x.err()),
-                                    Err(_) => None,
-                                }));
+                                let txs: Vec<&SignedTx> = b.iter().map(|(_, t)| *t).collect();
+                                for ((i, _), r) in b.iter().zip(tx::verify_many(&txs)) {
+                                    if let Err(e) = r {
+                                        v.push((*i, e));
+                                    }
+                                }
                             }
                             v
                         })
@@ -610,10 +682,8 @@ impl<S: Store> Ledger<S> {
                     .flat_map(|h| h.join().expect("verify thread"))
                     .collect()
             });
-            for (d, v) in decoded.iter_mut().zip(verdicts) {
-                if let Some(e) = v {
-                    *d = Err(e);
-                }
+            for (i, e) in verdicts {
+                decoded[i] = Err(e);
             }
         }
         // Prefetch every nonce the batch uses in one multi_get.
@@ -655,7 +725,7 @@ impl<S: Store> Ledger<S> {
         let mut results = Vec::with_capacity(leaves.len());
         let mut next = frontier.clone();
         let mut counts = tip.counts.clone();
-        for (leaf, d) in leaves.iter().zip(decoded) {
+        for ((leaf, d), leaf_hash) in leaves.iter().zip(decoded).zip(&hashes) {
             let checked = d
                 .map_err(|e| match e {
                     tx::TxError::BadSignature(_) => Rejection {
@@ -686,7 +756,7 @@ impl<S: Store> Ledger<S> {
                 Err(r) => results.push(Err(r)),
                 Ok((effects, kind)) => {
                     let index = next.size();
-                    next.push(merkle::leaf_hash(leaf), |level, idx, h| {
+                    next.push(*leaf_hash, |level, idx, h| {
                         batch.put(Cf::Nodes, keys::node(level, idx), h.to_vec())
                     });
                     batch.put(Cf::Leaves, keys::u64k(index), leaf.clone());
@@ -700,7 +770,7 @@ impl<S: Store> Ledger<S> {
         }
         if next.size() == tip.size {
             if !extra.is_empty() {
-                self.store.write(extra, Durability::Sync)?;
+                self.store.write(extra, durability)?;
             }
             return Ok(ApplyOutcome {
                 results,
@@ -765,7 +835,7 @@ impl<S: Store> Ledger<S> {
         batch.ops.extend(extra.ops);
         batch.ops.extend(with_block.ops);
         let channels_changed = !view.channels.is_empty();
-        self.store.write(batch, Durability::Sync)?;
+        self.store.write(batch, durability)?;
 
         // Committed: publish the new state.
         self.signers.write().extend(view.new_signers);

@@ -498,7 +498,8 @@ fn consortium_changes_need_the_regulator_or_a_majority_of_orgs() {
             12,
         )
         .unwrap();
-    assert_eq!(out.results[0].as_ref().unwrap_err().rule, "4.5/proposal");
+    // The same raft id and node id again is a renewal proposal, accepted for voting.
+    assert!(out.results[0].is_ok(), "{:?}", out.results[0]);
     assert!(out.results[1].is_ok() && out.results[2].is_ok());
     assert_eq!(status("p-remove"), Some(ProposalStatus::Rejected));
     assert!(!l.nodes().unwrap()[0].removed);
@@ -682,6 +683,36 @@ fn consortium_records_orgs_collections_policy_and_node_validity() {
         .unwrap();
     assert!(!n.valid_on("2025-12-31") && n.valid_on("2026-01-01"));
     assert!(n.valid_on("2026-12-31") && !n.valid_on("2027-01-01"));
+    // Another node under the live raft id is refused; the same node renews its validity.
+    let mut other = node("", "");
+    if let C::AddNode(a) = &mut other {
+        a.node_id = "node-13".into();
+        a.checkpoint_key = NoteSigner::new(
+            &format!("{ORIGIN}/node-13"),
+            SigningKey::from_bytes(&[13; 32]),
+        )
+        .unwrap()
+        .verifier_key()
+        .to_string();
+    }
+    let out = l
+        .apply(
+            &[
+                propose(&reg, "n-other", other),
+                propose(&reg, "n-renew", node("2026-01-01", "2027-12-31")),
+                vote(&reg, "n-renew", true),
+            ],
+            101,
+        )
+        .unwrap();
+    assert_eq!(rules(&out), vec![Some("4.5/proposal"), None, None]);
+    let n = l
+        .nodes()
+        .unwrap()
+        .into_iter()
+        .find(|n| n.raft_id == 12)
+        .unwrap();
+    assert!(n.valid_on("2027-06-01"), "renewed: {n:?}");
 
     // Majority policy: the regulator's vote counts as one, and it may no longer register
     // orgs directly.
