@@ -109,8 +109,20 @@ impl<S: Store> Chains<S> {
                 for name in me.channels.names() {
                     me.get(&name);
                 }
-                if opened.changed().await.is_err() {
-                    return;
+                // Members approved on the ledger since start-up are collected too.
+                for chain in me.map.read().values() {
+                    if let Some(q) = &chain.quorum {
+                        let m = me.members_for(&chain.ledger);
+                        if q.member_names()
+                            != m.iter().map(|x| x.key.name.clone()).collect::<Vec<_>>()
+                        {
+                            q.set_members(m);
+                        }
+                    }
+                }
+                tokio::select! {
+                    r = opened.changed() => if r.is_err() { return },
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
                 }
             }
         });
@@ -133,14 +145,7 @@ impl<S: Store> Chains<S> {
         if let Some(c) = map.get(name) {
             return Some(c.clone());
         }
-        let system_origin = self.channels.system().origin().to_string();
-        // A channel's checkpoints are signed by the same member keys under the channel's
-        // key names (`<channel origin>/<node>`).
-        let members = self
-            .members
-            .iter()
-            .filter_map(|m| m.in_origin(&system_origin, ledger.origin()))
-            .collect();
+        let members = self.members_for(&ledger);
         let quorum = Quorum::new(ledger.clone(), self.quorum, members);
         if let Some(tls) = &self.tls {
             quorum.collect(tls.clone());
@@ -156,6 +161,31 @@ impl<S: Store> Chains<S> {
         });
         map.insert(name.to_string(), chain.clone());
         Some(chain)
+    }
+
+    /// The members whose signatures a channel's quorum collects: the configured ones and
+    /// every node registered on the ledger by an approved proposal (not removed), other
+    /// than this node, under the channel's key names (`<channel origin>/<node>`: the same
+    /// public keys sign every channel). Sorted by key name.
+    fn members_for(&self, ledger: &Ledger<S>) -> Vec<Member> {
+        let system_origin = self.channels.system().origin();
+        let me = self.channels.system().node_id();
+        let mut all: std::collections::BTreeMap<String, Member> = Default::default();
+        for m in &self.members {
+            all.insert(m.key.name.clone(), m.clone());
+        }
+        for n in ledger.nodes().unwrap_or_default() {
+            if n.removed || n.node_id == me {
+                continue;
+            }
+            if let Ok(key) = gridledger_core::note::VerifierKey::parse(&n.checkpoint_key) {
+                all.entry(key.name.clone())
+                    .or_insert(Member { peer: n.peer, key });
+            }
+        }
+        all.into_values()
+            .filter_map(|m| m.in_origin(system_origin, ledger.origin()))
+            .collect()
     }
 
     /// The backend of the channel with this origin.

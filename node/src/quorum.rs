@@ -55,7 +55,8 @@ impl Member {
 pub struct Quorum<S: Store> {
     ledger: Arc<Ledger<S>>,
     quorum: usize,
-    members: Vec<Member>,
+    // Replaced as registrations change (see `set_members`).
+    members: parking_lot::RwLock<Vec<Member>>,
     sigs: Mutex<BTreeMap<u64, Collected>>,
     // (size, member lines, assembled note) of the last note served.
     cache: Mutex<Option<(u64, usize, SignedNote)>>,
@@ -67,7 +68,7 @@ impl<S: Store> Quorum<S> {
         Arc::new(Self {
             ledger,
             quorum: quorum.max(1),
-            members,
+            members: parking_lot::RwLock::new(members),
             sigs: Mutex::new(BTreeMap::new()),
             cache: Mutex::new(None),
         })
@@ -165,13 +166,31 @@ impl<S: Store> Quorum<S> {
         SignedNote::parse(&self.ledger.tip().checkpoint).map_err(|e| format!("own checkpoint: {e}"))
     }
 
+    /// Replaces the members whose signatures are collected (signatures already collected
+    /// from members that remain are kept).
+    pub fn set_members(&self, members: Vec<Member>) {
+        *self.members.write() = members;
+    }
+
+    /// The members whose signatures are collected, by key name.
+    pub fn member_names(&self) -> Vec<String> {
+        self.members
+            .read()
+            .iter()
+            .map(|m| m.key.name.clone())
+            .collect()
+    }
+
     /// Polls the members' own checkpoints whenever the height changes (and every second),
     /// until the process ends.
     pub fn collect(self: &Arc<Self>, tls: ClientTlsConfig) {
         let me = self.clone();
         tokio::spawn(async move {
-            let mut clients: Vec<Option<pb::peer_service_client::PeerServiceClient<Channel>>> =
-                vec![None; me.members.len()];
+            // Clients by peer address, kept across membership changes.
+            let mut clients: std::collections::HashMap<
+                String,
+                Option<pb::peer_service_client::PeerServiceClient<Channel>>,
+            > = Default::default();
             let mut heights = me.ledger.heights();
             loop {
                 tokio::select! {
@@ -180,8 +199,11 @@ impl<S: Store> Quorum<S> {
                 }
                 // Let the peers apply the same block first.
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                for (i, m) in me.members.iter().enumerate() {
-                    if clients[i].is_none() {
+                let members = me.members.read().clone();
+                clients.retain(|peer, _| members.iter().any(|m| &m.peer == peer));
+                for m in &members {
+                    let client = clients.entry(m.peer.clone()).or_default();
+                    if client.is_none() {
                         let host = m.peer.rsplit_once(':').map(|(h, _)| h).unwrap_or(&m.peer);
                         let ch = Channel::from_shared(format!("https://{}", m.peer))
                             .ok()
@@ -191,9 +213,9 @@ impl<S: Store> Quorum<S> {
                                     .timeout(Duration::from_secs(2))
                                     .connect_lazy()
                             });
-                        clients[i] = ch.map(pb::peer_service_client::PeerServiceClient::new);
+                        *client = ch.map(pb::peer_service_client::PeerServiceClient::new);
                     }
-                    let Some(c) = clients[i].as_mut() else {
+                    let Some(c) = client.as_mut() else {
                         continue;
                     };
                     let req = pb::OwnCheckpointRequest {
@@ -207,7 +229,7 @@ impl<S: Store> Quorum<S> {
                         }
                         Err(e) => {
                             tracing::debug!(member = %m.key.name, error = %e, "member unreachable");
-                            clients[i] = None;
+                            *client = None;
                         }
                     }
                 }

@@ -854,6 +854,46 @@ async fn an_approved_node_joins_the_cluster() {
         .unwrap()
         .into_inner();
     assert_eq!(m.members.len(), 9);
+
+    // Node 1's config does not name node 4, yet it collects node 4's signature from the
+    // approved registration: a later checkpoint served by node 1 carries node 4's line.
+    let mut cl1 = c.client(1).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut n = 0u64;
+    loop {
+        // New blocks give node 4 something to sign at a size node 1 also has.
+        let leaf = instrument_tx(
+            &c.signing_key(),
+            ORIGIN,
+            "grid-north",
+            700_000 + n,
+            &format!("J4-{n}"),
+            "220V",
+        );
+        n += 1;
+        let leader = c.leader(&[1, 2, 3]).await;
+        if let Some(mut l) = c.client(leader).await {
+            let _ = l
+                .submit(pb::SubmitRequest {
+                    signed_tx: leaf.into(),
+                })
+                .await;
+        }
+        let note = cl1
+            .get_checkpoint(pb::GetCheckpointRequest::default())
+            .await
+            .unwrap()
+            .into_inner()
+            .note;
+        if note.contains(&format!("\u{2014} {ORIGIN}/node-4 ")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node 1 never served node 4's signature:\n{note}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
 
 /// Channels on the three-node cluster, as a client sees them: approved by a vote, written
