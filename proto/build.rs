@@ -49,6 +49,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             format!("::gridledger_core::pb::{m}"),
         );
     }
+    // The consortium views are printed as JSON by the CLI (`gridledger admin show`).
+    for m in [
+        "Member",
+        "ListMembersResponse",
+        "ClusterNode",
+        "ListNodesResponse",
+        "ProposalView",
+        "ListProposalsResponse",
+        "ChannelView",
+        "ListChannelsResponse",
+        "CollectionView",
+        "ListCollectionsResponse",
+        "ConsortiumConfig",
+    ] {
+        b = b.type_attribute(format!(".gridledger.v1.{m}"), "#[derive(serde::Serialize)]");
+    }
     b.compile_protos(&files, &[dir.to_path_buf()])?;
     Ok(())
 }

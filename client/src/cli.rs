@@ -142,11 +142,37 @@ pub enum KeysCommand {
     },
 }
 
+/// Consortium views (AdminService reads).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum AdminView {
+    /// Member orgs and their kinds.
+    Members,
+    /// Raft members and registered nodes, with their validity.
+    Nodes,
+    /// Proposals and their votes.
+    Proposals,
+    /// Channels (sizes only of channels the caller may read).
+    Channels,
+    /// Class II collection definitions.
+    Collections,
+    /// The system origin and the approval policy.
+    Config,
+}
+
 /// Consortium administration (transactions signed with the profile's key: an org admin
 /// or the regulator). A proposal is approved by the regulator's vote or by a majority of
 /// member orgs; an approved node is added to the Raft cluster by the leader.
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
+    /// Show the consortium as the ledger and the cluster record it.
+    Show {
+        /// What to show.
+        #[arg(value_enum)]
+        what: AdminView,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Propose adding a member node.
     ProposeAddNode {
         /// Proposal id (no whitespace or ':').
@@ -471,6 +497,7 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
             };
             let p = profile(&cli.profile)?;
             let payload = match command {
+                AdminCommand::Show { what, json } => return admin_show(&p, what, json).await,
                 AdminCommand::ProposeAddNode {
                     proposal,
                     raft_id,
@@ -647,6 +674,62 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
             Ok(())
         }
     }
+}
+
+/// Prints one AdminService view, as JSON or as a table.
+async fn admin_show(p: &Profile, what: AdminView, json: bool) -> Result<(), ClientError> {
+    use pb::admin_service_client::AdminServiceClient;
+    fn value(v: impl serde::Serialize) -> serde_json::Value {
+        serde_json::to_value(v).expect("plain message")
+    }
+    let mut c = AdminServiceClient::new(crate::grpc::channel(p).await?)
+        .max_decoding_message_size(crate::grpc::MAX_RESPONSE_BYTES);
+    // The whole response for --json; the rows for the table.
+    let (whole, rows) = match what {
+        AdminView::Members => {
+            let r = c
+                .list_members(pb::ListMembersRequest {})
+                .await?
+                .into_inner();
+            (value(&r), value(&r.members))
+        }
+        AdminView::Nodes => {
+            let r = c.list_nodes(pb::ListNodesRequest {}).await?.into_inner();
+            (value(&r), value(&r.nodes))
+        }
+        AdminView::Proposals => {
+            let r = c
+                .list_proposals(pb::ListProposalsRequest {})
+                .await?
+                .into_inner();
+            (value(&r), value(&r.proposals))
+        }
+        AdminView::Channels => {
+            let r = c
+                .list_channels(pb::ListChannelsRequest {})
+                .await?
+                .into_inner();
+            (value(&r), value(&r.channels))
+        }
+        AdminView::Collections => {
+            let r = c
+                .list_collections(pb::ListCollectionsRequest {})
+                .await?
+                .into_inner();
+            (value(&r), value(&r.collections))
+        }
+        AdminView::Config => {
+            let r = c.get_config(pb::GetConfigRequest {}).await?.into_inner();
+            (value(&r), serde_json::Value::Array(vec![value(&r)]))
+        }
+    };
+    if json {
+        println!("{whole}");
+    } else {
+        let rows = rows.as_array().cloned().unwrap_or_default();
+        print!("{}", crate::table::render(&rows));
+    }
+    Ok(())
 }
 
 /// Signs a payload with the profile's key and submits it to the leader.

@@ -29,11 +29,19 @@ pub async fn connect_leader(p: &Profile) -> Result<ChainServiceClient<Channel>, 
     connect(&leader).await
 }
 
-/// Opens a channel to the profile's endpoint with its client certificate.
+/// Opens a ChainService client on the profile's endpoint with its client certificate.
+///
+/// # Errors
+/// As [`channel`].
+pub async fn connect(p: &Profile) -> Result<ChainServiceClient<Channel>, ClientError> {
+    Ok(ChainServiceClient::new(channel(p).await?).max_decoding_message_size(MAX_RESPONSE_BYTES))
+}
+
+/// Opens a mutual-TLS channel to the profile's endpoint, for any of the node's services.
 ///
 /// # Errors
 /// Config errors for unreadable files; transport errors when the node is unreachable.
-pub async fn connect(p: &Profile) -> Result<ChainServiceClient<Channel>, ClientError> {
+pub async fn channel(p: &Profile) -> Result<Channel, ClientError> {
     let read = |path: &std::path::Path| {
         std::fs::read(path)
             .map_err(|e| ClientError::Config(format!("cannot read {}: {e}", path.display())))
@@ -51,11 +59,10 @@ pub async fn connect(p: &Profile) -> Result<ChainServiceClient<Channel>, ClientE
         .ca_certificate(Certificate::from_pem(read(&p.ca)?))
         .identity(Identity::from_pem(read(&p.cert)?, read(&p.key)?))
         .domain_name(p.server_name.clone().unwrap_or(host));
-    let channel = Channel::builder(uri)
+    Channel::builder(uri)
         .tls_config(tls)
         .map_err(|e| ClientError::Transport(format!("TLS setup: {e}")))?
         .connect()
         .await
-        .map_err(|e| ClientError::Transport(format!("cannot connect to {}: {e}", p.endpoint)))?;
-    Ok(ChainServiceClient::new(channel).max_decoding_message_size(MAX_RESPONSE_BYTES))
+        .map_err(|e| ClientError::Transport(format!("cannot connect to {}: {e}", p.endpoint)))
 }

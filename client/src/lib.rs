@@ -9,6 +9,7 @@
 //! - [`grpc`]: mutual-TLS connection setup.
 //! - [`profile`]: CLI profiles and trust files.
 //! - [`load`]: the load generator behind `gridledger load`.
+//! - [`table`]: plain-text tables for the CLI's record listings.
 //! - [`cli`]: the commands (main.rs only parses and calls [`cli::run`]).
 //! - [`error`]: the client error type, [`error::ClientError`].
 #![forbid(unsafe_code)]
@@ -21,5 +22,6 @@ pub mod grpc;
 pub mod light;
 pub mod load;
 pub mod profile;
+pub mod table;
 
 pub use error::ClientError;

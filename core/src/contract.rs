@@ -560,6 +560,9 @@ pub fn check(
                 s.public_key.as_slice().try_into().map_err(|_| {
                     reject("shape", RejectKind::Invalid, "public_key must be 32 bytes")
                 })?;
+            if let Some(why) = crate::tx::unsound_key(&key) {
+                return Err(reject("shape", RejectKind::Invalid, why));
+            }
             check_ident("org_id", &s.org_id)?;
             if s.roles.is_empty() || s.roles.iter().any(|r| !ROLES.contains(&r.as_str())) {
                 return Err(reject(
@@ -720,17 +723,28 @@ pub fn check(
                             "valid_until is before valid_from",
                         ));
                     }
-                    // The same raft id and node id again is a renewal (new validity or
-                    // addresses); another node under a live id is refused.
-                    if view
-                        .node(a.raft_id)
-                        .is_some_and(|n| !n.removed && n.node_id != a.node_id)
-                    {
-                        return Err(reject(
-                            "4.5/proposal",
-                            RejectKind::AlreadyExists,
-                            format!("raft id {} is already a registered node", a.raft_id),
-                        ));
+                    // The same raft id and node id again is a renewal (new validity,
+                    // addresses or checkpoint key, each visible in the proposal voted
+                    // on); another node under a live id is refused, and a node never
+                    // changes hands between orgs.
+                    if let Some(n) = view.node(a.raft_id).filter(|n| !n.removed) {
+                        if n.node_id != a.node_id {
+                            return Err(reject(
+                                "4.5/proposal",
+                                RejectKind::AlreadyExists,
+                                format!("raft id {} is already a registered node", a.raft_id),
+                            ));
+                        }
+                        if n.org_id != a.org_id {
+                            return Err(reject(
+                                "4.5/proposal",
+                                RejectKind::FailedPrecondition,
+                                format!(
+                                    "node {} belongs to org {:?}; a renewal cannot move it to {:?}",
+                                    a.node_id, n.org_id, a.org_id
+                                ),
+                            ));
+                        }
                     }
                     Change::AddNode(NodeRecord {
                         raft_id: a.raft_id,

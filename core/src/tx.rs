@@ -85,6 +85,19 @@ pub fn verify(tx: &SignedTx) -> Result<VerifyingKey, TxError> {
     Ok(key)
 }
 
+/// Why a public key may not be registered as a signer, or `None` when it may: it must
+/// decode to a curve point that is neither of small order nor carries a torsion component
+/// (every key an honest Ed25519 implementation generates passes).
+pub fn unsound_key(key: &[u8; 32]) -> Option<&'static str> {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    match CompressedEdwardsY(*key).decompress() {
+        None => Some("public_key is not a point on Ed25519"),
+        Some(a) if a.is_small_order() => Some("public_key is a small-order point"),
+        Some(a) if !a.is_torsion_free() => Some("public_key has a torsion component"),
+        Some(_) => None,
+    }
+}
+
 /// Signatures per batch when a block's signatures are checked at apply (batches run in
 /// parallel; the verdicts do not depend on the batching, see [`verify_cofactored`]).
 pub const APPLY_BATCH: usize = 256;
@@ -109,6 +122,11 @@ fn check_parts(tx: &SignedTx) -> Result<Check, TxError> {
     let a = CompressedEdwardsY(key)
         .decompress()
         .ok_or(TxError::BadSignerKey(32))?;
+    // A small-order key satisfies the cofactored equation for any message with s = 0 and a
+    // small-order R: it signs nothing, and no honest key is one.
+    if a.is_small_order() {
+        return Err(TxError::BadSignature(hex::encode(key)));
+    }
     let bad = || TxError::BadSignature(hex::encode(key));
     if tx.signature.len() != 64 {
         return Err(TxError::Malformed(format!(

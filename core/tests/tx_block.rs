@@ -154,3 +154,37 @@ fn verdicts_do_not_depend_on_batching_even_for_torsion_signatures() {
     high.signature[32..].copy_from_slice(&l_plus_s);
     assert!(tx::verify_cofactored(&high).is_err());
 }
+
+/// A small-order public key "signs" every message under the cofactored equation with
+/// s = 0 and a small-order R, without any secret. Such keys are refused outright, alone
+/// and in batches, and cannot be registered as signers.
+#[test]
+fn small_order_keys_sign_nothing_and_torsion_keys_cannot_be_registered() {
+    use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT as B, EIGHT_TORSION};
+    use curve25519_dalek::scalar::Scalar;
+    let key = EIGHT_TORSION[1].compress().to_bytes();
+    let forged = pb::SignedTx {
+        body: body(1).encode_to_vec(),
+        signer_key_id: key.to_vec(),
+        signature: [EIGHT_TORSION[2].compress().to_bytes(), [0u8; 32]].concat(),
+    };
+    assert!(tx::verify_cofactored(&forged).is_err());
+    let good = tx::sign(&SigningKey::from_bytes(&[4; 32]), &body(2));
+    let verdicts: Vec<bool> = tx::verify_many(&[&good, &forged])
+        .iter()
+        .map(Result::is_ok)
+        .collect();
+    assert_eq!(verdicts, [true, false]);
+
+    let honest = SigningKey::from_bytes(&[4; 32]).verifying_key().to_bytes();
+    assert_eq!(tx::unsound_key(&honest), None);
+    assert!(tx::unsound_key(&key).unwrap().contains("small-order"));
+    let mixed = (Scalar::from_bytes_mod_order([7; 32]) * B + EIGHT_TORSION[1])
+        .compress()
+        .to_bytes();
+    assert!(tx::unsound_key(&mixed).unwrap().contains("torsion"));
+    // y = 2 is not on the curve.
+    let mut off = [0u8; 32];
+    off[0] = 2;
+    assert!(tx::unsound_key(&off).unwrap().contains("not a point"));
+}

@@ -130,23 +130,37 @@ impl<S: Store> pb::admin_service_server::AdminService for Admin<S> {
 
     async fn list_channels(
         &self,
-        _: Request<pb::ListChannelsRequest>,
+        r: Request<pb::ListChannelsRequest>,
     ) -> R<pb::ListChannelsResponse> {
+        let caller = gridledger_services::auth::layer::principal(r.extensions())?;
+        let regulator = caller
+            .roles
+            .contains(&gridledger_services::auth::Role::Regulator);
         let mut channels = Vec::new();
         for name in std::iter::once(String::new()).chain(self.channels.names()) {
             let Some(l) = self.channels.get(&name) else {
                 continue;
             };
-            let tip = l.tip();
+            let members = l
+                .channel_def()
+                .map(|d| d.members.clone())
+                .unwrap_or_default();
+            // A channel's existence and members are consortium configuration, public to
+            // every member; how much it holds is activity, which only those who may read
+            // the channel see (0 for the others).
+            let (tree_size, height) =
+                if name.is_empty() || regulator || members.contains(&caller.org) {
+                    let tip = l.tip();
+                    (tip.size, tip.height)
+                } else {
+                    (0, 0)
+                };
             channels.push(pb::ChannelView {
-                member_orgs: l
-                    .channel_def()
-                    .map(|d| d.members.clone())
-                    .unwrap_or_default(),
+                member_orgs: members,
                 name,
                 origin: l.origin().to_string(),
-                tree_size: tip.size,
-                height: tip.height,
+                tree_size,
+                height,
             });
         }
         Ok(Response::new(pb::ListChannelsResponse { channels }))

@@ -83,6 +83,22 @@ impl<S: Store> Channels<S> {
     /// # Errors
     /// Storage, corruption or key-name failures.
     pub fn open(system: Arc<Ledger<S>>, key: SigningKey) -> Result<Arc<Self>> {
+        // Builds before the Raft journal existed wrote blocks without it; such a data
+        // directory cannot be snapshotted or replayed in the right order, so it is
+        // refused rather than half-served.
+        if system.tip().height > 0
+            && system
+                .store()
+                .scan(Cf::RaftMeta, JOURNAL, JOURNAL_END, 1)?
+                .is_empty()
+        {
+            return Err(LedgerError::Corrupt(format!(
+                "the system ledger has {} blocks but no Raft journal: this data directory was \
+                 written by an earlier build of gridledger; move it aside and let the node \
+                 catch up from its peers (or start a new dev consortium)",
+                system.tip().height
+            )));
+        }
         let c = Arc::new(Self {
             system,
             key,

@@ -350,10 +350,16 @@ impl<S: Store> Router<S> {
 
 /// Blocks of one channel proposed and not yet applied, at most. Several in flight let the
 /// Raft log's fsync of one block overlap the apply of the previous one and the
-/// verification of the next; the order of blocks within a channel does not matter to the
-/// contracts (each transaction has its own nonce, and block time is made monotonic at
-/// apply).
+/// verification of the next. They are handed to Raft one after the other from this one
+/// thread, so blocks keep the order in which their transactions arrived (a stream may
+/// register an instrument and record its reading without waiting in between).
 const MAX_BLOCKS_IN_FLIGHT: usize = 4;
+
+/// A block handed to Raft, and where its outcome will arrive.
+type Proposed = Result<
+    <<crate::raft::TypeConfig as openraft::RaftTypeConfig>::Responder as openraft::raft::responder::Responder<crate::raft::TypeConfig>>::Receiver,
+    ServiceError,
+>;
 
 fn apply_loop(rx: std::sync::mpsc::Receiver<(Vec<Pending>, watch::Sender<usize>)>, sink: Sink) {
     let mut last_ts = 0u64;
@@ -362,93 +368,105 @@ fn apply_loop(rx: std::sync::mpsc::Receiver<(Vec<Pending>, watch::Sender<usize>)
         let Ok(slot) = sink.runtime.block_on(slots.clone().acquire_owned()) else {
             return;
         };
+        if batch.is_empty() {
+            busy.send_modify(|n| *n -= 1);
+            continue;
+        }
         // The proposer's clock stamps the block (contracts read this, never a clock);
         // it never goes backwards, even if the wall clock does.
         last_ts = last_ts.max(now_ms());
-        let (ts, s) = (last_ts, sink.clone());
+        let (leaves, replies): (Vec<Bytes>, Vec<Reply>) =
+            batch.into_iter().map(|p| (p.leaf, p.reply)).unzip();
+        let proposal = crate::raft::BlockProposal {
+            timestamp_ms: last_ts,
+            proposer: sink.proposer.clone(),
+            channel: sink.channel.clone(),
+            leaves: leaves.iter().map(|l| l.to_vec()).collect(),
+        };
+        let started = Instant::now();
+        // Enqueued in order here; the outcome is awaited off this thread.
+        let proposed: Proposed = sink
+            .runtime
+            .block_on(sink.raft.client_write_ff(proposal))
+            .map_err(|e| crate::raft::write_error(openraft::error::RaftError::Fatal(e)));
         sink.runtime.spawn(async move {
-            apply_batch(&s, batch, ts).await;
+            let outcome = match proposed {
+                Err(e) => Err(e),
+                Ok(rx) => match rx.await {
+                    Err(_) => Err(ServiceError::Unavailable {
+                        message: "consensus stopped before the block was applied".into(),
+                        leader: None,
+                    }),
+                    Ok(r) => r
+                        .map_err(|e| {
+                            crate::raft::write_error(openraft::error::RaftError::APIError(e))
+                        })
+                        .map(|r| outcome_of(r.data)),
+                },
+            };
+            answer(outcome, &leaves, replies, started);
             busy.send_modify(|n| *n -= 1);
             drop(slot);
         });
     }
 }
 
-/// Proposes the block and waits until this node has applied it.
-async fn commit_block(
-    sink: &Sink,
-    leaves: &[Bytes],
-    ts: u64,
-) -> Result<crate::ledger::ApplyOutcome, ServiceError> {
-    let proposal = crate::raft::BlockProposal {
-        timestamp_ms: ts,
-        proposer: sink.proposer.clone(),
-        channel: sink.channel.clone(),
-        leaves: leaves.iter().map(|l| l.to_vec()).collect(),
-    };
-    let r = sink
-        .raft
-        .client_write(proposal)
-        .await
-        .map_err(crate::raft::write_error)?;
-    Ok(crate::ledger::ApplyOutcome {
+fn outcome_of(r: crate::raft::BlockResult) -> crate::ledger::ApplyOutcome {
+    crate::ledger::ApplyOutcome {
         results: r
-            .data
             .results
             .into_iter()
             .map(|x| x.map_err(crate::raft::TxRejection::into_rejection))
             .collect(),
-        height: r.data.height,
-        tree_size: r.data.tree_size,
+        height: r.height,
+        tree_size: r.tree_size,
         channels_changed: false,
-    })
+    }
 }
 
-async fn apply_batch(sink: &Sink, batch: Vec<Pending>, ts: u64) {
-    {
-        if batch.is_empty() {
-            return;
-        }
-        let started = Instant::now();
-        let (leaves, replies): (Vec<Bytes>, Vec<Reply>) =
-            batch.into_iter().map(|p| (p.leaf, p.reply)).unzip();
-        match commit_block(sink, &leaves, ts).await {
-            Ok(outcome) => {
-                let ms = started.elapsed().as_secs_f64() * 1e3;
-                if ms > SLOW_BLOCK_MS + SLOW_BLOCK_MS_PER_TX * leaves.len() as f64 {
-                    tracing::warn!(
-                        txs = leaves.len(),
-                        height = outcome.height,
-                        ms,
-                        "slow block: apply and sync exceeded the commit-latency budget"
-                    );
-                } else {
-                    tracing::debug!(
-                        txs = leaves.len(),
-                        height = outcome.height,
-                        ms,
-                        "block applied"
-                    );
-                }
-                for ((reply, res), leaf) in replies.into_iter().zip(outcome.results).zip(&leaves) {
-                    let _ = reply.send(
-                        res.map(|leaf_index| Committed {
-                            leaf_index,
-                            block_height: outcome.height,
-                            tree_size: outcome.tree_size,
-                            leaf_hash: merkle::leaf_hash(leaf),
-                        })
-                        .map_err(ServiceError::from),
-                    );
-                }
+/// Answers every submitter of a block.
+fn answer(
+    outcome: Result<crate::ledger::ApplyOutcome, ServiceError>,
+    leaves: &[Bytes],
+    replies: Vec<Reply>,
+    started: Instant,
+) {
+    match outcome {
+        Ok(outcome) => {
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            if ms > SLOW_BLOCK_MS + SLOW_BLOCK_MS_PER_TX * leaves.len() as f64 {
+                tracing::warn!(
+                    txs = leaves.len(),
+                    height = outcome.height,
+                    ms,
+                    "slow block: commit and apply exceeded the commit-latency budget"
+                );
+            } else {
+                tracing::debug!(
+                    txs = leaves.len(),
+                    height = outcome.height,
+                    ms,
+                    "block applied"
+                );
             }
-            Err(e) => {
-                if !matches!(e, ServiceError::Unavailable { .. }) {
-                    tracing::error!(error = %e, "commit failed; rejecting the batch");
-                }
-                for reply in replies {
-                    let _ = reply.send(Err(e.clone()));
-                }
+            for ((reply, res), leaf) in replies.into_iter().zip(outcome.results).zip(leaves) {
+                let _ = reply.send(
+                    res.map(|leaf_index| Committed {
+                        leaf_index,
+                        block_height: outcome.height,
+                        tree_size: outcome.tree_size,
+                        leaf_hash: merkle::leaf_hash(leaf),
+                    })
+                    .map_err(ServiceError::from),
+                );
+            }
+        }
+        Err(e) => {
+            if !matches!(e, ServiceError::Unavailable { .. }) {
+                tracing::error!(error = %e, "commit failed; rejecting the batch");
+            }
+            for reply in replies {
+                let _ = reply.send(Err(e.clone()));
             }
         }
     }

@@ -52,19 +52,8 @@ impl Witnesses {
             SignedNote::parse(note).map_err(|e| ServiceError::InvalidArgument(e.to_string()))?;
         let cp =
             Checkpoint::parse(&n.text).map_err(|e| ServiceError::InvalidArgument(e.to_string()))?;
-        if cp.origin != ledger.origin() {
-            return Err(ServiceError::FailedPrecondition(format!(
-                "checkpoint for origin {:?}, this ledger is {:?}",
-                cp.origin,
-                ledger.origin()
-            )));
-        }
-        if cp.size == 0 || cp.size > ledger.tip().size || ledger.root_at(cp.size)? != cp.root {
-            return Err(ServiceError::FailedPrecondition(format!(
-                "the cosigned checkpoint (size {}) is not one of this ledger's",
-                cp.size
-            )));
-        }
+        // Authenticate first: only a configured witness learns whether a size and root
+        // are this ledger's.
         let mut accepted = BTreeMap::new();
         for line in &n.sigs {
             if let Some(k) = self
@@ -80,6 +69,19 @@ impl Witnesses {
             return Err(ServiceError::Unauthenticated(
                 "no cosignature verifies under a witness key this node is configured with".into(),
             ));
+        }
+        if cp.origin != ledger.origin() {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "checkpoint for origin {:?}, this ledger is {:?}",
+                cp.origin,
+                ledger.origin()
+            )));
+        }
+        if cp.size == 0 || cp.size > ledger.tip().size || ledger.root_at(cp.size)? != cp.root {
+            return Err(ServiceError::FailedPrecondition(format!(
+                "the cosigned checkpoint (size {}) is not one of this ledger's",
+                cp.size
+            )));
         }
         let count = accepted.len() as u32;
         let mut lines = self.lines.lock();

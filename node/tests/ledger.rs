@@ -330,6 +330,28 @@ fn a_revoked_key_is_refused_from_its_revocation_on_even_after_reopen() {
             .kind,
         RejectKind::FailedPrecondition
     );
+    // The identity point is a small-order key, which would "verify" anything under the
+    // cofactored rule: it cannot be registered.
+    let mut identity = vec![0u8; 32];
+    identity[0] = 1;
+    let out = l
+        .apply(
+            &[signed(
+                &grid_admin,
+                1002,
+                Payload::RegisterSigner(pb::RegisterSigner {
+                    public_key: identity,
+                    org_id: "grid-north".into(),
+                    roles: vec!["operator".into()],
+                    label: "bad".into(),
+                }),
+            )],
+            40,
+        )
+        .unwrap();
+    let e = out.results[0].as_ref().unwrap_err();
+    assert_eq!((e.rule, e.kind), ("shape", RejectKind::Invalid), "{e:?}");
+    assert!(e.detail.contains("small-order"), "{e:?}");
 }
 
 #[test]
@@ -695,17 +717,35 @@ fn consortium_records_orgs_collections_policy_and_node_validity() {
         .verifier_key()
         .to_string();
     }
+    // A renewal cannot move the node to another org.
+    let mut moved = node("2026-01-01", "2027-12-31");
+    if let C::AddNode(a) = &mut moved {
+        a.org_id = "grid-south".into();
+    }
     let out = l
         .apply(
             &[
                 propose(&reg, "n-other", other),
+                propose(&reg, "n-moved", moved),
                 propose(&reg, "n-renew", node("2026-01-01", "2027-12-31")),
                 vote(&reg, "n-renew", true),
             ],
             101,
         )
         .unwrap();
-    assert_eq!(rules(&out), vec![Some("4.5/proposal"), None, None]);
+    assert_eq!(
+        rules(&out),
+        vec![Some("4.5/proposal"), Some("4.5/proposal"), None, None]
+    );
+    assert!(
+        out.results[1]
+            .as_ref()
+            .unwrap_err()
+            .detail
+            .contains("cannot move it"),
+        "{:?}",
+        out.results[1]
+    );
     let n = l
         .nodes()
         .unwrap()

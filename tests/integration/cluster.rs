@@ -1145,4 +1145,58 @@ async fn channels_are_separate_logs_with_quorum_receipts() {
         String::from_utf8_lossy(&o.stderr).contains("member orgs"),
         "{o:?}"
     );
+
+    // Every member sees which channels exist and who is in them, but only members (and
+    // the regulator) see how much a channel holds.
+    let channels = |profile: &Path| -> Vec<serde_json::Value> {
+        let v: serde_json::Value =
+            serde_json::from_str(&ok(cli(profile, &["admin", "show", "channels", "--json"])))
+                .unwrap();
+        v["channels"].as_array().unwrap().clone()
+    };
+    let size_of = |list: &[serde_json::Value], name: &str| {
+        list.iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no channel {name:?} in {list:?}"))["tree_size"]
+            .as_u64()
+            .unwrap()
+    };
+    let north = channels(&profile);
+    assert_eq!(size_of(&north, "supply"), 10);
+    assert!(size_of(&north, "") > 0);
+    let beta = profile_for_org(&c, "sup-beta");
+    let theirs = channels(&beta);
+    assert_eq!(size_of(&theirs, "supply"), 0, "not a member of supply");
+    assert_eq!(size_of(&theirs, ""), size_of(&north, ""));
+    let supply_row = theirs.iter().find(|c| c["name"] == "supply").unwrap();
+    assert_eq!(supply_row["origin"], supply.as_str());
+    assert_eq!(
+        supply_row["member_orgs"],
+        serde_json::json!(["grid-north", "sup-alpha"])
+    );
+    let table = ok(cli(&beta, &["admin", "show", "channels"]));
+    assert!(table.lines().next().unwrap().contains("origin"), "{table}");
+    assert!(table.contains(&supply), "{table}");
+}
+
+/// A CLI profile whose client certificate names `org` (issued by the dev CA).
+fn profile_for_org(c: &Cluster, org: &str) -> PathBuf {
+    let ca = gridledger_node::pki::Ca::load(c.dir.path()).unwrap();
+    let pem = ca.client(&format!("{org}-system"), org).unwrap();
+    let name = format!("client-{org}");
+    gridledger_node::pki::write_pair(c.dir.path(), &name, &pem).unwrap();
+    let base = std::fs::read_to_string(c.node_dir(1).join("profile.toml")).unwrap();
+    let swap = |text: String, field: &str, file: String| {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{field} =")))
+            .unwrap()
+            .to_string();
+        text.replace(&line, &format!("{field} = {:?}", c.dir.path().join(file)))
+    };
+    let text = swap(base, "cert", format!("{name}.pem"));
+    let text = swap(text, "key", format!("{name}-key.pem"));
+    let p = c.dir.path().join(format!("{org}.toml"));
+    std::fs::write(&p, text).unwrap();
+    p
 }

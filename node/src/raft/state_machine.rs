@@ -30,6 +30,12 @@ use crate::store::{Cf, Store, WriteBatch};
 // in a channel's ledger, and is written in the same batch as each entry's block.
 const APPLIED: &[u8] = b"raft_applied";
 const MEMBERSHIP: &[u8] = b"raft_membership";
+/// The highest Raft index whose block a snapshot install has replayed, written in the
+/// same batch as each replayed block. A crash during an install leaves the applied
+/// position behind the replayed blocks; on restart the entries up to this index must
+/// not be applied a second time (their blocks are already in the ledger, and their
+/// verdicts were taken at their place in the order, which a late re-apply would not be).
+const REPLAYED: &[u8] = b"raft_replayed_upto";
 
 /// One block in a snapshot.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,6 +92,11 @@ impl<S: Store> StateMachine<S> {
 
     fn membership(&self) -> Result<StoredMembership<u64, NodeInfo>, StorageError<u64>> {
         Ok(self.read(MEMBERSHIP)?.unwrap_or_default())
+    }
+
+    /// The highest index an interrupted or finished snapshot install replayed (0: none).
+    fn replayed_upto(&self) -> Result<u64, StorageError<u64>> {
+        Ok(self.read(REPLAYED)?.unwrap_or(0))
     }
 }
 
@@ -158,8 +169,24 @@ impl<S: Store> RaftStateMachine<TypeConfig> for StateMachine<S> {
         I::IntoIter: OptionalSend,
     {
         let mut out = Vec::new();
+        let replayed = self.replayed_upto()?;
         for e in entries {
             match e.payload {
+                EntryPayload::Normal(_) if e.log_id.index <= replayed => {
+                    // Already in the ledger through a snapshot install that crashed
+                    // before recording its position: record the position only. Nobody
+                    // waits for this result (the proposer's reply did not survive the
+                    // restart).
+                    let extra = position(&e.log_id, None)?;
+                    out.push(
+                        apply_proposal(self.channels.clone(), OrderedBlock::default(), extra)
+                            .await?,
+                    );
+                    tracing::info!(
+                        index = e.log_id.index,
+                        "entry already replayed by an interrupted snapshot install; skipped"
+                    );
+                }
                 EntryPayload::Normal(p) => {
                     let extra = position(&e.log_id, None)?;
                     let a = OrderedBlock {
@@ -265,12 +292,17 @@ impl<S: Store> RaftStateMachine<TypeConfig> for StateMachine<S> {
                     b.height, b.channel
                 )));
             }
-            let extra = if i + 1 == n {
+            let mut extra = if i + 1 == n {
                 positioned = true;
                 position(&last, Some(&meta.last_membership))?
             } else {
                 WriteBatch::new()
             };
+            extra.put(
+                Cf::RaftMeta,
+                REPLAYED.to_vec(),
+                serde_json::to_vec(&b.index).map_err(write_sm)?,
+            );
             let a = OrderedBlock {
                 channel: b.channel.clone(),
                 leaves: b.leaves.into_iter().map(Bytes::from).collect(),
