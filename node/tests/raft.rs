@@ -608,3 +608,159 @@ async fn channels_are_separate_logs_ordered_with_the_system_channel_and_survive_
         "the journal (block order) is reproduced"
     );
 }
+
+/// A node that crashes while installing a snapshot has replayed some blocks but not
+/// recorded the snapshot's position. When it restarts and Raft hands it those entries
+/// again, it must not apply them a second time: a transaction refused at its place in
+/// the order (here: signed by a key registered only later) would be accepted late, and
+/// the replica would diverge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_snapshot_install_is_not_applied_again() {
+    use gridledger_node::demo::org_key;
+    use openraft::storage::RaftStateMachine;
+    use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, RaftSnapshotBuilder};
+    struct Side {
+        _dir: tempfile::TempDir,
+        ledger: Arc<Ledger<RocksStore>>,
+        sm: StateMachine<RocksStore>,
+    }
+    let side = |id: u8| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(RocksStore::open(dir.path()).unwrap());
+        let signer = NoteSigner::new(
+            &format!("{ORIGIN}/node-{id}"),
+            SigningKey::from_bytes(&[id; 32]),
+        )
+        .unwrap();
+        let ledger = Arc::new(Ledger::open(store, ORIGIN, &format!("node-{id}"), signer).unwrap());
+        let channels = Channels::open(ledger.clone(), SigningKey::from_bytes(&[id; 32])).unwrap();
+        Side {
+            _dir: dir,
+            ledger,
+            sm: StateMachine::new(channels),
+        }
+    };
+    let entry = |index: u64, leaves: Vec<Vec<u8>>| Entry::<TypeConfig> {
+        log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
+        payload: EntryPayload::Normal(BlockProposal {
+            timestamp_ms: 1_700_000_000_000 + index,
+            proposer: "node-1".into(),
+            channel: String::new(),
+            leaves,
+        }),
+    };
+    let north = org_key("grid-north");
+    let erp = SigningKey::from_bytes(&[42; 32]);
+    let entries = || {
+        vec![
+            entry(1, phases()[0].clone()),
+            // Refused here: the key is not registered yet.
+            entry(
+                2,
+                vec![tx_for(&erp, ORIGIN, 1, instrument("EARLY-1", "grid-north"))],
+            ),
+            entry(
+                3,
+                vec![tx_for(
+                    &north,
+                    ORIGIN,
+                    900,
+                    Payload::RegisterSigner(pb::RegisterSigner {
+                        public_key: erp.verifying_key().to_bytes().to_vec(),
+                        org_id: "grid-north".into(),
+                        roles: vec!["operator".into()],
+                        label: "erp".into(),
+                    }),
+                )],
+            ),
+            entry(
+                4,
+                vec![tx_for(
+                    &north,
+                    ORIGIN,
+                    901,
+                    instrument("LATE-1", "grid-north"),
+                )],
+            ),
+        ]
+    };
+    let mut a = side(1);
+    let out = a.sm.apply(entries()).await.unwrap();
+    let refused: Vec<bool> = out
+        .iter()
+        .map(|b| b.results.iter().any(|r| r.is_err()))
+        .collect();
+    assert_eq!(refused, [false, true, false, false], "{out:?}");
+    // The same transaction is accepted once its key is registered: it is the one a
+    // second application of entry 2 would let in.
+    let probe = side(9);
+    let mut probe_sm = probe.sm;
+    let mut late = entries();
+    late.swap(1, 2);
+    for (i, e) in late.iter_mut().enumerate() {
+        e.log_id.index = i as u64 + 1;
+    }
+    let out = probe_sm.apply(late).await.unwrap();
+    assert!(out[2].results.iter().all(|r| r.is_ok()), "{out:?}");
+
+    a.sm.get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
+    let snap = a.sm.get_current_snapshot().await.unwrap().unwrap();
+    let mut blocks: Vec<serde_json::Value> =
+        serde_json::from_slice(snap.snapshot.get_ref()).unwrap();
+    assert_eq!(blocks.len(), 3, "entry 2 made no block");
+    // The crash: the install replays the blocks of entries 1 and 3 and stops there. (A
+    // second block that does not reproduce its hash stops the install at exactly that
+    // point, after the block was written.)
+    blocks[1]["hash"] = serde_json::json!("00".repeat(32));
+    let mut c = side(3);
+    c.sm.begin_receiving_snapshot().await.unwrap();
+    let cut = serde_json::to_vec(&blocks).unwrap();
+    assert!(
+        c.sm.install_snapshot(&snap.meta, Box::new(std::io::Cursor::new(cut)))
+            .await
+            .is_err()
+    );
+    let (applied, _) = c.sm.applied_state().await.unwrap();
+    assert_eq!(applied, None, "the install did not record its position");
+    let height_after_crash = c.ledger.tip().height;
+    assert_eq!(height_after_crash, a.ledger.tip().height - 1);
+    // Restart: Raft hands over entries 1..4 again. Entries 1 to 3 are already in the
+    // ledger; only entry 4 is applied, and the replica matches the leader exactly.
+    let out = c.sm.apply(entries()).await.unwrap();
+    assert_eq!(out.len(), 4);
+    assert_eq!(c.ledger.tip().height, a.ledger.tip().height);
+    assert_eq!(c.ledger.tip().block_hash, a.ledger.tip().block_hash);
+    assert_eq!(c.ledger.tip().size, a.ledger.tip().size);
+    let (applied, _) = c.sm.applied_state().await.unwrap();
+    assert_eq!(applied.map(|l| l.index), Some(4));
+}
+
+/// A data directory whose system ledger was written without the Raft journal (by a
+/// build before channels) cannot be snapshotted or replayed in order: the node refuses
+/// it with a message that says what to do, instead of serving it half-working.
+#[test]
+fn a_data_directory_without_the_journal_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        let store = Arc::new(RocksStore::open(dir.path()).unwrap());
+        let signer = NoteSigner::new(
+            &format!("{ORIGIN}/node-1"),
+            SigningKey::from_bytes(&[1; 32]),
+        )
+        .unwrap();
+        Arc::new(Ledger::open(store, ORIGIN, "node-1", signer).unwrap())
+    };
+    {
+        let ledger = open();
+        // An empty ledger is fine.
+        Channels::open(ledger.clone(), SigningKey::from_bytes(&[1; 32])).unwrap();
+        let leaves: Vec<bytes::Bytes> = phases()[0].iter().cloned().map(Into::into).collect();
+        ledger.apply(&leaves, 1).unwrap();
+    }
+    let e = Channels::open(open(), SigningKey::from_bytes(&[1; 32])).unwrap_err();
+    assert!(e.to_string().contains("earlier build"), "{e}");
+}
