@@ -43,6 +43,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "AddNode",
         "RemoveNode",
         "CastVote",
+        "AuthorisationScope",
+        "GrantAuthorisation",
+        "RecordAccreditation",
+        "RegisterPersonnelCertificate",
+        "EquipmentKind",
+        "RegisterEquipment",
+        "IssueCalibration",
+        "PlanSubject",
+        "SchedulePlan",
+        "OpenDispute",
     ] {
         b = b.extern_path(
             format!(".gridledger.v1.{m}"),

@@ -56,9 +56,20 @@ pub const RULES: &[&str] = &[
     "4.1/signature",
     "4.1/signer",
     "4.1/token-key",
+    "4.2/accuracy",
+    "4.2/authorisation",
+    "4.2/certificate",
+    "4.2/dispute",
+    "4.2/equipment",
+    "4.2/factory",
     "4.2/institution",
     "4.2/instrument",
+    "4.2/personnel",
+    "4.2/result",
+    "4.3/calibration",
+    "4.3/equipment",
     "4.3/instrument",
+    "4.3/level",
     "4.5/approval",
     "4.5/channel",
     "4.5/collection",
@@ -69,6 +80,11 @@ pub const RULES: &[&str] = &[
     "4.6/correction",
     "4.6/instrument",
     "4.6/owner",
+    "dispute",
+    "equipment",
+    "instrument",
+    "plan",
+    "qualification",
 ];
 
 /// Size limits on payload fields, so a single transaction cannot bloat state.
@@ -117,6 +133,12 @@ pub trait StateView {
     fn collection(&self, name: &str) -> Option<CollectionDef>;
     /// How proposals are decided.
     fn approval_policy(&self) -> ApprovalPolicy;
+    /// A metrology record (see [`crate::metrology::keys`]): the index of the leaf that
+    /// wrote it last, and its JSON value.
+    fn record(&self, key: &[u8]) -> Option<(u64, Vec<u8>)>;
+    /// The records whose keys start with `prefix`, in key order, at most `limit`: (key,
+    /// leaf index, value).
+    fn records(&self, prefix: &[u8], limit: usize) -> Vec<(Vec<u8>, u64, Vec<u8>)>;
 }
 
 /// A channel (DESIGN.md §7): a separate log with its own origin, written and read by its
@@ -291,6 +313,8 @@ pub enum Effect {
     Collection(CollectionDef),
     /// Store the approval policy.
     Policy(ApprovalPolicy),
+    /// Store a metrology record (key, JSON value), stamped with this leaf's index.
+    Record(Vec<u8>, Vec<u8>),
 }
 
 /// Why a transaction is rejected: the rule and the detail.
@@ -320,7 +344,7 @@ pub enum RejectKind {
     FailedPrecondition,
 }
 
-fn reject(rule: &'static str, kind: RejectKind, detail: impl Into<String>) -> Rejection {
+pub(crate) fn reject(rule: &'static str, kind: RejectKind, detail: impl Into<String>) -> Rejection {
     Rejection {
         rule,
         detail: detail.into(),
@@ -339,7 +363,7 @@ pub fn valid_ident(v: &str) -> bool {
             .any(|c| c.is_control() || c.is_whitespace() || c == ':')
 }
 
-fn check_ident(what: &str, v: &str) -> Result<(), Rejection> {
+pub(crate) fn check_ident(what: &str, v: &str) -> Result<(), Rejection> {
     if !valid_ident(v) {
         return Err(reject(
             "shape",
@@ -352,7 +376,7 @@ fn check_ident(what: &str, v: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
-fn check_id(what: &str, v: &str) -> Result<(), Rejection> {
+pub(crate) fn check_id(what: &str, v: &str) -> Result<(), Rejection> {
     if v.is_empty() || v.len() > MAX_ID_LEN || v.chars().any(char::is_control) {
         return Err(reject(
             "shape",
@@ -363,7 +387,7 @@ fn check_id(what: &str, v: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
-fn check_day(what: &str, v: &str) -> Result<(), Rejection> {
+pub(crate) fn check_day(what: &str, v: &str) -> Result<(), Rejection> {
     let b = v.as_bytes();
     let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
     let ok = b.len() == 10
@@ -373,9 +397,17 @@ fn check_day(what: &str, v: &str) -> Result<(), Rejection> {
         && digits(5..7)
         && digits(8..10)
         && {
+            let y: u32 = v[0..4].parse().unwrap_or(0);
             let m: u32 = v[5..7].parse().unwrap_or(0);
             let d: u32 = v[8..10].parse().unwrap_or(0);
-            (1..=12).contains(&m) && (1..=31).contains(&d)
+            let leap = y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400));
+            let days = match m {
+                2 if leap => 29,
+                2 => 28,
+                4 | 6 | 9 | 11 => 30,
+                _ => 31,
+            };
+            (1..=12).contains(&m) && (1..=days).contains(&d)
         };
     if !ok {
         return Err(reject(
@@ -416,7 +448,7 @@ fn member_orgs(
     Ok(v)
 }
 
-fn has_role(s: &SignerInfo, roles: &[&str]) -> bool {
+pub(crate) fn has_role(s: &SignerInfo, roles: &[&str]) -> bool {
     s.roles.iter().any(|r| roles.contains(&r.as_str()))
 }
 
@@ -1074,36 +1106,64 @@ pub fn check(
                     format!("instrument {:?} already registered", r.asset_no),
                 ));
             }
+            let details = crate::metrology::check_instrument(view, r)?;
             effects.push(Effect::Instrument(r.asset_no.clone(), r.owner_org.clone()));
+            effects.push(Effect::Record(
+                crate::metrology::keys::instrument(&r.asset_no),
+                serde_json::to_vec(&details).expect("plain record serialises"),
+            ));
         }
         Payload::IssueCertificate(c) => {
             let i = info.as_ref().expect("not genesis");
-            check_id("cert_no", &c.cert_no)?;
-            check_ident("asset_no", &c.asset_no)?;
-            check_day("test_date", &c.test_date)?;
-            check_day("valid_until", &c.valid_until)?;
-            if c.valid_until < c.test_date {
-                return Err(reject(
-                    "shape",
-                    RejectKind::Invalid,
-                    "valid_until is before test_date",
-                ));
+            effects.extend(crate::metrology::issue_certificate(view, i, c)?);
+            // The current certificate is the verification with the latest test date, so
+            // a backdated certificate recorded late does not displace a newer one.
+            let kind = crate::pb::CertificateKind::try_from(c.kind).ok();
+            let verification = matches!(
+                kind,
+                Some(
+                    crate::pb::CertificateKind::InitialVerification
+                        | crate::pb::CertificateKind::PeriodicVerification
+                        | crate::pb::CertificateKind::ReturnedMeter
+                )
+            );
+            let newer = crate::metrology::list::<crate::metrology::CertificateRec>(
+                view,
+                &crate::metrology::keys::certificates_of(&c.asset_no),
+            )
+            .into_iter()
+            .any(|(_, r)| r.is_verification() && r.test_date > c.test_date);
+            if verification && !newer {
+                effects.push(Effect::Certificate(c.asset_no.clone()));
             }
-            if i.org_id != c.institution_org || !has_role(i, &["verifier"]) {
-                return Err(reject(
-                    "4.2/institution",
-                    RejectKind::PermissionDenied,
-                    "an institution's verifiers issue certificates only in its own name",
-                ));
-            }
-            if view.instrument_owner(&c.asset_no).is_none() {
-                return Err(reject(
-                    "4.2/instrument",
-                    RejectKind::FailedPrecondition,
-                    format!("instrument {:?} is not registered", c.asset_no),
-                ));
-            }
-            effects.push(Effect::Certificate(c.asset_no.clone()));
+        }
+        Payload::GrantAuthorisation(a) => {
+            let i = info.as_ref().expect("not genesis");
+            effects.extend(crate::metrology::grant_authorisation(view, i, a)?);
+        }
+        Payload::RecordAccreditation(a) => {
+            let i = info.as_ref().expect("not genesis");
+            effects.extend(crate::metrology::record_accreditation(view, i, a)?);
+        }
+        Payload::RegisterPersonnelCertificate(p) => {
+            let i = info.as_ref().expect("not genesis");
+            effects.extend(crate::metrology::register_personnel(view, i, p)?);
+        }
+        Payload::RegisterEquipment(e) => {
+            let i = info.as_ref().expect("not genesis");
+            effects.extend(crate::metrology::register_equipment(view, i, e)?);
+        }
+        Payload::IssueCalibration(c) => {
+            let i = info.as_ref().expect("not genesis");
+            effects.extend(crate::metrology::issue_calibration(view, i, c)?);
+        }
+        Payload::SchedulePlan(p) => {
+            let i = info.as_ref().expect("not genesis");
+            effects.extend(crate::metrology::schedule_plan(view, i, p)?);
+        }
+        Payload::OpenDispute(d) => {
+            let i = info.as_ref().expect("not genesis");
+            effects.extend(crate::metrology::open_dispute(view, i, d)?);
         }
         Payload::RecordReading(r) => {
             let i = info.as_ref().expect("not genesis");

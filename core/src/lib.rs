@@ -12,7 +12,10 @@
 //! - [`receipt`]: C2SP tlog-proof receipts with the leaf in `extra`.
 //! - [`tx`]: signing and verifying `SignedTx` (`gridledger/tx/v1\n` domain).
 //! - [`block`]: block headers and their hash.
-//! - [`contract`]: deterministic transaction checks run at apply.
+//! - [`contract`]: deterministic transaction checks run at apply (ledger rules §4.1,
+//!   consortium §4.5, readings §4.6).
+//! - [`metrology`]: the metering domain's records and rules (DOMAIN.md §2, §4.2, §4.3):
+//!   accuracy classes and error limits, traceability chains, certificates, plans.
 //! - [`pb`]: the transaction messages generated from `proto/gridledger/v1/tx.proto`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -21,6 +24,7 @@ pub mod block;
 pub mod checkpoint;
 pub mod contract;
 pub mod merkle;
+pub mod metrology;
 pub mod note;
 pub mod receipt;
 pub mod trust;

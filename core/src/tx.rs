@@ -254,5 +254,12 @@ pub fn payload_kind(body: &TxBody) -> &'static str {
         Some(Payload::RevokeSigner(_)) => "revoke_signer",
         Some(Payload::ProposeChange(_)) => "propose_change",
         Some(Payload::CastVote(_)) => "cast_vote",
+        Some(Payload::GrantAuthorisation(_)) => "grant_authorisation",
+        Some(Payload::RecordAccreditation(_)) => "record_accreditation",
+        Some(Payload::RegisterPersonnelCertificate(_)) => "register_personnel_certificate",
+        Some(Payload::RegisterEquipment(_)) => "register_equipment",
+        Some(Payload::IssueCalibration(_)) => "issue_calibration",
+        Some(Payload::SchedulePlan(_)) => "schedule_plan",
+        Some(Payload::OpenDispute(_)) => "open_dispute",
     }
 }

@@ -220,6 +220,9 @@ pub fn seed(
         )));
     }
 
+    // Phases 2-4: qualifications and the traceability chain (DOMAIN.md §2.1-2.2).
+    let [quals, cal_ref, cal_std] = metrology_setup(origin, &mut next);
+
     let mut rng = Rng(0x5EED);
     let grids = ["grid-north", "grid-south"];
     let suppliers = ["sup-alpha", "sup-beta", "sup-gamma"];
@@ -249,7 +252,12 @@ pub fn seed(
                 }),
             ),
         )));
-        let inst = if i % 3 == 0 { "inst-lab2" } else { "inst-nmc" };
+        // Lab 2 is authorised for classes 1 and 2 only (see `metrology_setup`).
+        let inst = if i % 3 == 0 && matches!(class, "1" | "2") {
+            "inst-lab2"
+        } else {
+            "inst-nmc"
+        };
         let month = 1 + (i % 12);
         certificates.push(enc(tx::sign(
             &org_key(inst),
@@ -263,7 +271,7 @@ pub fn seed(
                     kind: pb::CertificateKind::InitialVerification as i32,
                     verifier: format!("verifier-{}", i % 5),
                     checker: format!("checker-{}", i % 4),
-                    equipment: vec![format!("{inst}-STD-01")],
+                    equipment: vec![format!("{}-STD-01", inst.to_uppercase())],
                     test_date: format!("2026-{month:02}-10"),
                     valid_until: format!("2034-{month:02}-09"),
                     passed: true,
@@ -276,6 +284,7 @@ pub fn seed(
                         .collect(),
                     temperature_deci_c: 200 + (rng.next() % 30) as i32,
                     humidity_deci_pct: 450 + (rng.next() % 100) as i32,
+                    dispute_id: String::new(),
                 }),
             ),
         )));
@@ -310,8 +319,197 @@ pub fn seed(
             )));
         }
     }
-    vec![genesis, instruments, certificates, readings]
+    // Periodic re-verification plans (DOMAIN.md §2.5): every tenth meter, due on dates
+    // around the demo's "now" (late 2026), so the supervision view has overdue and
+    // due-soon items; and the working standards' recalibration.
+    let mut plans = Vec::new();
+    for i in (0..meters).step_by(10) {
+        let owner = grids[i % 2];
+        let asset = format!("{}-M{:06}", if i % 2 == 0 { "GN" } else { "GS" }, i);
+        let due = format!("2026-{:02}-{:02}", 9 + (i / 10) % 4, 1 + (i / 10) % 28);
+        plans.push(enc(tx::sign(
+            &org_key(owner),
+            &body(
+                origin,
+                next(),
+                Payload::SchedulePlan(pb::SchedulePlan {
+                    plan_id: format!("PLAN-{asset}"),
+                    subject_kind: pb::PlanSubject::Instrument as i32,
+                    subject_id: asset,
+                    task: "periodic verification".into(),
+                    due_date: due,
+                }),
+            ),
+        )));
+    }
+    for inst in ["inst-nmc", "inst-lab2"] {
+        plans.push(enc(tx::sign(
+            &org_key(inst),
+            &body(
+                origin,
+                next(),
+                Payload::SchedulePlan(pb::SchedulePlan {
+                    plan_id: format!("PLAN-{}-STD-01", inst.to_uppercase()),
+                    subject_kind: pb::PlanSubject::Equipment as i32,
+                    subject_id: format!("{}-STD-01", inst.to_uppercase()),
+                    task: "calibration".into(),
+                    due_date: "2026-12-31".into(),
+                }),
+            ),
+        )));
+    }
+    vec![
+        genesis,
+        quals,
+        cal_ref,
+        cal_std,
+        instruments,
+        certificates,
+        plans,
+        readings,
+    ]
 }
+
+/// The demo's qualifications and traceability chain, as three phases (each depends on
+/// the one before): the regulator's national standard and the institutions'
+/// authorisations, accreditations, personnel certificates and equipment; the North
+/// Metrology Centre's reference standard calibrated against the national standard; and
+/// both institutions' working standards calibrated against that reference.
+///
+/// Chain: `<INST>-STD-01` (0.05 %) ← `INST-NMC-REF-01` (0.01 %) ← `NATIONAL-EM-01`
+/// (0.002 %). Lab 2 is authorised for meter classes 1 and 2 only; the centre for every
+/// meter and transformer class.
+fn metrology_setup(origin: &str, next: &mut impl FnMut() -> u64) -> [Phase; 3] {
+    let reg = org_key(ORGS[0].id);
+    let mut sign = |key: &SigningKey, payload: Payload| {
+        tx::sign(key, &body(origin, next(), payload)).encode_to_vec()
+    };
+    let all_meters = gridledger_core::metrology::METER_CLASSES;
+    let mut quals = vec![sign(
+        &reg,
+        Payload::RegisterEquipment(pb::RegisterEquipment {
+            equipment_no: "NATIONAL-EM-01".into(),
+            kind: pb::EquipmentKind::NationalStandard as i32,
+            accuracy: "0.002".into(),
+            range: "3x57.7-380V 0.01-100A".into(),
+            owner_org: ORGS[0].id.into(),
+            valid_until: "2035-12-31".into(),
+        }),
+    )];
+    let scope = |kind: pb::InstrumentKind, classes: &[&str]| pb::AuthorisationScope {
+        kind: kind as i32,
+        accuracy_classes: classes.iter().map(|c| c.to_string()).collect(),
+    };
+    for (inst, n, meter_classes, transformers) in [
+        ("inst-nmc", 1, all_meters, true),
+        ("inst-lab2", 2, &["1", "2"][..], false),
+    ] {
+        let mut sc = vec![scope(pb::InstrumentKind::Meter, meter_classes)];
+        if transformers {
+            sc.push(scope(
+                pb::InstrumentKind::CurrentTransformer,
+                gridledger_core::metrology::CT_CLASSES,
+            ));
+            sc.push(scope(
+                pb::InstrumentKind::VoltageTransformer,
+                gridledger_core::metrology::VT_CLASSES,
+            ));
+        }
+        quals.push(sign(
+            &reg,
+            Payload::GrantAuthorisation(pb::GrantAuthorisation {
+                number: format!("AUTH-2024-{n:03}"),
+                institution_org: inst.into(),
+                scope: sc,
+                valid_from: "2024-01-01".into(),
+                valid_until: "2028-12-31".into(),
+            }),
+        ));
+        quals.push(sign(
+            &reg,
+            Payload::RecordAccreditation(pb::RecordAccreditation {
+                number: format!("L{:04}", 1000 + n),
+                institution_org: inst.into(),
+                accreditation_body: "National Accreditation Service".into(),
+                standard: "ISO/IEC 17025".into(),
+                valid_until: "2027-06-30".into(),
+            }),
+        ));
+        for v in 0..5 {
+            quals.push(sign(
+                &reg,
+                Payload::RegisterPersonnelCertificate(pb::RegisterPersonnelCertificate {
+                    number: format!("PC-{n}-{v:03}"),
+                    institution_org: inst.into(),
+                    holder: format!("verifier-{v}"),
+                    scope: vec![
+                        pb::InstrumentKind::Meter as i32,
+                        pb::InstrumentKind::CurrentTransformer as i32,
+                        pb::InstrumentKind::VoltageTransformer as i32,
+                    ],
+                    valid_from: "2024-01-01".into(),
+                    valid_until: "2029-12-31".into(),
+                }),
+            ));
+        }
+        quals.push(sign(
+            &org_key(inst),
+            Payload::RegisterEquipment(pb::RegisterEquipment {
+                equipment_no: format!("{}-STD-01", inst.to_uppercase()),
+                kind: pb::EquipmentKind::TestBench as i32,
+                accuracy: "0.05".into(),
+                range: "3x57.7-380V 0.05-100A".into(),
+                owner_org: inst.into(),
+                valid_until: String::new(),
+            }),
+        ));
+    }
+    quals.push(sign(
+        &org_key("inst-nmc"),
+        Payload::RegisterEquipment(pb::RegisterEquipment {
+            equipment_no: "INST-NMC-REF-01".into(),
+            kind: pb::EquipmentKind::StandardMeter as i32,
+            accuracy: "0.01".into(),
+            range: "3x57.7-380V 0.01-100A".into(),
+            owner_org: "inst-nmc".into(),
+            valid_until: String::new(),
+        }),
+    ));
+    let cal_ref = vec![sign(
+        &reg,
+        Payload::IssueCalibration(pb::IssueCalibration {
+            cert_no: "CAL-NAT-2025-0001".into(),
+            equipment_no: "INST-NMC-REF-01".into(),
+            calibrating_equipment: "NATIONAL-EM-01".into(),
+            institution_org: ORGS[0].id.into(),
+            date: "2025-06-02".into(),
+            uncertainty: "0.003".into(),
+            valid_until: "2027-06-01".into(),
+        }),
+    )];
+    let cal_std = ["inst-nmc", "inst-lab2"]
+        .iter()
+        .enumerate()
+        .map(|(n, inst)| {
+            sign(
+                &org_key("inst-nmc"),
+                Payload::IssueCalibration(pb::IssueCalibration {
+                    cert_no: format!("CAL-NMC-2025-{:04}", n + 1),
+                    equipment_no: format!("{}-STD-01", inst.to_uppercase()),
+                    calibrating_equipment: "INST-NMC-REF-01".into(),
+                    institution_org: "inst-nmc".into(),
+                    date: "2025-12-15".into(),
+                    uncertainty: "0.012".into(),
+                    valid_until: "2026-12-31".into(),
+                }),
+            )
+        })
+        .collect();
+    [quals, cal_ref, cal_std]
+}
+
+/// One phase of the seed: encoded `SignedTx` leaves that may be committed in any order.
+type Phase = Vec<Vec<u8>>;
 
 /// A demo login account.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -716,6 +716,7 @@ impl<S: Store> Ledger<S> {
             channels: HashMap::new(),
             collections: HashMap::new(),
             policy: None,
+            records: BTreeMap::new(),
         };
         let ctx = BlockContext {
             origin: &self.origin,
@@ -761,7 +762,7 @@ impl<S: Store> Ledger<S> {
                     });
                     batch.put(Cf::Leaves, keys::u64k(index), leaf.clone());
                     for e in effects {
-                        view.record(e, index, &mut batch);
+                        view.apply_effect(e, index, &mut batch);
                     }
                     *counts.entry(kind.to_string()).or_default() += 1;
                     results.push(Ok(index));
@@ -1321,10 +1322,12 @@ struct Overlay<'a, S: Store> {
     channels: HashMap<String, contract::ChannelDef>,
     collections: HashMap<String, contract::CollectionDef>,
     policy: Option<contract::ApprovalPolicy>,
+    // Metrology records written earlier in this block (ordered: prefix scans merge them).
+    records: BTreeMap<Vec<u8>, (u64, Vec<u8>)>,
 }
 
 impl<'a, S: Store> Overlay<'a, S> {
-    fn record(&mut self, e: Effect, index: u64, batch: &mut WriteBatch) {
+    fn apply_effect(&mut self, e: Effect, index: u64, batch: &mut WriteBatch) {
         match e {
             Effect::Nonce(k, n) => {
                 let key = keys::nonce(&k, n);
@@ -1408,8 +1411,34 @@ impl<'a, S: Store> Overlay<'a, S> {
                 );
                 self.policy = Some(p);
             }
+            Effect::Record(key, value) => {
+                batch.put(
+                    Cf::State,
+                    key.clone(),
+                    [&index.to_be_bytes()[..], &value].concat(),
+                );
+                self.records.insert(key, (index, value));
+            }
         }
     }
+}
+
+/// Splits a stored metrology record into (leaf index, value).
+pub fn split_record(v: &[u8]) -> Option<(u64, Vec<u8>)> {
+    let leaf = u64::from_be_bytes(v.get(..8)?.try_into().ok()?);
+    Some((leaf, v[8..].to_vec()))
+}
+
+/// The first key after every key that starts with `prefix` (for range scans).
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xFF {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0xFF; prefix.len() + 1]
 }
 
 // Reads through to the store fail closed: a storage error makes the lookup look like
@@ -1533,6 +1562,36 @@ impl<S: Store> StateView for Overlay<'_, S> {
             .stored(keys::POLICY)
             .map(Option::unwrap_or_default)
             .unwrap_or(contract::ApprovalPolicy::Regulator)
+    }
+    fn record(&self, key: &[u8]) -> Option<(u64, Vec<u8>)> {
+        if let Some(r) = self.records.get(key) {
+            return Some(r.clone());
+        }
+        self.ledger
+            .store
+            .get(Cf::State, key)
+            .ok()
+            .flatten()
+            .and_then(|v| split_record(&v))
+    }
+    fn records(&self, prefix: &[u8], limit: usize) -> Vec<(Vec<u8>, u64, Vec<u8>)> {
+        let end = prefix_end(prefix);
+        let mut merged: BTreeMap<Vec<u8>, (u64, Vec<u8>)> = self
+            .ledger
+            .store
+            .scan(Cf::State, prefix, &end, limit)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(k, v)| split_record(&v).map(|r| (k, r)))
+            .collect();
+        for (k, r) in self.records.range(prefix.to_vec()..end) {
+            merged.insert(k.clone(), r.clone());
+        }
+        merged
+            .into_iter()
+            .take(limit)
+            .map(|(k, (leaf, v))| (k, leaf, v))
+            .collect()
     }
     fn reading(&self, asset_no: &str, day: &str) -> Option<u64> {
         if let Some(i) = self.readings.get(&(asset_no.to_string(), day.to_string())) {

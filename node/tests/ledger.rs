@@ -67,6 +67,10 @@ fn instrument(key: &SigningKey, nonce: u64, asset: &str) -> Bytes {
             asset_no: asset.into(),
             serial_no: "S1".into(),
             owner_org: "grid-north".into(),
+            manufacturer_org: "sup-alpha".into(),
+            model: "DDZY-T".into(),
+            kind: pb::InstrumentKind::Meter as i32,
+            accuracy_class: "1".into(),
             ..Default::default()
         })),
     };
@@ -76,9 +80,10 @@ fn instrument(key: &SigningKey, nonce: u64, asset: &str) -> Bytes {
 #[test]
 fn proofs_from_the_ledger_verify_with_core() {
     let l = Ledger::open(Arc::new(MemStore::new()), ORIGIN, "node-1", signer()).unwrap();
-    apply_all(&l, &seed_leaves(30));
+    let phases = seed_leaves(30);
+    apply_all(&l, &phases);
     let tip = l.tip();
-    assert_eq!(tip.height, 4);
+    assert_eq!(tip.height, phases.len() as u64, "one block per phase");
     let p = policy();
     p.verify_checkpoint(&tip.checkpoint).unwrap();
     for i in (0..tip.size).step_by(7) {

@@ -332,6 +332,10 @@ fn instrument(asset: &str, owner: &str) -> Payload {
         asset_no: asset.into(),
         serial_no: format!("S-{asset}"),
         owner_org: owner.into(),
+        manufacturer_org: "sup-alpha".into(),
+        model: "DDZY-T".into(),
+        kind: pb::InstrumentKind::Meter as i32,
+        accuracy_class: "1".into(),
         ..Default::default()
     })
 }
