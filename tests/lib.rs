@@ -465,3 +465,34 @@ pub fn with_bearer<T>(msg: T, token: &str) -> tonic::Request<T> {
     );
     r
 }
+
+/// The rows of TableJson table `name` in a gateway view, as objects keyed by the
+/// table's `structure` fields (so tests read cells by name, not by position).
+pub fn table_rows(
+    view: &serde_json::Value,
+    name: &str,
+) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let t = view["tables"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a view: {view}"))
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no table {name:?} in {view}"));
+    assert_eq!(t["type"], "TableJson", "{t}");
+    let fields: Vec<String> = t["structure"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap().to_string())
+        .collect();
+    t["cell"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let row = row.as_array().unwrap();
+            assert_eq!(row.len(), fields.len(), "row width matches structure: {t}");
+            fields.iter().cloned().zip(row.iter().cloned()).collect()
+        })
+        .collect()
+}

@@ -138,8 +138,12 @@ pub trait StateView {
     fn record(&self, key: &[u8]) -> Option<(u64, Vec<u8>)>;
     /// The records whose keys start with `prefix`, in key order, at most `limit`: (key,
     /// leaf index, value).
-    fn records(&self, prefix: &[u8], limit: usize) -> Vec<(Vec<u8>, u64, Vec<u8>)>;
+    fn records(&self, prefix: &[u8], limit: usize) -> Vec<RecordEntry>;
 }
+
+/// A stored metrology record: its state key, the index of the leaf that wrote it, and
+/// its JSON value.
+pub type RecordEntry = (Vec<u8>, u64, Vec<u8>);
 
 /// A channel (DESIGN.md §7): a separate log with its own origin, written and read by its
 /// member orgs; consortium administration stays on the system channel.

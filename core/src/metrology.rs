@@ -274,6 +274,9 @@ pub struct CertificateRec {
     pub passed: bool,
     /// The dispute a returned-meter certificate answers.
     pub dispute_id: String,
+    /// The standard equipment used.
+    #[serde(default)]
+    pub equipment: Vec<String>,
 }
 
 impl CertificateRec {
@@ -356,6 +359,92 @@ fn put<T: Serialize>(key: Vec<u8>, value: &T) -> Effect {
         key,
         serde_json::to_vec(value).expect("plain records serialise"),
     )
+}
+
+// ---------------------------------------------------------------------------------------
+// Calendar days
+
+/// The day number (days since 1970-01-01) of a valid `YYYY-MM-DD`, or `None`.
+pub fn day_number(day: &str) -> Option<i64> {
+    let b = day.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = &day[r];
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())?
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// The `YYYY-MM-DD` of a day number.
+pub fn day_string(n: i64) -> String {
+    let z = n + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// The days of `[from, to]` that no passed verification certificate covers, as
+/// inclusive ranges, given the instrument's certificates.
+pub fn uncovered(certs: &[CertificateRec], from: &str, to: &str) -> Vec<(String, String)> {
+    let (Some(a), Some(b)) = (day_number(from), day_number(to)) else {
+        return vec![(from.to_string(), to.to_string())];
+    };
+    // Covered intervals as day numbers, merged.
+    let mut spans: Vec<(i64, i64)> = certs
+        .iter()
+        .filter(|c| c.is_verification() && c.passed)
+        .filter_map(|c| Some((day_number(&c.test_date)?, day_number(&c.valid_until)?)))
+        .collect();
+    spans.sort_unstable();
+    let mut gaps = Vec::new();
+    let mut next = a;
+    for (s, e) in spans {
+        if next > b {
+            break;
+        }
+        if s > next {
+            gaps.push((next, (s - 1).min(b)));
+        }
+        next = next.max(e + 1);
+    }
+    if next <= b {
+        gaps.push((next, b));
+    }
+    gaps.into_iter()
+        .filter(|(s, e)| s <= e)
+        .map(|(s, e)| (day_string(s), day_string(e)))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1273,6 +1362,7 @@ pub fn issue_certificate(
         valid_until: c.valid_until.clone(),
         passed: c.passed,
         dispute_id: c.dispute_id.clone(),
+        equipment: c.equipment.clone(),
     };
     effects.push(put(keys::certificate(&c.cert_no), &rec));
     effects.push(put(

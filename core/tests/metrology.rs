@@ -63,7 +63,7 @@ impl StateView for World {
     fn record(&self, key: &[u8]) -> Option<(u64, Vec<u8>)> {
         self.records.get(key).cloned()
     }
-    fn records(&self, prefix: &[u8], limit: usize) -> Vec<(Vec<u8>, u64, Vec<u8>)> {
+    fn records(&self, prefix: &[u8], limit: usize) -> Vec<gridledger_core::contract::RecordEntry> {
         self.records
             .range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))

@@ -424,4 +424,24 @@ impl<S: Store> DataBackend for NodeChain<S> {
         }
         Ok(out)
     }
+
+    fn record(&self, key: &[u8]) -> Result<Option<(u64, Vec<u8>)>, ServiceError> {
+        Ok(self.ledger.metrology_record(key)?)
+    }
+
+    fn records(
+        &self,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<gridledger_core::contract::RecordEntry>, ServiceError> {
+        Ok(self.ledger.metrology_records(prefix, limit)?)
+    }
+
+    fn receipt(&self, index: u64) -> Result<String, ServiceError> {
+        <Self as ChainBackend>::receipt(self, index)
+    }
+
+    fn position(&self) -> Result<(String, u64), ServiceError> {
+        Ok((self.ledger.origin().to_string(), self.ledger.tip().size))
+    }
 }

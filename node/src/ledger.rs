@@ -976,6 +976,41 @@ impl<S: Store> Ledger<S> {
         self.consortium().signers.read().get(key).cloned()
     }
 
+    /// A metrology record (see `gridledger_core::metrology::keys`): the leaf that wrote
+    /// it and its JSON.
+    ///
+    /// # Errors
+    /// Storage failures or a malformed record.
+    pub fn metrology_record(&self, key: &[u8]) -> Result<Option<(u64, Vec<u8>)>> {
+        match self.store.get(Cf::State, key)? {
+            None => Ok(None),
+            Some(v) => split_record(&v).map(Some).ok_or_else(|| {
+                LedgerError::Corrupt("metrology record shorter than its leaf index".into())
+            }),
+        }
+    }
+
+    /// Metrology records under `prefix`, in key order, at most `limit`.
+    ///
+    /// # Errors
+    /// Storage failures or a malformed record.
+    pub fn metrology_records(
+        &self,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<gridledger_core::contract::RecordEntry>> {
+        self.store
+            .scan(Cf::State, prefix, &prefix_end(prefix), limit)?
+            .into_iter()
+            .map(|(k, v)| {
+                let (leaf, v) = split_record(&v).ok_or_else(|| {
+                    LedgerError::Corrupt("metrology record shorter than its leaf index".into())
+                })?;
+                Ok((k, leaf, v))
+            })
+            .collect()
+    }
+
     /// An instrument's owner org and the leaf index of its registration.
     ///
     /// # Errors
@@ -1574,7 +1609,7 @@ impl<S: Store> StateView for Overlay<'_, S> {
             .flatten()
             .and_then(|v| split_record(&v))
     }
-    fn records(&self, prefix: &[u8], limit: usize) -> Vec<(Vec<u8>, u64, Vec<u8>)> {
+    fn records(&self, prefix: &[u8], limit: usize) -> Vec<gridledger_core::contract::RecordEntry> {
         let end = prefix_end(prefix);
         let mut merged: BTreeMap<Vec<u8>, (u64, Vec<u8>)> = self
             .ledger

@@ -247,4 +247,17 @@ pub trait DataBackend: Send + Sync + 'static {
         to: &str,
         limit: usize,
     ) -> Result<Vec<gridledger_proto::v1::DailyReading>>;
+    /// A metrology record by state key (`gridledger_core::metrology::keys`): its leaf
+    /// index and JSON.
+    fn record(&self, key: &[u8]) -> Result<Option<(u64, Vec<u8>)>>;
+    /// Metrology records under a key prefix, in key order, at most `limit`.
+    fn records(
+        &self,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Vec<gridledger_core::contract::RecordEntry>>;
+    /// The receipt (C2SP tlog-proof text) of a leaf, against the latest checkpoint.
+    fn receipt(&self, index: u64) -> Result<String>;
+    /// The ledger's origin and current tree size (stamped on views).
+    fn position(&self) -> Result<(String, u64)>;
 }

@@ -21,18 +21,7 @@ pub const MAX_BOUND_METERS: usize = 64;
 /// # Errors
 /// INVALID_ARGUMENT naming the parameter.
 pub fn check_day(what: &str, d: &str) -> Result<()> {
-    let b = d.as_bytes();
-    let ok = b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| {
-            if i == 4 || i == 7 {
-                *c == b'-'
-            } else {
-                c.is_ascii_digit()
-            }
-        })
-        && (1..=12).contains(&d[5..7].parse::<u32>().unwrap_or(0))
-        && (1..=31).contains(&d[8..10].parse::<u32>().unwrap_or(0));
-    if ok {
+    if gridledger_core::metrology::day_number(d).is_some() {
         Ok(())
     } else {
         Err(ServiceError::InvalidArgument(format!(
@@ -49,6 +38,16 @@ fn check_asset(asset: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Today's UTC date, YYYY-MM-DD: views that judge validity or due dates ask for it (the
+/// contracts never do; they take the block's context).
+pub fn today() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    gridledger_core::metrology::day_string((secs / 86_400) as i64)
 }
 
 /// The data operations over a backend.
@@ -69,6 +68,21 @@ impl<B: DataBackend> Data<B> {
     /// Wraps a backend.
     pub fn new(backend: Arc<B>) -> Self {
         Self { backend }
+    }
+
+    pub(crate) fn backend(&self) -> &Arc<B> {
+        &self.backend
+    }
+
+    /// Stamps a view with the ledger's origin and tree size.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn stamped(&self, mut v: pb::DataView) -> Result<pb::DataView> {
+        let (origin, size) = self.backend.position()?;
+        v.origin = origin;
+        v.tree_size = size;
+        Ok(v)
     }
 
     /// An instrument (class I: anyone).
@@ -156,6 +170,66 @@ impl<B: DataBackend> pb::data_service_server::DataService for Data<B> {
         Ok(Response::new(pb::ListMyMetersResponse {
             meters: self.my_meters(p)?,
         }))
+    }
+
+    async fn get_instrument(
+        &self,
+        r: Request<pb::RecordQuery>,
+    ) -> std::result::Result<Response<pb::DataView>, Status> {
+        let q = r.get_ref();
+        Ok(Response::new(
+            self.stamped(self.instrument_view(&q.id, q.receipts)?)?,
+        ))
+    }
+
+    async fn get_traceability(
+        &self,
+        r: Request<pb::RecordQuery>,
+    ) -> std::result::Result<Response<pb::DataView>, Status> {
+        let q = r.get_ref();
+        Ok(Response::new(
+            self.stamped(self.traceability(&q.id, &q.date, q.receipts)?)?,
+        ))
+    }
+
+    async fn get_institution(
+        &self,
+        r: Request<pb::RecordQuery>,
+    ) -> std::result::Result<Response<pb::DataView>, Status> {
+        let q = r.get_ref();
+        Ok(Response::new(self.stamped(self.institution(
+            &q.id,
+            &today(),
+            q.receipts,
+        )?)?))
+    }
+
+    async fn settlement_check(
+        &self,
+        r: Request<pb::SettlementRequest>,
+    ) -> std::result::Result<Response<pb::DataView>, Status> {
+        let p = principal(r.extensions())?;
+        let q = r.get_ref();
+        Ok(Response::new(self.stamped(self.settlement(
+            p,
+            &q.asset_no,
+            &q.from,
+            &q.to,
+            q.receipts,
+        )?)?))
+    }
+
+    async fn list_plans(
+        &self,
+        r: Request<pb::PlansRequest>,
+    ) -> std::result::Result<Response<pb::DataView>, Status> {
+        let q = r.get_ref();
+        Ok(Response::new(self.stamped(self.plans(
+            &q.status,
+            &q.subject_id,
+            &today(),
+            q.receipts,
+        )?)?))
     }
 
     async fn get_readings(

@@ -2,9 +2,10 @@
 //! It shares the listeners, the tokio runtime and the auth layer with gRPC; see
 //! docs/API.md for each route.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
@@ -48,15 +49,6 @@ fn account_json(a: &AccountView) -> Value {
     json!({
         "username": a.username, "org": a.org, "roles": a.roles,
         "meters": a.meters, "disabled": a.disabled,
-    })
-}
-
-fn meter_json(m: &gridledger_proto::v1::Meter) -> Value {
-    json!({
-        "asset_no": m.asset_no, "serial_no": m.serial_no, "manufacturer_org": m.manufacturer_org,
-        "model": m.model, "kind": m.kind, "accuracy_class": m.accuracy_class,
-        "ratings": m.ratings, "owner_org": m.owner_org, "leaf_index": m.leaf_index,
-        "data_class": "I",
     })
 }
 
@@ -107,6 +99,13 @@ pub fn router<A: AuthBackend, D: DataBackend, C: super::backend::ChainBackend>(
         .route("/v1/me/meters", get(my_meters::<A, D, C>))
         .route("/v1/meters/{asset}", get(meter::<A, D, C>))
         .route("/v1/meters/{asset}/readings", get(readings::<A, D, C>))
+        .route(
+            "/v1/meters/{asset}/traceability",
+            get(traceability::<A, D, C>),
+        )
+        .route("/v1/institutions/{id}", get(institution::<A, D, C>))
+        .route("/v1/settlement/check", get(settlement::<A, D, C>))
+        .route("/v1/plans", get(plans::<A, D, C>))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .with_state(g)
 }
@@ -335,54 +334,180 @@ async fn update_account<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     Ok(Json(account_json(&a)))
 }
 
+/// Query parameters of the record routes: only the named keys, each at most once.
+fn params(query: Option<String>, allowed: &[&str]) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    let q = query.unwrap_or_default();
+    for pair in q.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_decode(v)
+            .ok_or_else(|| ServiceError::InvalidArgument(format!("query: bad escape in {k:?}")))?;
+        if !allowed.contains(&k) {
+            return Err(ServiceError::InvalidArgument(format!(
+                "query: unknown parameter {k:?}; this route takes {allowed:?}"
+            )));
+        }
+        if out.insert(k.to_string(), v).is_some() {
+            return Err(ServiceError::InvalidArgument(format!(
+                "query: {k:?} given twice"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+fn percent_decode(v: &str) -> Option<String> {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let h = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(h, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn flag(q: &BTreeMap<String, String>, name: &str) -> Result<bool> {
+    match q.get(name).map(String::as_str) {
+        None | Some("false") => Ok(false),
+        Some("true") | Some("") => Ok(true),
+        Some(v) => Err(ServiceError::InvalidArgument(format!(
+            "query: {name} must be true or false, got {v:?}"
+        ))),
+    }
+}
+
+fn required<'a>(q: &'a BTreeMap<String, String>, name: &str) -> Result<&'a str> {
+    q.get(name)
+        .map(String::as_str)
+        .ok_or_else(|| ServiceError::InvalidArgument(format!("query: {name} is required")))
+}
+
+/// The current time, RFC 3339 UTC, for TableJson's `property.timestamp`.
+fn now_rfc3339() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let s = t % 86_400;
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        gridledger_core::metrology::day_string((t / 86_400) as i64),
+        s / 3600,
+        s % 3600 / 60,
+        s % 60
+    )
+}
+
+fn view<D: DataBackend>(
+    data: &Data<D>,
+    v: gridledger_proto::v1::DataView,
+    receipts: bool,
+) -> Result<Json<Value>> {
+    let v = data.stamped(v)?;
+    Ok(Json(crate::views::view_json(&v, &now_rfc3339(), receipts)))
+}
+
 async fn my_meters<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Extension(p): Extension<Principal>,
+    RawQuery(q): RawQuery,
 ) -> Result<Json<Value>> {
-    let v: Vec<Value> = g.data.my_meters(&p)?.iter().map(meter_json).collect();
-    Ok(Json(json!({ "meters": v })))
+    let q = params(q, &["receipt"])?;
+    let r = flag(&q, "receipt")?;
+    view(&g.data, g.data.my_meters_view(&p, r)?, r)
 }
 
 async fn meter<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Path(asset): Path<String>,
+    RawQuery(q): RawQuery,
 ) -> Result<Json<Value>> {
-    Ok(Json(meter_json(&g.data.meter(&asset)?)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Range {
-    from: String,
-    to: String,
+    let q = params(q, &["receipt"])?;
+    let r = flag(&q, "receipt")?;
+    view(&g.data, g.data.instrument_view(&asset, r)?, r)
 }
 
 async fn readings<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Extension(p): Extension<Principal>,
     Path(asset): Path<String>,
-    q: std::result::Result<Query<Range>, axum::extract::rejection::QueryRejection>,
+    RawQuery(q): RawQuery,
 ) -> Result<Json<Value>> {
-    let Query(q) = q.map_err(|e| {
-        ServiceError::InvalidArgument(format!(
-            "query: {}; expected ?from=YYYY-MM-DD&to=YYYY-MM-DD",
-            e.body_text()
-        ))
-    })?;
-    let r = g.data.readings(&p, &asset, &q.from, &q.to)?;
-    let rows: Vec<Value> = r
-        .readings
-        .iter()
-        .map(|d| {
-            json!({
-                "day": d.day, "leaf_index": d.leaf_index, "import_wh": d.import_wh,
-                "export_wh": d.export_wh, "register_import_wh": d.register_import_wh,
-                "register_export_wh": d.register_export_wh,
-                "import_intervals_wh": d.import_intervals_wh, "export_intervals_wh": d.export_intervals_wh,
-            })
-        })
-        .collect();
-    Ok(Json(
-        json!({ "asset_no": r.asset_no, "data_class": "II", "readings": rows }),
-    ))
+    let q = params(q, &["from", "to", "receipt"])?;
+    let r = flag(&q, "receipt")?;
+    let v = g
+        .data
+        .readings_view(&p, &asset, required(&q, "from")?, required(&q, "to")?, r)?;
+    view(&g.data, v, r)
+}
+
+async fn traceability<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+    State(g): G<A, D, C>,
+    Path(asset): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>> {
+    let q = params(q, &["date", "receipt"])?;
+    let r = flag(&q, "receipt")?;
+    let date = q.get("date").map(String::as_str).unwrap_or("");
+    view(&g.data, g.data.traceability(&asset, date, r)?, r)
+}
+
+async fn institution<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+    State(g): G<A, D, C>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>> {
+    let q = params(q, &["receipt"])?;
+    let r = flag(&q, "receipt")?;
+    view(
+        &g.data,
+        g.data.institution(&id, &crate::data::today(), r)?,
+        r,
+    )
+}
+
+async fn settlement<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+    State(g): G<A, D, C>,
+    Extension(p): Extension<Principal>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>> {
+    let q = params(q, &["meter", "from", "to", "receipt"])?;
+    let r = flag(&q, "receipt")?;
+    let v = g.data.settlement(
+        &p,
+        required(&q, "meter")?,
+        required(&q, "from")?,
+        required(&q, "to")?,
+        r,
+    )?;
+    view(&g.data, v, r)
+}
+
+async fn plans<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+    State(g): G<A, D, C>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>> {
+    let q = params(q, &["status", "subject", "receipt"])?;
+    let r = flag(&q, "receipt")?;
+    let v = g.data.plans(
+        q.get("status").map(String::as_str).unwrap_or(""),
+        q.get("subject").map(String::as_str).unwrap_or(""),
+        &crate::data::today(),
+        r,
+    )?;
+    view(&g.data, v, r)
 }

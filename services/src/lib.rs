@@ -9,6 +9,8 @@
 //! - [`chain`]: the ChainService handlers.
 //! - [`auth_service`]: the AuthService handlers.
 //! - [`data`]: DataService: records with per-record access checks.
+//! - [`views`]: the metrology views (instrument, traceability, institution, settlement,
+//!   plans) as tables of ledger records, and their TableJson rendering.
 //! - [`gateway`]: the HTTP/JSON routes (axum) over the same backends.
 //! - [`convert`]: domain ↔ proto conversions.
 //! - [`error`]: [`error::ServiceError`] and its mapping to `Status`.
@@ -23,5 +25,6 @@ pub mod convert;
 pub mod data;
 pub mod error;
 pub mod gateway;
+pub mod views;
 
 pub use error::{Result, ServiceError};

@@ -242,9 +242,8 @@ async fn public_listener_works_from_curl_with_a_login_token() {
         &format!("{base}/v1/me/meters"),
     ]))
     .unwrap();
-    let got: Vec<&str> = mine["meters"]
-        .as_array()
-        .unwrap()
+    let rows = gridledger_tests::table_rows(&mine, "meters");
+    let got: Vec<&str> = rows
         .iter()
         .map(|m| m["asset_no"].as_str().unwrap())
         .collect();

@@ -225,11 +225,13 @@ pub enum Operation {
     AuthDynamicToken,
     /// Accounts of one's own org.
     AccountsManage,
-    /// An instrument and its public (class I) data.
+    /// Class I metrology records: instruments, certificates, traceability chains,
+    /// institutions' credit views, verification plans.
     MeterRead,
     /// A resident's own meters.
     MyMeters,
-    /// A meter's readings (class II), with the per-meter check in the handler.
+    /// A meter's readings (class II) and the settlement check over them, with the
+    /// per-meter check in the handler.
     ReadingsRead,
     /// Anything else (unknown routes): needs some authentication, then 404.
     Other,
@@ -281,7 +283,12 @@ impl Operation {
                 ("AuthService", "CreateAccount" | "ListAccounts" | "UpdateAccount") => {
                     O::AccountsManage
                 }
-                ("DataService", "GetMeter") => O::MeterRead,
+                (
+                    "DataService",
+                    "GetMeter" | "GetInstrument" | "GetTraceability" | "GetInstitution"
+                    | "ListPlans",
+                ) => O::MeterRead,
+                ("DataService", "SettlementCheck") => O::ReadingsRead,
                 ("DataService", "ListMyMeters") => O::MyMeters,
                 ("DataService", "GetReadings") => O::ReadingsRead,
                 _ => O::Other,
@@ -304,8 +311,11 @@ impl Operation {
             ["v1", "accounts"] | ["v1", "accounts", _] => O::AccountsManage,
             ["v1", "records", _, "receipt"] if get => O::ChainReadLeaves,
             ["v1", "me", "meters"] if get => O::MyMeters,
-            ["v1", "meters", _] if get => O::MeterRead,
-            ["v1", "meters", _, "readings"] if get => O::ReadingsRead,
+            ["v1", "meters", _] | ["v1", "meters", _, "traceability"] if get => O::MeterRead,
+            ["v1", "institutions", _] | ["v1", "plans"] if get => O::MeterRead,
+            ["v1", "meters", _, "readings"] | ["v1", "settlement", "check"] if get => {
+                O::ReadingsRead
+            }
             _ => O::Other,
         }
     }
