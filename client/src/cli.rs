@@ -85,6 +85,39 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Metering records: instruments, readings, traceability (every row verified by
+    /// its receipt against the trust policy before it is printed).
+    Meter {
+        /// What to show.
+        #[command(subcommand)]
+        command: MeterCommand,
+    },
+    /// Settlement: readings with proof of valid certification over a period.
+    Settlement {
+        /// What to check.
+        #[command(subcommand)]
+        command: SettlementCommand,
+    },
+    /// An institution's public credit view (qualifications, equipment, certificates).
+    Institution {
+        /// Institution org id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verification plans and their status today.
+    Plans {
+        /// Only this status: done, overdue, due or open.
+        #[arg(long, default_value = "")]
+        status: String,
+        /// Only plans of this subject (asset, equipment or org id).
+        #[arg(long, default_value = "")]
+        subject: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Submit N valid signed demo transactions and report throughput and latency.
     Load {
         /// Transactions.
@@ -105,6 +138,64 @@ pub enum Command {
         /// Org owning the instruments registered (the signing key's org).
         #[arg(long, default_value = "grid-north")]
         org: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Meter commands.
+#[derive(Debug, Subcommand)]
+pub enum MeterCommand {
+    /// The instrument, its certificates and the current one.
+    Show {
+        /// Asset number.
+        asset: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Daily readings over a period (at most 366 days).
+    Readings {
+        /// Asset number.
+        asset: String,
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// Last day, YYYY-MM-DD.
+        #[arg(long)]
+        to: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The traceability chain behind the current certificate, up to a national standard.
+    Trace {
+        /// Asset number.
+        asset: String,
+        /// Evaluate the chain on this day (default: the certificate's test date).
+        #[arg(long, default_value = "")]
+        date: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Settlement commands.
+#[derive(Debug, Subcommand)]
+pub enum SettlementCommand {
+    /// Readings of a meter over a period and whether valid certificates cover it.
+    Check {
+        /// Asset number.
+        #[arg(long)]
+        meter: String,
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// Last day, YYYY-MM-DD.
+        #[arg(long)]
+        to: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -633,6 +724,102 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
             };
             submit_payload(&p, payload).await
         }
+        Command::Meter { command } => {
+            let p = profile(&cli.profile)?;
+            let mut c = data_client(&p).await?;
+            let (view, json) = match command {
+                MeterCommand::Show { asset, json } => (
+                    c.get_instrument(pb::RecordQuery {
+                        id: asset,
+                        receipts: true,
+                        date: String::new(),
+                    })
+                    .await?,
+                    json,
+                ),
+                MeterCommand::Readings {
+                    asset,
+                    from,
+                    to,
+                    json,
+                } => {
+                    // Readings as a view: the settlement check carries them with
+                    // receipts; print only the readings table.
+                    let v = c
+                        .settlement_check(pb::SettlementRequest {
+                            asset_no: asset,
+                            from,
+                            to,
+                            receipts: true,
+                        })
+                        .await?;
+                    let mut v = v.into_inner();
+                    v.tables.retain(|t| t.name == "readings");
+                    v.summary
+                        .retain(|f| f.name != "certified_throughout" && f.name != "uncovered");
+                    (tonic::Response::new(v), json)
+                }
+                MeterCommand::Trace { asset, date, json } => (
+                    c.get_traceability(pb::RecordQuery {
+                        id: asset,
+                        receipts: true,
+                        date,
+                    })
+                    .await?,
+                    json,
+                ),
+            };
+            print_verified(&p, &view.into_inner(), json)
+        }
+        Command::Settlement {
+            command:
+                SettlementCommand::Check {
+                    meter,
+                    from,
+                    to,
+                    json,
+                },
+        } => {
+            let p = profile(&cli.profile)?;
+            let v = data_client(&p)
+                .await?
+                .settlement_check(pb::SettlementRequest {
+                    asset_no: meter,
+                    from,
+                    to,
+                    receipts: true,
+                })
+                .await?;
+            print_verified(&p, &v.into_inner(), json)
+        }
+        Command::Institution { id, json } => {
+            let p = profile(&cli.profile)?;
+            let v = data_client(&p)
+                .await?
+                .get_institution(pb::RecordQuery {
+                    id,
+                    receipts: true,
+                    date: String::new(),
+                })
+                .await?;
+            print_verified(&p, &v.into_inner(), json)
+        }
+        Command::Plans {
+            status,
+            subject,
+            json,
+        } => {
+            let p = profile(&cli.profile)?;
+            let v = data_client(&p)
+                .await?
+                .list_plans(pb::PlansRequest {
+                    status,
+                    subject_id: subject,
+                    receipts: true,
+                })
+                .await?;
+            print_verified(&p, &v.into_inner(), json)
+        }
         Command::Load {
             count,
             concurrency,
@@ -674,6 +861,69 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
             Ok(())
         }
     }
+}
+
+async fn data_client(
+    p: &Profile,
+) -> Result<pb::data_service_client::DataServiceClient<tonic::transport::Channel>, ClientError> {
+    Ok(
+        pb::data_service_client::DataServiceClient::new(crate::grpc::channel(p).await?)
+            .max_decoding_message_size(crate::grpc::MAX_RESPONSE_BYTES),
+    )
+}
+
+/// Verifies every row of a view against the profile's trust policy, then prints it:
+/// the summary and one table per record table (with each row's leaf), or JSON.
+fn print_verified(p: &Profile, view: &pb::DataView, json: bool) -> Result<(), ClientError> {
+    let policy = load_policy(&p.trust)?;
+    let v = crate::records::verify_view(view, &policy)?;
+    if json {
+        let rows: Vec<serde_json::Value> = v
+            .rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({"table": r.table, "leaf_index": r.leaf_index, "record": r.fields})
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"title": v.title, "summary": v.summary, "rows": rows, "verified": true})
+        );
+        return Ok(());
+    }
+    println!("{}", v.title);
+    for (k, val) in &v.summary {
+        println!("  {k}: {val}");
+    }
+    for t in &view.tables {
+        println!("\n{} ({}; class {}):", t.name, t.description, t.data_class);
+        // Interval lists are too long for a terminal; --json has them.
+        let mut columns: Vec<String> = t
+            .columns
+            .iter()
+            .filter(|c| !c.field.ends_with("intervals_wh"))
+            .map(|c| c.field.clone())
+            .collect();
+        columns.push("leaf".into());
+        let rows: Vec<serde_json::Value> = v
+            .rows
+            .iter()
+            .filter(|r| r.table == t.name)
+            .map(|r| {
+                let mut o = r.fields.clone();
+                o.insert("leaf".into(), r.leaf_index.into());
+                serde_json::Value::Object(o)
+            })
+            .collect();
+        print!("{}", crate::table::render_columns(&columns, &rows));
+    }
+    eprintln!(
+        "{} rows verified against {} (quorum {})",
+        v.rows.len(),
+        policy.origin(),
+        policy.quorum()
+    );
+    Ok(())
 }
 
 /// Prints one AdminService view, as JSON or as a table.

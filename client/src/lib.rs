@@ -8,6 +8,7 @@
 //!   implementations.
 //! - [`grpc`]: mutual-TLS connection setup.
 //! - [`profile`]: CLI profiles and trust files.
+//! - [`records`]: verified metrology views (each row checked by its receipt).
 //! - [`load`]: the load generator behind `gridledger load`.
 //! - [`table`]: plain-text tables for the CLI's record listings.
 //! - [`cli`]: the commands (main.rs only parses and calls [`cli::run`]).
@@ -22,6 +23,7 @@ pub mod grpc;
 pub mod light;
 pub mod load;
 pub mod profile;
+pub mod records;
 pub mod table;
 
 pub use error::ClientError;

@@ -25,6 +25,22 @@ pub fn render(rows: &[Value]) -> String {
         .iter()
         .map(|r| columns.iter().map(|c| cell(r.get(c))).collect())
         .collect();
+    align(&columns, &cells)
+}
+
+/// Like [`render`], with the columns given (in that order).
+pub fn render_columns(columns: &[String], rows: &[Value]) -> String {
+    if rows.is_empty() {
+        return "(none)\n".into();
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| columns.iter().map(|c| cell(r.get(c))).collect())
+        .collect();
+    align(columns, &cells)
+}
+
+fn align(columns: &[String], cells: &[Vec<String>]) -> String {
     let widths: Vec<usize> = columns
         .iter()
         .enumerate()
@@ -47,8 +63,8 @@ pub fn render(rows: &[Value]) -> String {
         out.push_str(text.join("  ").trim_end());
         out.push('\n');
     };
-    line(&columns);
-    for row in &cells {
+    line(columns);
+    for row in cells {
         line(row);
     }
     out

@@ -68,7 +68,6 @@ pub const RULES: &[&str] = &[
     "4.2/result",
     "4.3/calibration",
     "4.3/equipment",
-    "4.3/instrument",
     "4.3/level",
     "4.5/approval",
     "4.5/channel",
@@ -1105,7 +1104,7 @@ pub fn check(
             }
             if view.instrument_owner(&r.asset_no).is_some() {
                 return Err(reject(
-                    "4.3/instrument",
+                    "instrument",
                     RejectKind::AlreadyExists,
                     format!("instrument {:?} already registered", r.asset_no),
                 ));

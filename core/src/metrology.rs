@@ -8,7 +8,8 @@
 //!
 //! Records are stored as JSON under the keys of [`keys`], each with the index of the
 //! leaf that wrote it (see [`StateView::record`]); the node's indexes and read APIs use
-//! the same keys, and `gridledger-node reindex` rebuilds them from the log.
+//! the same keys. (Rebuilding them from the log, `gridledger-node reindex`, is planned:
+//! docs/METROLOGY.md.)
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -415,18 +416,38 @@ fn days_in_month(y: i64, m: i64) -> i64 {
 }
 
 /// The days of `[from, to]` that no passed verification certificate covers, as
-/// inclusive ranges, given the instrument's certificates.
+/// inclusive ranges, given the instrument's certificates. A verification supersedes
+/// the ones tested before it: a pass covers from its test date to its valid-until or
+/// the day before the next verification, whichever comes first, so a later failed
+/// verification ends the coverage of an earlier pass.
 pub fn uncovered(certs: &[CertificateRec], from: &str, to: &str) -> Vec<(String, String)> {
     let (Some(a), Some(b)) = (day_number(from), day_number(to)) else {
         return vec![(from.to_string(), to.to_string())];
     };
-    // Covered intervals as day numbers, merged.
-    let mut spans: Vec<(i64, i64)> = certs
+    let mut verifications: Vec<(i64, i64, bool)> = certs
         .iter()
-        .filter(|c| c.is_verification() && c.passed)
-        .filter_map(|c| Some((day_number(&c.test_date)?, day_number(&c.valid_until)?)))
+        .filter(|c| c.is_verification())
+        .filter_map(|c| {
+            Some((
+                day_number(&c.test_date)?,
+                day_number(&c.valid_until)?,
+                c.passed,
+            ))
+        })
         .collect();
-    spans.sort_unstable();
+    verifications.sort_unstable();
+    let mut spans: Vec<(i64, i64)> = Vec::new();
+    for (i, (start, until, passed)) in verifications.iter().enumerate() {
+        if !passed {
+            continue;
+        }
+        let next = verifications[i + 1..]
+            .iter()
+            .map(|v| v.0)
+            .find(|d| d > start)
+            .map_or(i64::MAX, |d| d - 1);
+        spans.push((*start, (*until).min(next)));
+    }
     let mut gaps = Vec::new();
     let mut next = a;
     for (s, e) in spans {
@@ -527,7 +548,8 @@ pub struct LoadPoint {
 }
 
 /// Parses `"<k>Ib PF<pf>"`, `"<k>In PF<pf>"`, `"Imax PF<pf>"` or `"<p>%In"` (k a decimal
-/// multiple, p a percent; pf 1.0, 0.5L or 0.8C; transformers may omit the PF).
+/// multiple, p a percent; pf 1.0, 0.5L or 0.8C; without a PF the point is at PF 1.0,
+/// which is how transformer points are written).
 ///
 /// # Errors
 /// What is wrong with the text.
@@ -823,6 +845,8 @@ pub fn check_instrument(
     check_id("model", &r.model)?;
     text("ratings", &r.ratings, 256)?;
     org_of_kind(view, "instrument", &r.manufacturer_org, OrgKind::Supplier)?;
+    // Instruments are owned by grid companies (DOMAIN.md §2.3).
+    org_of_kind(view, "instrument", &r.owner_org, OrgKind::GridCompany)?;
     Ok(InstrumentRec {
         asset_no: r.asset_no.clone(),
         kind: kind.as_str_name().into(),

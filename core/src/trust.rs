@@ -209,6 +209,11 @@ impl Policy {
         &self.origin
     }
 
+    /// How many node signatures a checkpoint needs.
+    pub fn quorum(&self) -> usize {
+        self.quorum
+    }
+
     /// Verifies a signed checkpoint note against the policy.
     ///
     /// Signature lines of unknown keys are ignored (C2SP signed-note); a line from a known

@@ -901,3 +901,60 @@ fn instruments_need_a_known_kind_a_class_of_that_kind_and_a_supplier() {
         assert_eq!(got, want, "{edit:?}");
     }
 }
+
+#[test]
+fn coverage_ends_where_a_later_verification_fails_and_names_the_gaps() {
+    let c = |no: &str, test: &str, until: &str, passed: bool| CertificateRec {
+        cert_no: no.into(),
+        asset_no: "M1".into(),
+        kind: CK::PeriodicVerification.as_str_name().into(),
+        institution_org: "lab".into(),
+        test_date: test.into(),
+        valid_until: until.into(),
+        passed,
+        dispute_id: String::new(),
+        equipment: vec![],
+    };
+    let pass = c("A", "2026-01-10", "2030-01-09", true);
+    let fail = c("B", "2026-03-01", "2032-02-28", false);
+    let again = c("C", "2026-03-05", "2032-03-04", true);
+    let gaps =
+        |certs: &[CertificateRec], from: &str, to: &str| metrology::uncovered(certs, from, to);
+    let own = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        gaps(std::slice::from_ref(&pass), "2026-01-10", "2030-01-09"),
+        own(&[])
+    );
+    assert_eq!(
+        gaps(std::slice::from_ref(&pass), "2026-01-01", "2030-01-10"),
+        own(&[("2026-01-01", "2026-01-09"), ("2030-01-10", "2030-01-10")])
+    );
+    // The failed verification on 2026-03-01 ends A's coverage; C resumes it.
+    assert_eq!(
+        gaps(
+            &[pass.clone(), fail.clone(), again.clone()],
+            "2026-02-01",
+            "2026-03-31"
+        ),
+        own(&[("2026-03-01", "2026-03-04")])
+    );
+    assert_eq!(
+        gaps(&[again, fail, pass], "2026-02-28", "2026-02-28"),
+        own(&[]),
+        "order of the input does not matter"
+    );
+    assert_eq!(
+        gaps(&[], "2026-02-28", "2026-03-01"),
+        own(&[("2026-02-28", "2026-03-01")])
+    );
+    // Day arithmetic across a leap day.
+    assert_eq!(
+        metrology::day_string(metrology::day_number("2028-02-28").unwrap() + 1),
+        "2028-02-29"
+    );
+    assert_eq!(metrology::day_number("2026-02-29"), None);
+}

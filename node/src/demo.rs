@@ -252,28 +252,34 @@ pub fn seed(
                 }),
             ),
         )));
-        // Lab 2 is authorised for classes 1 and 2 only (see `metrology_setup`).
-        let inst = if i % 3 == 0 && matches!(class, "1" | "2") {
+        // Every tenth meter is an old one, verified in 2018 for eight years: its
+        // periodic re-verification falls due during 2026 (some overdue by now, some
+        // due soon), so the supervision view has work in it.
+        let old = i % 10 == 0;
+        // Lab 2 is authorised for classes 1 and 2 only, from 2024 (see
+        // `metrology_setup`).
+        let inst = if !old && i % 3 == 0 && matches!(class, "1" | "2") {
             "inst-lab2"
         } else {
             "inst-nmc"
         };
-        let month = 1 + (i % 12);
+        let month = if old { 1 + (i / 10) % 12 } else { 1 + (i % 12) };
+        let (year, until_year) = if old { (2018, 2026) } else { (2026, 2034) };
         certificates.push(enc(tx::sign(
             &org_key(inst),
             &body(
                 origin,
                 rng.next(),
                 Payload::IssueCertificate(pb::IssueCertificate {
-                    cert_no: format!("VC-2026-{i:06}"),
+                    cert_no: format!("VC-{year}-{i:06}"),
                     asset_no: asset.clone(),
                     institution_org: inst.into(),
                     kind: pb::CertificateKind::InitialVerification as i32,
                     verifier: format!("verifier-{}", i % 5),
                     checker: format!("checker-{}", i % 4),
                     equipment: vec![format!("{}-STD-01", inst.to_uppercase())],
-                    test_date: format!("2026-{month:02}-10"),
-                    valid_until: format!("2034-{month:02}-09"),
+                    test_date: format!("{year}-{month:02}-10"),
+                    valid_until: format!("{until_year}-{month:02}-09"),
                     passed: true,
                     errors: ["Imax PF1.0", "Ib PF1.0", "0.1Ib PF1.0", "Ib PF0.5L"]
                         .iter()
@@ -319,14 +325,13 @@ pub fn seed(
             )));
         }
     }
-    // Periodic re-verification plans (DOMAIN.md §2.5): every tenth meter, due on dates
-    // around the demo's "now" (late 2026), so the supervision view has overdue and
-    // due-soon items; and the working standards' recalibration.
+    // Periodic re-verification plans (DOMAIN.md §2.5) for the old meters, due when
+    // their 2018 certificates expire; and the working standards' recalibration.
     let mut plans = Vec::new();
     for i in (0..meters).step_by(10) {
         let owner = grids[i % 2];
         let asset = format!("{}-M{:06}", if i % 2 == 0 { "GN" } else { "GS" }, i);
-        let due = format!("2026-{:02}-{:02}", 9 + (i / 10) % 4, 1 + (i / 10) % 28);
+        let due = format!("2026-{:02}-09", 1 + (i / 10) % 12);
         plans.push(enc(tx::sign(
             &org_key(owner),
             &body(
@@ -377,8 +382,9 @@ pub fn seed(
 /// both institutions' working standards calibrated against that reference.
 ///
 /// Chain: `<INST>-STD-01` (0.05 %) ← `INST-NMC-REF-01` (0.01 %) ← `NATIONAL-EM-01`
-/// (0.002 %). Lab 2 is authorised for meter classes 1 and 2 only; the centre for every
-/// meter and transformer class.
+/// (0.002 %), with the reference's and the centre's standard's 2017 calibrations for the
+/// old meters verified in 2018. Lab 2 is authorised for meter classes 1 and 2 from 2024;
+/// the centre for every meter and transformer class from 2017.
 fn metrology_setup(origin: &str, next: &mut impl FnMut() -> u64) -> [Phase; 3] {
     let reg = org_key(ORGS[0].id);
     let mut sign = |key: &SigningKey, payload: Payload| {
@@ -400,9 +406,9 @@ fn metrology_setup(origin: &str, next: &mut impl FnMut() -> u64) -> [Phase; 3] {
         kind: kind as i32,
         accuracy_classes: classes.iter().map(|c| c.to_string()).collect(),
     };
-    for (inst, n, meter_classes, transformers) in [
-        ("inst-nmc", 1, all_meters, true),
-        ("inst-lab2", 2, &["1", "2"][..], false),
+    for (inst, n, meter_classes, transformers, since) in [
+        ("inst-nmc", 1, all_meters, true, "2017-01-01"),
+        ("inst-lab2", 2, &["1", "2"][..], false, "2024-01-01"),
     ] {
         let mut sc = vec![scope(pb::InstrumentKind::Meter, meter_classes)];
         if transformers {
@@ -418,10 +424,10 @@ fn metrology_setup(origin: &str, next: &mut impl FnMut() -> u64) -> [Phase; 3] {
         quals.push(sign(
             &reg,
             Payload::GrantAuthorisation(pb::GrantAuthorisation {
-                number: format!("AUTH-2024-{n:03}"),
+                number: format!("AUTH-{}-{n:03}", &since[..4]),
                 institution_org: inst.into(),
                 scope: sc,
-                valid_from: "2024-01-01".into(),
+                valid_from: since.into(),
                 valid_until: "2028-12-31".into(),
             }),
         ));
@@ -447,7 +453,7 @@ fn metrology_setup(origin: &str, next: &mut impl FnMut() -> u64) -> [Phase; 3] {
                         pb::InstrumentKind::CurrentTransformer as i32,
                         pb::InstrumentKind::VoltageTransformer as i32,
                     ],
-                    valid_from: "2024-01-01".into(),
+                    valid_from: since.into(),
                     valid_until: "2029-12-31".into(),
                 }),
             ));
@@ -475,36 +481,49 @@ fn metrology_setup(origin: &str, next: &mut impl FnMut() -> u64) -> [Phase; 3] {
             valid_until: String::new(),
         }),
     ));
-    let cal_ref = vec![sign(
-        &reg,
-        Payload::IssueCalibration(pb::IssueCalibration {
-            cert_no: "CAL-NAT-2025-0001".into(),
-            equipment_no: "INST-NMC-REF-01".into(),
-            calibrating_equipment: "NATIONAL-EM-01".into(),
-            institution_org: ORGS[0].id.into(),
-            date: "2025-06-02".into(),
-            uncertainty: "0.003".into(),
-            valid_until: "2027-06-01".into(),
-        }),
-    )];
-    let cal_std = ["inst-nmc", "inst-lab2"]
-        .iter()
-        .enumerate()
-        .map(|(n, inst)| {
-            sign(
-                &org_key("inst-nmc"),
-                Payload::IssueCalibration(pb::IssueCalibration {
-                    cert_no: format!("CAL-NMC-2025-{:04}", n + 1),
-                    equipment_no: format!("{}-STD-01", inst.to_uppercase()),
-                    calibrating_equipment: "INST-NMC-REF-01".into(),
-                    institution_org: "inst-nmc".into(),
-                    date: "2025-12-15".into(),
-                    uncertainty: "0.012".into(),
-                    valid_until: "2026-12-31".into(),
-                }),
-            )
-        })
-        .collect();
+    // The reference's calibrations against the national standard: the current one, and
+    // the one in force when the old meters were verified in 2018.
+    let cal_ref = [
+        ("CAL-NAT-2025-0001", "2025-06-02", "2027-06-01"),
+        ("CAL-NAT-2017-0001", "2017-06-01", "2019-05-31"),
+    ]
+    .iter()
+    .map(|(no, date, until)| {
+        sign(
+            &reg,
+            Payload::IssueCalibration(pb::IssueCalibration {
+                cert_no: (*no).into(),
+                equipment_no: "INST-NMC-REF-01".into(),
+                calibrating_equipment: "NATIONAL-EM-01".into(),
+                institution_org: ORGS[0].id.into(),
+                date: (*date).into(),
+                uncertainty: "0.003".into(),
+                valid_until: (*until).into(),
+            }),
+        )
+    })
+    .collect();
+    let cal_std = [
+        ("CAL-NMC-2025-0001", "inst-nmc", "2025-12-15", "2026-12-31"),
+        ("CAL-NMC-2025-0002", "inst-lab2", "2025-12-15", "2026-12-31"),
+        ("CAL-NMC-2017-0001", "inst-nmc", "2017-12-01", "2018-12-31"),
+    ]
+    .iter()
+    .map(|(no, inst, date, until)| {
+        sign(
+            &org_key("inst-nmc"),
+            Payload::IssueCalibration(pb::IssueCalibration {
+                cert_no: (*no).into(),
+                equipment_no: format!("{}-STD-01", inst.to_uppercase()),
+                calibrating_equipment: "INST-NMC-REF-01".into(),
+                institution_org: "inst-nmc".into(),
+                date: (*date).into(),
+                uncertainty: "0.012".into(),
+                valid_until: (*until).into(),
+            }),
+        )
+    })
+    .collect();
     [quals, cal_ref, cal_std]
 }
 

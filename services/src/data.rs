@@ -133,6 +133,14 @@ impl<B: DataBackend> Data<B> {
                 "from ({from}) is after to ({to})"
             )));
         }
+        let span = gridledger_core::metrology::day_number(to).unwrap_or(0)
+            - gridledger_core::metrology::day_number(from).unwrap_or(0);
+        if span >= MAX_DAYS as i64 {
+            return Err(ServiceError::InvalidArgument(format!(
+                "a request covers at most {MAX_DAYS} days; {from} to {to} is {} days",
+                span + 1
+            )));
+        }
         let denied = || {
             ServiceError::PermissionDenied(format!(
                 "{} may not read the readings of meter {asset:?}",

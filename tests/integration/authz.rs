@@ -135,7 +135,7 @@ async fn try_op(n: &DevNode, c: &Caller, op: &str) -> bool {
         "ReadingsRead(own)" => {
             http(
                 "GET",
-                format!("/v1/meters/{OWN}/readings?from=2020-01-01&to=2030-12-31"),
+                format!("/v1/meters/{OWN}/readings?from=2026-01-01&to=2026-12-31"),
                 None,
             )
             .await
@@ -143,7 +143,7 @@ async fn try_op(n: &DevNode, c: &Caller, op: &str) -> bool {
         "ReadingsRead(foreign)" => {
             http(
                 "GET",
-                format!("/v1/meters/{FOREIGN}/readings?from=2020-01-01&to=2030-12-31"),
+                format!("/v1/meters/{FOREIGN}/readings?from=2026-01-01&to=2026-12-31"),
                 None,
             )
             .await
@@ -223,7 +223,7 @@ async fn resident_never_reads_another_residents_meter() {
                 .http(
                     port,
                     "GET",
-                    &format!("/v1/meters/{m}/readings?from=2000-01-01&to=2099-12-31"),
+                    &format!("/v1/meters/{m}/readings?from=2026-01-01&to=2026-12-31"),
                     Some(&me),
                     None,
                 )
@@ -235,8 +235,8 @@ async fn resident_never_reads_another_residents_meter() {
                 .get_readings(with_bearer(
                     pb::GetReadingsRequest {
                         asset_no: m.clone(),
-                        from: "2000-01-01".into(),
-                        to: "2099-12-31".into(),
+                        from: "2026-01-01".into(),
+                        to: "2026-12-31".into(),
                     },
                     &me,
                 ))
@@ -346,7 +346,7 @@ async fn resident_never_reads_another_residents_meter() {
         .http(
             Port::Public,
             "GET",
-            &format!("/v1/meters/{OWN}/readings?from=2000-01-01&to=2099-12-31"),
+            &format!("/v1/meters/{OWN}/readings?from=2026-01-01&to=2026-12-31"),
             Some(&me),
             None,
         )

@@ -9,6 +9,7 @@ mod cli_errors;
 mod cluster;
 mod consistency;
 mod crash;
+mod metrology;
 mod pki;
 mod receipts;
 mod restart;

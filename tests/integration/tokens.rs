@@ -46,7 +46,7 @@ async fn readings(n: &DevNode, token: &str, meter: &str) -> (u16, String) {
     n.http(
         Port::Public,
         "GET",
-        &format!("/v1/meters/{meter}/readings?from=2000-01-01&to=2099-12-31"),
+        &format!("/v1/meters/{meter}/readings?from=2026-01-01&to=2026-12-31"),
         Some(token),
         None,
     )

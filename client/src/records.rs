@@ -1,0 +1,168 @@
+//! Typed, verified reads of metrology records: every row of a DataService view comes
+//! with its receipt, which is checked against the trust policy (quorum of node keys)
+//! before the row is handed out; the leaf the receipt proves is decoded and its key
+//! fields compared with the row, so a server cannot show a row the log does not hold.
+
+use gridledger_core::pb::{self, tx_body::Payload};
+use gridledger_core::receipt::Receipt;
+use gridledger_core::trust::Policy;
+use gridledger_proto::v1 as gpb;
+use prost::Message as _;
+use serde_json::Value;
+
+use crate::error::ClientError;
+
+/// One verified row: its fields, the leaf index and the transaction payload the receipt
+/// proved.
+#[derive(Debug, Clone)]
+pub struct VerifiedRow {
+    /// Table name.
+    pub table: String,
+    /// The row's fields as the server sent them (checked against the leaf).
+    pub fields: serde_json::Map<String, Value>,
+    /// Leaf index.
+    pub leaf_index: u64,
+    /// The proven payload.
+    pub payload: Payload,
+}
+
+/// A verified view: summary facts and verified rows.
+#[derive(Debug, Clone)]
+pub struct VerifiedView {
+    /// Title.
+    pub title: String,
+    /// Summary facts (JSON values).
+    pub summary: serde_json::Map<String, Value>,
+    /// Rows of every table, in order.
+    pub rows: Vec<VerifiedRow>,
+}
+
+/// Verifies every row of `view` (which must have been asked for with receipts).
+///
+/// # Errors
+/// [`ClientError::Malformed`] for a row without a receipt or whose proven leaf does not
+/// match it; receipt and policy errors as they are.
+pub fn verify_view(view: &gpb::DataView, policy: &Policy) -> Result<VerifiedView, ClientError> {
+    let summary = view
+        .summary
+        .iter()
+        .map(|f| {
+            serde_json::from_str(&f.json)
+                .map(|v| (f.name.clone(), v))
+                .map_err(|e| ClientError::Malformed(format!("summary {}: {e}", f.name)))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut rows = Vec::new();
+    for t in &view.tables {
+        for r in &t.rows {
+            rows.push(verify_row(&t.name, r, policy)?);
+        }
+    }
+    Ok(VerifiedView {
+        title: view.title.clone(),
+        summary,
+        rows,
+    })
+}
+
+fn verify_row(
+    table: &str,
+    r: &gpb::RecordRow,
+    policy: &Policy,
+) -> Result<VerifiedRow, ClientError> {
+    if r.receipt.is_empty() {
+        return Err(ClientError::Malformed(format!(
+            "row {} of {table} came without a receipt",
+            r.leaf_index
+        )));
+    }
+    let proven = Receipt::parse(&r.receipt)?.verify(policy)?;
+    if proven.index != r.leaf_index {
+        return Err(ClientError::Malformed(format!(
+            "row names leaf {}, its receipt proves leaf {}",
+            r.leaf_index, proven.index
+        )));
+    }
+    let tx = pb::SignedTx::decode(proven.leaf.as_slice())
+        .map_err(|e| ClientError::Malformed(format!("proven leaf {}: {e}", r.leaf_index)))?;
+    let payload = pb::TxBody::decode(tx.body.as_slice())
+        .ok()
+        .and_then(|b| b.payload)
+        .ok_or_else(|| {
+            ClientError::Malformed(format!("proven leaf {} has no payload", r.leaf_index))
+        })?;
+    let fields: serde_json::Map<String, Value> = serde_json::from_str(&r.json)
+        .map_err(|e| ClientError::Malformed(format!("row {}: {e}", r.leaf_index)))?;
+    check_matches(&fields, &payload, r.leaf_index)?;
+    Ok(VerifiedRow {
+        table: table.to_string(),
+        fields,
+        leaf_index: r.leaf_index,
+        payload,
+    })
+}
+
+// The row's identifying fields must be the proven transaction's.
+fn check_matches(
+    f: &serde_json::Map<String, Value>,
+    p: &Payload,
+    leaf: u64,
+) -> Result<(), ClientError> {
+    let s = |k: &str| {
+        f.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let pairs: Vec<(&str, String, String)> = match p {
+        Payload::RegisterInstrument(i) => vec![
+            ("asset_no", s("asset_no"), i.asset_no.clone()),
+            (
+                "accuracy_class",
+                s("accuracy_class"),
+                i.accuracy_class.clone(),
+            ),
+            ("owner_org", s("owner_org"), i.owner_org.clone()),
+        ],
+        Payload::IssueCertificate(c) => vec![
+            ("cert_no", s("cert_no"), c.cert_no.clone()),
+            ("test_date", s("test_date"), c.test_date.clone()),
+            ("valid_until", s("valid_until"), c.valid_until.clone()),
+            (
+                "passed",
+                f.get("passed").map(|v| v.to_string()).unwrap_or_default(),
+                c.passed.to_string(),
+            ),
+        ],
+        Payload::RecordReading(r) => vec![
+            ("day", s("day"), r.day.clone()),
+            (
+                "import_wh",
+                f.get("import_wh")
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+                r.import_wh.iter().sum::<u64>().to_string(),
+            ),
+        ],
+        Payload::IssueCalibration(c) => vec![
+            ("calibration_cert", s("calibration_cert"), c.cert_no.clone()),
+            ("valid_until", s("valid_until"), c.valid_until.clone()),
+        ],
+        Payload::RegisterEquipment(e) => {
+            vec![("equipment_no", s("equipment_no"), e.equipment_no.clone())]
+        }
+        Payload::GrantAuthorisation(a) => vec![("number", s("number"), a.number.clone())],
+        Payload::RecordAccreditation(a) => vec![("number", s("number"), a.number.clone())],
+        Payload::RegisterPersonnelCertificate(c) => vec![("number", s("number"), c.number.clone())],
+        Payload::SchedulePlan(p) => vec![("plan_id", s("plan_id"), p.plan_id.clone())],
+        _ => vec![],
+    };
+    for (field, shown, proven) in pairs {
+        if shown != proven {
+            return Err(ClientError::Malformed(format!(
+                "leaf {leaf}: the server shows {field} = {shown}, the proven transaction says {proven}"
+            )));
+        }
+    }
+    Ok(())
+}

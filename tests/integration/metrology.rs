@@ -1,0 +1,464 @@
+//! The metrology views on the demo consortium, over HTTPS as a client would use them:
+//! the settlement check with receipts the client library verifies, the traceability
+//! chain, the institution's credit view, plans, a resident's dispute ending in a
+//! returned-meter certificate, and the bad inputs each route must refuse clearly.
+
+use gridledger_core::pb::{self, tx_body::Payload};
+use gridledger_core::receipt::Receipt;
+use gridledger_node::demo::org_key;
+use gridledger_proto::v1 as gpb;
+use gridledger_tests::{DevNode, Port, table_rows};
+use prost::Message as _;
+use serde_json::Value;
+
+use crate::util::DEV_ORIGIN;
+
+fn json(b: &str) -> Value {
+    serde_json::from_str(b).unwrap_or_else(|e| panic!("{e}: {b}"))
+}
+
+/// GET as `token` on the public listener; (status, JSON body).
+async fn get(n: &DevNode, path: &str, token: Option<&str>) -> (u16, Value) {
+    let (s, b) = n.http(Port::Public, "GET", path, token, None).await;
+    (s, json(&b))
+}
+
+/// Verifies a row's receipt under the node's trust policy and returns the payload of
+/// the leaf it proves.
+fn verified_payload(n: &DevNode, row: &serde_json::Map<String, Value>) -> Payload {
+    let text = row["receipt"].as_str().expect("receipt requested");
+    let policy = gridledger_client::profile::load_policy(&n.trust()).unwrap();
+    let v = Receipt::parse(text).unwrap().verify(&policy).unwrap();
+    assert_eq!(
+        Some(v.index),
+        row["leaf_index"].as_u64(),
+        "receipt for the row's leaf"
+    );
+    let tx = pb::SignedTx::decode(v.leaf.as_slice()).unwrap();
+    pb::TxBody::decode(tx.body.as_slice())
+        .unwrap()
+        .payload
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn settlement_check_answers_with_receipts_the_client_verifies() {
+    let n = DevNode::start(20);
+    let market = n.login("px-market").await;
+    let meter = "GN-M000002";
+    // The demo meter was verified on 2026-03-10, valid until 2034; one reading day.
+    let (s, v) = get(
+        &n,
+        &format!("/v1/settlement/check?meter={meter}&from=2026-11-01&to=2026-11-01&receipt=true"),
+        Some(&market),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["summary"]["certified_throughout"], true, "{v}");
+    assert_eq!(v["summary"]["uncovered"], serde_json::json!([]));
+    let readings = table_rows(&v, "readings");
+    assert_eq!(readings.len(), 1, "{v}");
+    match verified_payload(&n, &readings[0]) {
+        Payload::RecordReading(r) => {
+            assert_eq!((r.asset_no.as_str(), r.day.as_str()), (meter, "2026-11-01"));
+            assert_eq!(
+                Some(r.import_wh.iter().sum::<u64>()),
+                readings[0]["import_wh"].as_u64(),
+                "the table's total is the proven leaf's"
+            );
+        }
+        other => panic!("the reading row proves {other:?}"),
+    }
+    let certs = table_rows(&v, "certificates");
+    assert_eq!(certs.len(), 1, "{v}");
+    match verified_payload(&n, &certs[0]) {
+        Payload::IssueCertificate(c) => {
+            assert_eq!(c.asset_no, meter);
+            assert!(c.passed);
+            assert!(c.test_date.as_str() <= "2026-11-01" && c.valid_until.as_str() >= "2026-11-01");
+        }
+        other => panic!("the certificate row proves {other:?}"),
+    }
+    // A period that starts before the certificate: the uncovered days are named.
+    let (s, v) = get(
+        &n,
+        &format!("/v1/settlement/check?meter={meter}&from=2026-03-01&to=2026-03-12"),
+        Some(&market),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["summary"]["certified_throughout"], false);
+    assert_eq!(
+        v["summary"]["uncovered"],
+        serde_json::json!([{"from": "2026-03-01", "to": "2026-03-09"}])
+    );
+    // An old meter whose 2018 certificate expired on 2026-01-09 and was not renewed.
+    let (s, v) = get(
+        &n,
+        "/v1/settlement/check?meter=GN-M000000&from=2026-01-01&to=2026-01-31",
+        Some(&market),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["summary"]["uncovered"],
+        serde_json::json!([{"from": "2026-01-10", "to": "2026-01-31"}])
+    );
+
+    // Residents may check their own meter, not someone else's; anonymous callers not at all.
+    let resident = n.login("resident-1").await;
+    let own = &n.account("resident-1").meters[1];
+    let (s, v) = get(
+        &n,
+        &format!("/v1/settlement/check?meter={own}&from=2026-11-01&to=2026-11-01"),
+        Some(&resident),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = get(
+        &n,
+        "/v1/settlement/check?meter=GS-M000001&from=2026-11-01&to=2026-11-01",
+        Some(&resident),
+    )
+    .await;
+    assert_eq!(s, 403, "{v}");
+    let (s, _) = get(
+        &n,
+        &format!("/v1/settlement/check?meter={meter}&from=2026-11-01&to=2026-11-01"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 401);
+
+    // Bad input: each a 400 that names the problem.
+    for (q, needle) in [
+        ("meter=GN-M000000&from=2026-11-02&to=2026-11-01", "after"),
+        ("meter=GN-M000000&from=2026-02-30&to=2026-03-01", "from"),
+        ("from=2026-11-01&to=2026-11-01", "meter is required"),
+        (
+            "meter=GN-M000000&from=2026-11-01&to=2026-11-01&colour=red",
+            "unknown parameter",
+        ),
+        (
+            "meter=GN-M000000&meter=x&from=2026-11-01&to=2026-11-01",
+            "twice",
+        ),
+        (
+            "meter=GN-M000000&from=2026-11-01&to=2026-11-01&receipt=maybe",
+            "receipt",
+        ),
+        ("meter=GN-M000000&from=2020-01-01&to=2026-11-01", "366"),
+    ] {
+        let (s, v) = get(&n, &format!("/v1/settlement/check?{q}"), Some(&market)).await;
+        assert_eq!(s, 400, "{q}: {v}");
+        assert!(v.to_string().contains(needle), "{q}: {v}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn traceability_institution_and_plans_views() {
+    let n = DevNode::start(20);
+    let anyone = n.login("resident-2").await;
+    let meter = "GN-M000000";
+
+    // The instrument and its certificates, with the registration's receipt.
+    let (s, v) = get(
+        &n,
+        &format!("/v1/meters/{meter}?receipt=true"),
+        Some(&anyone),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let inst = table_rows(&v, "instrument");
+    match verified_payload(&n, &inst[0]) {
+        Payload::RegisterInstrument(r) => assert_eq!(r.asset_no, meter),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(v["tables"][0]["property"]["origin"], DEV_ORIGIN);
+    assert_eq!(v["tables"][0]["property"]["data_class"], "I");
+    let current = &v["summary"]["current_certificate"];
+    assert_eq!(current["passed"], true, "{v}");
+
+    // The chain behind the current certificate, up to the national standard.
+    let (s, v) = get(
+        &n,
+        &format!("/v1/meters/{meter}/traceability"),
+        Some(&anyone),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["summary"]["complete"], true, "{v}");
+    let chain = table_rows(&v, "chain");
+    let names: Vec<&str> = chain
+        .iter()
+        .map(|r| r["equipment_no"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.last(), Some(&"NATIONAL-EM-01"), "{names:?}");
+    assert!(names.contains(&"INST-NMC-REF-01"), "{names:?}");
+    // On a day after the working standard's calibration expired, the chain is broken
+    // and the view says where.
+    let (s, v) = get(
+        &n,
+        &format!("/v1/meters/{meter}/traceability?date=2027-01-01"),
+        Some(&anyone),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["summary"]["complete"], false, "{v}");
+    assert!(
+        v["summary"]["problems"]
+            .to_string()
+            .contains("expired on 2026-12-31"),
+        "{v}"
+    );
+
+    // The institution's credit view.
+    // Class I: anonymous callers may read it too.
+    let (s, v) = get(&n, "/v1/institutions/inst-nmc", None).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = get(&n, "/v1/institutions/inst-nmc", Some(&anyone)).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(table_rows(&v, "authorisations").len(), 1);
+    assert_eq!(table_rows(&v, "personnel").len(), 5);
+    let today = gridledger_services::data::today();
+    for e in table_rows(&v, "equipment") {
+        let until = e["calibrated_until"].as_str().unwrap();
+        let want = if until < today.as_str() {
+            "expired"
+        } else {
+            e["status"].as_str().unwrap()
+        };
+        assert_eq!(e["status"], want, "{e:?}");
+    }
+    let issued = v["summary"]["certificates_issued"].as_u64().unwrap();
+    assert!(issued > 0 && issued <= 20, "{v}");
+    let (s, v) = get(&n, "/v1/institutions/nobody", Some(&anyone)).await;
+    assert_eq!(s, 404, "{v}");
+
+    // Plans: the filter returns only its status, and the counts add up.
+    let (s, all) = get(&n, "/v1/plans", Some(&anyone)).await;
+    assert_eq!(s, 200, "{all}");
+    let total = table_rows(&all, "plans").len() as u64;
+    assert!(total >= 2 + 2, "{all}");
+    let counts = all["summary"]["counts"].as_object().unwrap();
+    assert_eq!(
+        counts.values().map(|c| c.as_u64().unwrap()).sum::<u64>(),
+        total
+    );
+    let (s, v) = get(&n, "/v1/plans?status=overdue", Some(&anyone)).await;
+    assert_eq!(s, 200, "{v}");
+    let overdue = table_rows(&v, "plans");
+    assert!(
+        overdue.iter().any(|p| p["subject_id"] == "GN-M000000"),
+        "the old meter's re-verification is overdue: {v}"
+    );
+    for p in overdue {
+        assert_eq!(p["status"], "overdue");
+        assert!(p["due_date"].as_str().unwrap() < today.as_str(), "{p:?}");
+    }
+    let (s, v) = get(&n, "/v1/plans?status=late", Some(&anyone)).await;
+    assert_eq!(s, 400, "{v}");
+
+    // Unknown instruments and malformed ids.
+    let (s, v) = get(&n, "/v1/meters/NOPE-1", Some(&anyone)).await;
+    assert_eq!(s, 404, "{v}");
+    let (s, v) = get(&n, "/v1/meters/NOPE-1/traceability", Some(&anyone)).await;
+    assert_eq!(s, 404, "{v}");
+    let (s, v) = get(&n, "/v1/meters/a%3Ab/traceability", Some(&anyone)).await;
+    assert!(s == 400 || s == 404, "{s} {v}");
+}
+
+/// A resident doubts a meter: the grid company records the dispute for the resident,
+/// the institution tests the returned meter and issues a returned-meter certificate
+/// answering it, and the resident then sees that certificate on their meter.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dispute_ends_in_a_returned_meter_certificate_the_resident_sees() {
+    let n = DevNode::start(20);
+    let resident = n.login("resident-1").await;
+    let meter = n.account("resident-1").meters[0].clone();
+    let mut c = n.client().await;
+    let submit = |key: &ed25519_dalek::SigningKey, nonce: u64, payload: Payload| {
+        let tx = gridledger_core::tx::sign(
+            key,
+            &pb::TxBody {
+                origin: DEV_ORIGIN.into(),
+                nonce,
+                client_time_ms: 0,
+                payload: Some(payload),
+            },
+        );
+        gpb::SubmitRequest {
+            signed_tx: tx.encode_to_vec().into(),
+        }
+    };
+    let grid = org_key("grid-north");
+    let nmc = org_key("inst-nmc");
+    c.submit(submit(
+        &grid,
+        9_000_001,
+        Payload::OpenDispute(pb::OpenDispute {
+            dispute_id: "D-2026-0001".into(),
+            asset_no: meter.clone(),
+            account: "resident-1".into(),
+            reason: "consumption doubled in November".into(),
+        }),
+    ))
+    .await
+    .expect("the grid company records the dispute");
+    let returned = |cert_no: &str, dispute: &str| pb::IssueCertificate {
+        cert_no: cert_no.into(),
+        asset_no: meter.clone(),
+        institution_org: "inst-nmc".into(),
+        kind: pb::CertificateKind::ReturnedMeter as i32,
+        verifier: "verifier-1".into(),
+        checker: "checker-2".into(),
+        equipment: vec!["INST-NMC-STD-01".into()],
+        test_date: "2026-11-20".into(),
+        valid_until: "2032-11-19".into(),
+        passed: true,
+        errors: vec![
+            pb::LoadPointError {
+                load_point: "Ib PF1.0".into(),
+                error_centi_percent: 5,
+            },
+            pb::LoadPointError {
+                load_point: "0.1Ib PF1.0".into(),
+                error_centi_percent: -8,
+            },
+        ],
+        temperature_deci_c: 231,
+        humidity_deci_pct: 480,
+        dispute_id: dispute.into(),
+    };
+    // A certificate naming no open dispute of this meter is refused by rule.
+    let e = c
+        .submit(submit(
+            &nmc,
+            9_000_002,
+            Payload::IssueCertificate(returned("RM-0", "D-NONE")),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("4.2/dispute"), "{e:?}");
+    c.submit(submit(
+        &nmc,
+        9_000_003,
+        Payload::IssueCertificate(returned("RM-2026-0001", "D-2026-0001")),
+    ))
+    .await
+    .expect("the returned-meter certificate answers the dispute");
+    // The dispute is answered once.
+    let e = c
+        .submit(submit(
+            &nmc,
+            9_000_004,
+            Payload::IssueCertificate(returned("RM-2026-0002", "D-2026-0001")),
+        ))
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("already answered"), "{e:?}");
+
+    let (s, v) = get(
+        &n,
+        &format!("/v1/meters/{meter}?receipt=true"),
+        Some(&resident),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["summary"]["current_certificate"]["cert_no"], "RM-2026-0001",
+        "{v}"
+    );
+    let rm = table_rows(&v, "certificates")
+        .into_iter()
+        .find(|r| r["cert_no"] == "RM-2026-0001")
+        .expect("listed");
+    assert_eq!(rm["kind"], "CERTIFICATE_KIND_RETURNED_METER");
+    match verified_payload(&n, &rm) {
+        Payload::IssueCertificate(c) => assert_eq!(c.dispute_id, "D-2026-0001"),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The CLI prints the same views after verifying every row's receipt, as tables or JSON,
+/// and refuses unknown records and foreign meters clearly.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_prints_verified_records() {
+    let n = DevNode::start(20);
+    let ok = |args: &[&str]| {
+        let o = n.cli(args);
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            gridledger_tests::stderr(&o)
+        );
+        (gridledger_tests::stdout(&o), gridledger_tests::stderr(&o))
+    };
+    let (out, err) = ok(&["meter", "show", "GN-M000002"]);
+    assert!(
+        out.contains("GN-M000002") && out.contains("VC-2026-000002"),
+        "{out}"
+    );
+    assert!(err.contains("2 rows verified"), "{err}");
+    let (out, _) = ok(&["meter", "trace", "GN-M000002"]);
+    assert!(out.contains("NATIONAL-EM-01"), "{out}");
+    let (out, _) = ok(&[
+        "meter",
+        "readings",
+        "GN-M000002",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-01",
+    ]);
+    assert!(out.contains("2026-11-01"), "{out}");
+    let (out, _) = ok(&[
+        "settlement",
+        "check",
+        "--meter",
+        "GN-M000002",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-01",
+        "--json",
+    ]);
+    let v = json(&out);
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["summary"]["certified_throughout"], true, "{v}");
+    let tables: Vec<&str> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["table"].as_str().unwrap())
+        .collect();
+    assert_eq!(tables, ["certificates", "readings"], "{v}");
+    let (out, _) = ok(&["institution", "inst-lab2", "--json"]);
+    assert_eq!(json(&out)["summary"]["institution"], "inst-lab2");
+    let (out, _) = ok(&["plans", "--status", "overdue"]);
+    assert!(out.contains("GN-M000000"), "{out}");
+
+    // The dev CLI is a grid-north system: grid-south's readings are not its to read.
+    let o = n.cli(&[
+        "settlement",
+        "check",
+        "--meter",
+        "GS-M000001",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-11-01",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        gridledger_tests::stderr(&o).contains("may not read"),
+        "{o:?}"
+    );
+    let o = n.cli(&["meter", "show", "NOPE-1"]);
+    assert!(!o.status.success());
+    assert!(
+        gridledger_tests::stderr(&o).contains("no instrument"),
+        "{o:?}"
+    );
+}
