@@ -81,6 +81,10 @@ pub fn router<A: AuthBackend, D: DataBackend, C: super::backend::ChainBackend>(
     let g = Arc::new(g);
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(crate::openapi::document()) }),
+        )
         .route("/v1/status", get(status::<A, D, C>))
         .route("/v1/checkpoint", get(checkpoint::<A, D, C>))
         .route("/v1/witness/cosignatures", post(cosign::<A, D, C>))

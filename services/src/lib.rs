@@ -12,6 +12,7 @@
 //! - [`views`]: the metrology views (instrument, traceability, institution, settlement,
 //!   plans) as tables of ledger records, and their TableJson rendering.
 //! - [`gateway`]: the HTTP/JSON routes (axum) over the same backends.
+//! - [`openapi`]: the gateway's OpenAPI 3.1 document (`/openapi.json`).
 //! - [`convert`]: domain ↔ proto conversions.
 //! - [`error`]: [`error::ServiceError`] and its mapping to `Status`.
 #![forbid(unsafe_code)]
@@ -25,6 +26,7 @@ pub mod convert;
 pub mod data;
 pub mod error;
 pub mod gateway;
+pub mod openapi;
 pub mod views;
 
 pub use error::{Result, ServiceError};

@@ -462,3 +462,57 @@ async fn the_cli_prints_verified_records() {
         "{o:?}"
     );
 }
+
+/// The gateway publishes its OpenAPI document without credentials, it passes an
+/// independent validator (openapi-spec-validator, installed by scripts/setup.sh), and it
+/// documents the metering routes.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_validates() {
+    let n = DevNode::start(2);
+    let (s, body) = n
+        .http(Port::Public, "GET", "/openapi.json", None, None)
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let doc = json(&body);
+    for p in [
+        "/v1/meters/{asset_no}",
+        "/v1/meters/{asset_no}/readings",
+        "/v1/meters/{asset_no}/traceability",
+        "/v1/me/meters",
+        "/v1/settlement/check",
+        "/v1/institutions/{id}",
+        "/v1/records/{index}/receipt",
+    ] {
+        assert!(doc["paths"][p].is_object(), "{p} is documented");
+    }
+    let file = n.dir.join("openapi.json");
+    std::fs::write(&file, &body).unwrap();
+    let venv = std::env::var_os("GRIDLEDGER_VENV")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap())
+                .join(".cache/gridledger/venv")
+        });
+    let o = std::process::Command::new(venv.join("bin/openapi-spec-validator"))
+        .arg(&file)
+        .output()
+        .expect("openapi-spec-validator (scripts/setup.sh installs it)");
+    assert!(
+        o.status.success(),
+        "{}{}",
+        gridledger_tests::stdout(&o),
+        gridledger_tests::stderr(&o)
+    );
+    // A broken document is refused by the same validator (the check can fail).
+    let mut broken = doc.clone();
+    broken["paths"]["/v1/plans"]["get"]["responses"] = serde_json::json!("none");
+    std::fs::write(&file, broken.to_string()).unwrap();
+    let o = std::process::Command::new(venv.join("bin/openapi-spec-validator"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success(),
+        "the validator refuses a broken document"
+    );
+}

@@ -302,7 +302,9 @@ impl Operation {
         let post = method == axum::http::Method::POST;
         let segs: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
         match segs.as_slice() {
-            ["healthz"] | ["v1", "status"] | ["v1", "checkpoint"] if get => O::ChainPublic,
+            ["healthz"] | ["openapi.json"] | ["v1", "status"] | ["v1", "checkpoint"] if get => {
+                O::ChainPublic
+            }
             ["v1", "witness", "cosignatures"] if post => O::ChainPublic,
             ["v1", "auth", "login" | "refresh"] if post => O::AuthPublic,
             ["v1", "auth", "jwks"] | [".well-known", "jwks.json"] if get => O::AuthPublic,

@@ -1,0 +1,296 @@
+//! The gateway's OpenAPI 3.1 document, served at `/openapi.json`. Written by hand next
+//! to the routes ([`crate::gateway::router`]); a test checks that every route is in it
+//! and the integration tests validate it with an independent OpenAPI validator.
+
+use serde_json::{Value, json};
+
+/// Every (method, path) the gateway serves, in OpenAPI path syntax.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/openapi.json"),
+    ("get", "/v1/status"),
+    ("get", "/v1/checkpoint"),
+    ("post", "/v1/witness/cosignatures"),
+    ("get", "/v1/records/{index}/receipt"),
+    ("post", "/v1/auth/login"),
+    ("post", "/v1/auth/refresh"),
+    ("post", "/v1/auth/logout"),
+    ("get", "/v1/auth/jwks"),
+    ("get", "/.well-known/jwks.json"),
+    ("post", "/v1/auth/dynamic-tokens"),
+    ("get", "/v1/accounts"),
+    ("post", "/v1/accounts"),
+    ("patch", "/v1/accounts/{username}"),
+    ("get", "/v1/me/meters"),
+    ("get", "/v1/meters/{asset_no}"),
+    ("get", "/v1/meters/{asset_no}/readings"),
+    ("get", "/v1/meters/{asset_no}/traceability"),
+    ("get", "/v1/institutions/{id}"),
+    ("get", "/v1/settlement/check"),
+    ("get", "/v1/plans"),
+];
+
+fn q(name: &str, required: bool, description: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": required, "description": description, "schema": schema})
+}
+
+fn path_param(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "description": description,
+           "schema": {"type": "string", "minLength": 1, "maxLength": 128}})
+}
+
+fn day(name: &str, required: bool, description: &str) -> Value {
+    q(
+        name,
+        required,
+        description,
+        json!({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}),
+    )
+}
+
+fn receipt_param() -> Value {
+    q(
+        "receipt",
+        false,
+        "Attach each record's receipt (C2SP tlog-proof) as the last column.",
+        json!({"type": "boolean", "default": false}),
+    )
+}
+
+fn channel_param() -> Value {
+    q(
+        "channel",
+        false,
+        "Channel name (default: the system channel).",
+        json!({"type": "string"}),
+    )
+}
+
+fn errors(codes: &[&str]) -> serde_json::Map<String, Value> {
+    codes
+        .iter()
+        .map(|c| {
+            (
+                c.to_string(),
+                json!({"description": match *c {
+                    "400" => "Bad input; the message names the problem.",
+                    "401" => "No or invalid credentials.",
+                    "403" => "The caller may not do this.",
+                    "404" => "No such record.",
+                    "409" => "Conflicts with the ledger's state.",
+                    "413" => "Body too large.",
+                    "429" => "Rate limited.",
+                    _ => "Error.",
+                }, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+            )
+        })
+        .collect()
+}
+
+// One operation object: a row of the document, so the arguments are its columns.
+#[allow(clippy::too_many_arguments)]
+fn op(
+    summary: &str,
+    description: &str,
+    tags: &[&str],
+    params: Vec<Value>,
+    body: Option<Value>,
+    ok: Value,
+    errs: &[&str],
+    public: bool,
+) -> Value {
+    let mut responses = errors(errs);
+    responses.insert("200".into(), ok);
+    let mut o = json!({
+        "summary": summary,
+        "description": description,
+        "tags": tags,
+        "parameters": params,
+        "responses": responses,
+    });
+    if let Some(b) = body {
+        o["requestBody"] =
+            json!({"required": true, "content": {"application/json": {"schema": b}}});
+    }
+    if public {
+        // Callable without credentials (an empty requirement).
+        o["security"] = json!([{}, {"bearer": []}]);
+    }
+    o
+}
+
+fn json_ok(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+}
+
+fn text_ok(description: &str) -> Value {
+    json!({"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}})
+}
+
+fn view_ok(description: &str) -> Value {
+    json_ok(description, json!({"$ref": "#/components/schemas/View"}))
+}
+
+/// The document.
+pub fn document() -> Value {
+    let obj = |props: Value, required: &[&str]| json!({"type": "object", "properties": props, "required": required, "additionalProperties": false});
+    let strings = json!({"type": "array", "items": {"type": "string"}});
+    let token_pair = json!({"type": "object", "properties": {
+        "access_token": {"type": "string"}, "refresh_token": {"type": "string"},
+        "expires_in": {"type": "integer"}, "token_type": {"type": "string", "const": "Bearer"}}});
+    let account = json!({"type": "object", "properties": {
+        "username": {"type": "string"}, "org": {"type": "string"}, "roles": strings,
+        "meters": strings, "disabled": {"type": "boolean"}}});
+    let class_i = "Class I records: anyone, with or without credentials.";
+    let class_ii = "Class II: the meter's bound resident, its owning grid company, a market operator, or a dynamic token naming the meter and covering the period.";
+    let paths = json!({
+        "/healthz": {"get": op("Liveness", "Answers `ok` while the node serves.", &["chain"], vec![], None, text_ok("ok"), &[], true)},
+        "/openapi.json": {"get": op("This document", "The gateway's OpenAPI 3.1 document.", &["meta"], vec![], None, json_ok("OpenAPI document", json!({"type": "object"})), &[], true)},
+        "/v1/status": {"get": op("Ledger status", "Origin, node id, height, tree size, root and transaction counts by type.", &["chain"],
+            vec![channel_param()], None, json_ok("status", json!({"type": "object", "properties": {
+                "origin": {"type": "string"}, "node_id": {"type": "string"}, "height": {"type": "integer"},
+                "tree_size": {"type": "integer"}, "root": {"type": "string"}, "counts": {"type": "object", "additionalProperties": {"type": "integer"}}}})),
+            &["400", "403", "404"], true)},
+        "/v1/checkpoint": {"get": op("Latest checkpoint", "The C2SP signed note, with every node and witness signature the node holds.", &["chain"],
+            vec![channel_param()], None, text_ok("signed checkpoint note"), &["400", "403", "404"], true)},
+        "/v1/witness/cosignatures": {"post": {
+            "summary": "Add a witness cosignature",
+            "description": "A C2SP tlog-cosignature v1 note from a configured witness.",
+            "tags": ["chain"],
+            "security": [{}],
+            "requestBody": {"required": true, "content": {"text/plain": {"schema": {"type": "string"}}}},
+            "responses": {
+                "200": json_ok("accepted lines", json!({"type": "object", "properties": {"accepted": {"type": "integer"}}})),
+                "400": errors(&["400"])["400"], "401": errors(&["401"])["401"], "409": errors(&["409"])["409"]
+            }
+        }},
+        "/v1/records/{index}/receipt": {"get": op("Receipt of a leaf", "The C2SP tlog-proof receipt of a leaf (the leaf in `extra`) against the served checkpoint. Member systems, regulators and auditors.", &["chain"],
+            vec![json!({"name": "index", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 0}}), channel_param()],
+            None, text_ok("tlog-proof receipt"), &["400", "401", "403", "404"], false)},
+        "/v1/auth/login": {"post": op("Log in", "Password login; returns an access and a refresh token.", &["auth"], vec![],
+            Some(obj(json!({"username": {"type": "string"}, "password": {"type": "string"}}), &["username", "password"])),
+            json_ok("tokens", token_pair.clone()), &["400", "401", "429"], true)},
+        "/v1/auth/refresh": {"post": op("Refresh", "Rotates a refresh token (reuse revokes the family).", &["auth"], vec![],
+            Some(obj(json!({"refresh_token": {"type": "string"}}), &["refresh_token"])),
+            json_ok("tokens", token_pair), &["400", "401"], true)},
+        "/v1/auth/logout": {"post": op("Log out", "Revokes the caller's access token and, if given, the refresh token.", &["auth"], vec![],
+            Some(obj(json!({"refresh_token": {"type": "string"}}), &[])),
+            json_ok("logged out", json!({"type": "object"})), &["400", "401"], false)},
+        "/v1/auth/jwks": {"get": op("JWKS", "Public keys that verify this node's tokens.", &["auth"], vec![], None,
+            json_ok("JWK set", json!({"type": "object", "properties": {"keys": {"type": "array"}}})), &[], true)},
+        "/.well-known/jwks.json": {"get": op("JWKS (well-known)", "Same as /v1/auth/jwks.", &["auth"], vec![], None,
+            json_ok("JWK set", json!({"type": "object", "properties": {"keys": {"type": "array"}}})), &[], true)},
+        "/v1/auth/dynamic-tokens": {"post": op("Dynamic token", "A short-lived token scoped to records the caller may read (at most 5 minutes; optionally single-use).", &["auth"], vec![],
+            Some(obj(json!({"scope": strings, "ttl_seconds": {"type": "integer", "minimum": 1, "maximum": 300}, "single_use": {"type": "boolean"}}), &["scope"])),
+            json_ok("token", json!({"type": "object", "properties": {"token": {"type": "string"}, "expires_in": {"type": "integer"}, "jti": {"type": "string"}, "token_type": {"type": "string"}}})),
+            &["400", "401", "403"], false)},
+        "/v1/accounts": {
+            "get": op("List accounts", "Accounts of the caller's org (org admins).", &["accounts"], vec![], None,
+                json_ok("accounts", json!({"type": "object", "properties": {"accounts": {"type": "array", "items": account.clone()}}})), &["401", "403"], false),
+            "post": {
+                "summary": "Create an account",
+                "description": "An account of the caller's org (org admins), with roles the org kind allows.",
+                "tags": ["accounts"],
+                "requestBody": {"required": true, "content": {"application/json": {"schema":
+                    obj(json!({"username": {"type": "string"}, "password": {"type": "string"}, "roles": strings, "meters": strings}), &["username", "password", "roles"])}}},
+                "responses": {
+                    "201": json_ok("created", account.clone()),
+                    "400": errors(&["400"])["400"], "401": errors(&["401"])["401"],
+                    "403": errors(&["403"])["403"], "409": errors(&["409"])["409"]
+                }
+            }
+        },
+        "/v1/accounts/{username}": {"patch": op("Update an account", "Disable, reset the password, change roles or meters.", &["accounts"],
+            vec![path_param("username", "login name")],
+            Some(obj(json!({"disabled": {"type": "boolean"}, "new_password": {"type": "string"}, "roles": strings, "meters": strings}), &[])),
+            json_ok("updated", account), &["400", "401", "403", "404"], false)},
+        "/v1/me/meters": {"get": op("My meters", "The meters bound to the calling resident, as a view with one table `meters`.", &["data"],
+            vec![receipt_param()], None, view_ok("view"), &["400", "401", "403"], false)},
+        "/v1/meters/{asset_no}": {"get": op("An instrument", &format!("The instrument (table `instrument`), its certificates (table `certificates`) and the current verification certificate (summary). {class_i}"), &["data"],
+            vec![path_param("asset_no", "asset number"), receipt_param()], None, view_ok("view"), &["400", "404"], true)},
+        "/v1/meters/{asset_no}/readings": {"get": op("Readings", &format!("Daily readings over at most 366 days (table `readings`, with the 96 interval values each way). {class_ii}"), &["data"],
+            vec![path_param("asset_no", "asset number"), day("from", true, "first day"), day("to", true, "last day"), receipt_param()],
+            None, view_ok("view"), &["400", "401", "403"], false)},
+        "/v1/meters/{asset_no}/traceability": {"get": op("Traceability chain", &format!("Every link from the equipment of the current verification certificate up to a national standard (table `chain`), evaluated on `date` (default: the certificate's test date); the summary says whether the chain is complete and names any broken link. {class_i}"), &["data"],
+            vec![path_param("asset_no", "asset number"), day("date", false, "evaluate the chain on this day"), receipt_param()],
+            None, view_ok("view"), &["400", "404"], true)},
+        "/v1/institutions/{id}": {"get": op("Institution credit view", &format!("Authorisations, accreditations, personnel certificates, equipment with its calibration status today, and the newest certificates issued. {class_i}"), &["data"],
+            vec![path_param("id", "institution org id"), receipt_param()], None, view_ok("view"), &["400", "404"], true)},
+        "/v1/settlement/check": {"get": op("Settlement check", &format!("Readings of a meter over a period with the verification certificates overlapping it; the summary says whether valid certificates cover every day and lists uncovered ranges. {class_ii}"), &["data"],
+            vec![q("meter", true, "asset number", json!({"type": "string"})), day("from", true, "first day"), day("to", true, "last day"), receipt_param()],
+            None, view_ok("view"), &["400", "401", "403"], false)},
+        "/v1/plans": {"get": op("Verification plans", &format!("Plans by due date with their status today: done, overdue, due (within 30 days) or open. {class_i}"), &["data"],
+            vec![q("status", false, "only this status", json!({"type": "string", "enum": ["done", "overdue", "due", "open"]})),
+                 q("subject", false, "only plans of this subject", json!({"type": "string"})), receipt_param()],
+            None, view_ok("view"), &["400"], true)},
+    });
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "gridledger HTTP/JSON gateway",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The HTTP/JSON face of gridledger's gRPC services. Record routes answer views whose tables are TableJson (DESIGN.md §5): `type`, `property` (description, timestamp, origin, tree size, data class), `structure` (columns) and `cell` (rows). Every row ends with its `leaf_index` and, with `receipt=true`, its receipt, so a client can verify it against the log. Unknown query parameters are refused. See docs/API.md."
+        },
+        "tags": [
+            {"name": "chain", "description": "Checkpoints, receipts and status."},
+            {"name": "auth", "description": "Logins and tokens."},
+            {"name": "accounts", "description": "An org's user accounts."},
+            {"name": "data", "description": "Metering records (class I and II)."},
+            {"name": "meta", "description": "This document."}
+        ],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+            "schemas": {
+                "Error": {"type": "object", "required": ["error", "message"], "properties": {
+                    "error": {"type": "string", "description": "gRPC code name, e.g. INVALID_ARGUMENT"},
+                    "message": {"type": "string"}}},
+                "Column": {"type": "object", "required": ["field", "type", "unit"], "properties": {
+                    "field": {"type": "string"}, "type": {"type": "string"}, "unit": {"type": "string"}}},
+                "TableJson": {"type": "object", "required": ["type", "name", "property", "structure", "cell"], "properties": {
+                    "type": {"const": "TableJson"},
+                    "name": {"type": "string"},
+                    "property": {"type": "object", "properties": {
+                        "description": {"type": "string"}, "timestamp": {"type": "string", "format": "date-time"},
+                        "origin": {"type": "string"}, "tree_size": {"type": "integer"},
+                        "data_class": {"type": "string", "enum": ["I", "II", "III"]}, "rows": {"type": "integer"}}},
+                    "structure": {"type": "array", "items": {"$ref": "#/components/schemas/Column"}},
+                    "cell": {"type": "array", "items": {"type": "array"}}}},
+                "View": {"type": "object", "required": ["title", "summary", "tables"], "properties": {
+                    "title": {"type": "string"},
+                    "summary": {"type": "object"},
+                    "tables": {"type": "array", "items": {"$ref": "#/components/schemas/TableJson"}}}}
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_once_and_nothing_else() {
+        let doc = document();
+        let paths = doc["paths"].as_object().unwrap();
+        let mut documented: Vec<(String, String)> = paths
+            .iter()
+            .flat_map(|(p, ops)| {
+                ops.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |m| (m.clone(), p.clone()))
+            })
+            .collect();
+        documented.sort();
+        let mut routes: Vec<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        routes.sort();
+        assert_eq!(documented, routes);
+    }
+}
