@@ -1495,6 +1495,18 @@ fn verification(
             )
         })?;
         let eq = &links[0].equipment;
+        // An institution verifies with its own standards: those its accreditation and
+        // calibrations cover.
+        if eq.owner_org != c.institution_org {
+            return Err(reject(
+                "4.2/equipment",
+                RejectKind::FailedPrecondition,
+                format!(
+                    "equipment {:?} belongs to {:?}, not to the issuing institution",
+                    eq.equipment_no, eq.owner_org
+                ),
+            ));
+        }
         if u64::from(eq.accuracy_ppm) * 3 > u64::from(class_ppm) {
             return Err(reject(
                 "4.2/accuracy",

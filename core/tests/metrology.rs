@@ -564,6 +564,11 @@ fn rule_4_2_verification_certificates() {
             |c| c.equipment.push("NOPE".into()),
             Some("4.2/equipment"),
         ),
+        (
+            "another org's equipment (the national standard)",
+            |c| c.equipment = vec!["NAT".into()],
+            Some("4.2/equipment"),
+        ),
         ("no equipment", |c| c.equipment.clear(), Some("shape")),
         (
             "equipment less than 3x better than class 0.2S",
