@@ -8,8 +8,7 @@
 //!
 //! Records are stored as JSON under the keys of [`keys`], each with the index of the
 //! leaf that wrote it (see [`StateView::record`]); the node's indexes and read APIs use
-//! the same keys. (Rebuilding them from the log, `gridledger-node reindex`, is planned:
-//! docs/METROLOGY.md.)
+//! the same keys, and `gridledger-node reindex` rebuilds them from the log.
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 

@@ -29,6 +29,8 @@ use crate::store::{Cf, Durability, Scope, Store, WriteBatch};
 
 const JOURNAL: &[u8] = b"journal/";
 const JOURNAL_END: &[u8] = b"journal0";
+/// How many blocks the last completed reindex replayed (written last, synced).
+const REINDEXED: &[u8] = b"reindexed_blocks";
 
 /// One journal record: the block `height` of channel `channel` ("" = system) was made by
 /// the Raft entry at `index`.
@@ -249,6 +251,49 @@ impl<S: Store> Channels<S> {
             self.sync()?;
         }
         Ok(out)
+    }
+
+    /// Rebuilds every channel's derived state from the log, after
+    /// [`crate::ledger::wipe_derived_state`]: replays each block's leaves in the order the
+    /// journal records (so data channels see the system state of their point in the
+    /// log), opening channels as their creation is replayed. Returns (blocks, leaves).
+    ///
+    /// # Errors
+    /// A leaf the rules refuse on replay, a block the journal names that is missing, or
+    /// storage failures.
+    pub fn reindex(&self, mut progress: impl FnMut(u64, u64)) -> Result<(u64, u64)> {
+        let journal = self.journal(u64::MAX)?;
+        let total = journal.len() as u64;
+        let (mut blocks, mut leaves) = (0u64, 0u64);
+        for j in journal {
+            let ledger = self.get(&j.channel).ok_or_else(|| {
+                LedgerError::Corrupt(format!(
+                    "journal entry {} names channel {:?}, which no earlier block created",
+                    j.index, j.channel
+                ))
+            })?;
+            let h = ledger.block_header(j.height)?.ok_or_else(|| {
+                LedgerError::Corrupt(format!(
+                    "journal entry {} names block {} of channel {:?}, which is missing",
+                    j.index, j.height, j.channel
+                ))
+            })?;
+            if ledger.replay_block(h.first_index, h.leaf_count)? {
+                self.sync()?;
+            }
+            blocks += 1;
+            leaves += h.leaf_count;
+            progress(blocks, total);
+        }
+        // One synced write makes every buffered replay write before it durable.
+        let mut done = WriteBatch::new();
+        done.put(
+            Cf::RaftMeta,
+            REINDEXED.to_vec(),
+            blocks.to_be_bytes().to_vec(),
+        );
+        self.system.store().write(done, Durability::Sync)?;
+        Ok((blocks, leaves))
     }
 
     /// Journal records with Raft index `<= upto`, in log order.

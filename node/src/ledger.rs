@@ -704,20 +704,7 @@ impl<S: Store> Ledger<S> {
             .filter_map(|(v, k)| v.map(|_| k))
             .collect();
 
-        let mut view = Overlay {
-            ledger: self,
-            used_nonces: used,
-            new_signers: Vec::new(),
-            new_orgs: Vec::new(),
-            instruments: HashMap::new(),
-            readings: HashMap::new(),
-            proposals: HashMap::new(),
-            nodes: HashMap::new(),
-            channels: HashMap::new(),
-            collections: HashMap::new(),
-            policy: None,
-            records: BTreeMap::new(),
-        };
+        let mut view = Overlay::new(self, used);
         let ctx = BlockContext {
             origin: &self.origin,
             channel: self.channel_def(),
@@ -857,6 +844,65 @@ impl<S: Store> Ledger<S> {
             tree_size: header.tree_size,
             channels_changed,
         })
+    }
+
+    /// Re-derives the state the leaves `[first_index, first_index + count)` of one block
+    /// wrote: runs each (already accepted) leaf's contract check against the state
+    /// rebuilt so far and writes its effects, without touching the log, the tree or the
+    /// blocks. `gridledger-node reindex` calls it for every block in log order after
+    /// [`wipe_derived_state`]. Returns whether the block created channels.
+    ///
+    /// # Errors
+    /// [`LedgerError::Corrupt`] when a leaf of the log is missing or refused on replay
+    /// (the log and the rules disagree); storage failures.
+    pub fn replay_block(&self, first_index: u64, count: u64) -> Result<bool> {
+        let leaves = self.store.scan(
+            Cf::Leaves,
+            &keys::u64k(first_index),
+            &keys::u64k(first_index + count),
+            count as usize,
+        )?;
+        if leaves.len() as u64 != count {
+            return Err(LedgerError::Corrupt(format!(
+                "block at leaf {first_index} has {count} leaves, {} are stored",
+                leaves.len()
+            )));
+        }
+        let mut view = Overlay::new(self, HashSet::new());
+        let ctx = BlockContext {
+            origin: &self.origin,
+            channel: self.channel_def(),
+        };
+        let mut batch = WriteBatch::new();
+        for (i, (_, leaf)) in leaves.iter().enumerate() {
+            let index = first_index + i as u64;
+            let refused = |why: String| {
+                LedgerError::Corrupt(format!("leaf {index} is refused on replay: {why}"))
+            };
+            let (t, body) = tx::decode(leaf).map_err(|e| refused(e.to_string()))?;
+            let key: [u8; 32] = t
+                .signer_key_id
+                .as_slice()
+                .try_into()
+                .map_err(|_| refused("signer_key_id is not 32 bytes".into()))?;
+            // Nonces of earlier blocks are in the store; of this block, in the view.
+            let nonce = keys::nonce(&key, body.nonce);
+            if self.store.get(Cf::Nonces, &nonce)?.is_some() {
+                view.used_nonces.insert(nonce);
+            }
+            let effects =
+                contract::check(&view, &ctx, &key, &body).map_err(|r| refused(r.to_string()))?;
+            for e in effects {
+                view.apply_effect(e, index, &mut batch);
+            }
+        }
+        let channels_changed = !view.channels.is_empty();
+        // Buffered: the caller syncs once at the end (a crash midway means running the
+        // reindex again, which starts by wiping).
+        self.store.write(batch, Durability::Buffered)?;
+        self.signers.write().extend(view.new_signers);
+        self.orgs.write().extend(view.new_orgs);
+        Ok(channels_changed)
     }
 
     /// The committed height, changing after every block.
@@ -1362,6 +1408,23 @@ struct Overlay<'a, S: Store> {
 }
 
 impl<'a, S: Store> Overlay<'a, S> {
+    fn new(ledger: &'a Ledger<S>, used_nonces: HashSet<Vec<u8>>) -> Self {
+        Self {
+            ledger,
+            used_nonces,
+            new_signers: Vec::new(),
+            new_orgs: Vec::new(),
+            instruments: HashMap::new(),
+            readings: HashMap::new(),
+            proposals: HashMap::new(),
+            nodes: HashMap::new(),
+            channels: HashMap::new(),
+            collections: HashMap::new(),
+            policy: None,
+            records: BTreeMap::new(),
+        }
+    }
+
     fn apply_effect(&mut self, e: Effect, index: u64, batch: &mut WriteBatch) {
         match e {
             Effect::Nonce(k, n) => {
@@ -1456,6 +1519,35 @@ impl<'a, S: Store> Overlay<'a, S> {
             }
         }
     }
+}
+
+/// Deletes everything the leaves' effects derive (the `state` and `nonces` column
+/// families, of every channel), in bounded batches, before a reindex rebuilds it. Returns
+/// how many entries were deleted.
+///
+/// # Errors
+/// Storage failures.
+pub fn wipe_derived_state<S: Store>(store: &S) -> Result<u64> {
+    const CHUNK: usize = 10_000;
+    // Channel scopes start with 0xFF and a printable name, so this bound is above
+    // every key.
+    let end = [0xFFu8, 0xFF];
+    let mut deleted = 0u64;
+    for cf in [Cf::State, Cf::Nonces] {
+        loop {
+            let keys = store.scan(cf, b"", &end, CHUNK)?;
+            if keys.is_empty() {
+                break;
+            }
+            let mut batch = WriteBatch::new();
+            for (k, _) in &keys {
+                batch.delete(cf, k.clone());
+            }
+            deleted += keys.len() as u64;
+            store.write(batch, Durability::Buffered)?;
+        }
+    }
+    Ok(deleted)
 }
 
 /// Splits a stored metrology record into (leaf index, value).
