@@ -747,13 +747,14 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
                     // receipts; print only the readings table.
                     let v = c
                         .settlement_check(pb::SettlementRequest {
-                            asset_no: asset,
-                            from,
-                            to,
+                            asset_no: asset.clone(),
+                            from: from.clone(),
+                            to: to.clone(),
                             receipts: true,
                         })
                         .await?;
                     let mut v = v.into_inner();
+                    v.title = format!("readings of {asset} from {from} to {to}");
                     v.tables.retain(|t| t.name == "readings");
                     v.summary
                         .retain(|f| f.name != "certified_throughout" && f.name != "uncovered");

@@ -263,7 +263,9 @@ pub fn seed(
         } else {
             "inst-nmc"
         };
-        let month = if old { 1 + (i / 10) % 12 } else { 1 + (i % 12) };
+        // New meters were verified January to November 2026 (none after the demo's
+        // "now").
+        let month = if old { 1 + (i / 10) % 12 } else { 1 + (i % 11) };
         let (year, until_year) = if old { (2018, 2026) } else { (2026, 2034) };
         certificates.push(enc(tx::sign(
             &org_key(inst),
@@ -295,6 +297,7 @@ pub fn seed(
             ),
         )));
         let mut register = rng.next() % 5_000_000;
+        let mut register_export = 0u64;
         for d in 0..days {
             let import: Vec<u64> = (0..96).map(|_| rng.next() % 400).collect();
             let export: Vec<u64> = (0..96)
@@ -307,6 +310,7 @@ pub fn seed(
                 })
                 .collect();
             register += import.iter().sum::<u64>();
+            register_export += export.iter().sum::<u64>();
             readings.push(enc(tx::sign(
                 &okey,
                 &body(
@@ -318,7 +322,7 @@ pub fn seed(
                         import_wh: import,
                         export_wh: export,
                         register_import_wh: register,
-                        register_export_wh: 0,
+                        register_export_wh: register_export,
                         corrects: None,
                     }),
                 ),

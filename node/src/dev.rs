@@ -290,6 +290,8 @@ pub async fn run(
             seconds = started.elapsed().as_secs_f64(),
             "demo consortium seeded"
         );
+        // Judge the seeded plans now rather than tomorrow.
+        running.supervise.notify_one();
     }
     let accounts_file = dir.join("demo-accounts.json");
     if !accounts_file.exists() {

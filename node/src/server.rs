@@ -47,6 +47,8 @@ pub struct Running {
     pub auth: Arc<NodeAuth<RocksStore>>,
     /// The Raft handle (a single node is a one-member cluster).
     pub raft: Option<crate::raft::Raft>,
+    /// Wakes the supervision scheduler to judge the plans now (it also runs daily).
+    pub supervise: Arc<tokio::sync::Notify>,
     servers: Vec<tokio::task::JoinHandle<ServeResult>>,
     stop: watch::Sender<bool>,
 }
@@ -177,6 +179,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
             }
         });
     }
+    let supervise = supervise_daily(gridledger_services::data::Data::new(chain.clone()));
     let app = app(&cfg, chain, channels.clone(), auth.clone()).await?;
 
     // One server per listener over the same app; all stop on the same signal.
@@ -223,6 +226,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
         router,
         auth,
         raft: Some(raft),
+        supervise,
         servers,
         stop,
     })
@@ -441,6 +445,71 @@ fn drive_membership(raft: crate::raft::Raft, ledger: Arc<Ledger<RocksStore>>) {
             }
         }
     });
+}
+
+/// The supervision scheduler (DOMAIN.md §2.5): at start and then once a day, judges
+/// every verification plan on the day's date (done, overdue, due within 30 days, open)
+/// and logs the counts, with a warning naming the overdue plans, so operators and the
+/// regulator's monitoring see them without asking. The same judgement is served on
+/// demand (`GET /v1/plans`, `ListPlans`). The returned handle asks for a judgement now.
+fn supervise_daily(
+    data: gridledger_services::data::Data<NodeChain<RocksStore>>,
+) -> Arc<tokio::sync::Notify> {
+    let now = Arc::new(tokio::sync::Notify::new());
+    let wake = now.clone();
+    tokio::spawn(async move {
+        let mut daily = tokio::time::interval(Duration::from_secs(86_400));
+        loop {
+            tokio::select! {
+                _ = daily.tick() => {}
+                _ = wake.notified() => {}
+            }
+            let d = data.clone();
+            let judged = tokio::task::spawn_blocking(move || {
+                let today = gridledger_services::data::today();
+                d.plans("", "", &today, false).map(|v| (today, v))
+            })
+            .await;
+            let (today, view) = match judged {
+                Ok(Ok(v)) => v,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "supervision: judging the plans failed");
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            let counts = view
+                .summary
+                .iter()
+                .find(|f| f.name == "counts")
+                .map(|f| f.json.clone())
+                .unwrap_or_default();
+            let overdue: Vec<String> = view
+                .tables
+                .iter()
+                .flat_map(|t| &t.rows)
+                .filter_map(|r| serde_json::from_str::<serde_json::Value>(&r.json).ok())
+                .filter(|v| v["status"] == "overdue")
+                .map(|v| {
+                    format!(
+                        "{} ({} due {})",
+                        v["plan_id"], v["subject_id"], v["due_date"]
+                    )
+                    .replace('"', "")
+                })
+                .collect();
+            tracing::info!(day = %today, %counts, "supervision: verification plans judged");
+            if !overdue.is_empty() {
+                tracing::warn!(
+                    day = %today,
+                    overdue = overdue.len(),
+                    first = %overdue.iter().take(10).cloned().collect::<Vec<_>>().join(", "),
+                    "supervision: verification plans overdue"
+                );
+            }
+        }
+    });
+    now
 }
 
 /// Every gRPC service and HTTP route, behind the one authentication and authorisation

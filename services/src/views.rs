@@ -433,6 +433,7 @@ impl<B: DataBackend> Data<B> {
                     json!({"cert_no": cert.cert_no, "leaf_index": cert_leaf, "test_date": cert.test_date}),
                 ),
                 fact("evaluated_on", json!(day)),
+                fact("certificate_valid_on_date", json!(cert.covers(&day))),
                 fact("complete", json!(broken.is_empty())),
                 fact("problems", Value::Array(broken)),
             ],

@@ -258,6 +258,14 @@ async fn traceability_institution_and_plans_views() {
     }
     let (s, v) = get(&n, "/v1/plans?status=late", Some(&anyone)).await;
     assert_eq!(s, 400, "{v}");
+    // The node's daily scheduler judged the plans at start and warned about the overdue
+    // ones (the dev node logs warnings).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !n.log().contains("supervision: verification plans overdue") {
+        assert!(std::time::Instant::now() < deadline, "{}", n.log());
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(n.log().contains("PLAN-GN-M000000"), "{}", n.log());
 
     // Unknown instruments and malformed ids.
     let (s, v) = get(&n, "/v1/meters/NOPE-1", Some(&anyone)).await;
