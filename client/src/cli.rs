@@ -727,6 +727,15 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
         Command::Meter { command } => {
             let p = profile(&cli.profile)?;
             let mut c = data_client(&p).await?;
+            // Every instrument, certificate and reading row must be about this asset.
+            let query = crate::records::Query {
+                asset: Some(match &command {
+                    MeterCommand::Show { asset, .. }
+                    | MeterCommand::Readings { asset, .. }
+                    | MeterCommand::Trace { asset, .. } => asset.clone(),
+                }),
+                period: None,
+            };
             let (view, json) = match command {
                 MeterCommand::Show { asset, json } => (
                     c.get_instrument(pb::RecordQuery {
@@ -770,7 +779,7 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
                     json,
                 ),
             };
-            print_verified(&p, &view.into_inner(), json)
+            print_verified(&p, &view.into_inner(), json, &query)
         }
         Command::Settlement {
             command:
@@ -782,6 +791,10 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
                 },
         } => {
             let p = profile(&cli.profile)?;
+            let query = crate::records::Query {
+                asset: Some(meter.clone()),
+                period: Some((from.clone(), to.clone())),
+            };
             let v = data_client(&p)
                 .await?
                 .settlement_check(pb::SettlementRequest {
@@ -791,7 +804,7 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
                     receipts: true,
                 })
                 .await?;
-            print_verified(&p, &v.into_inner(), json)
+            print_verified(&p, &v.into_inner(), json, &query)
         }
         Command::Institution { id, json } => {
             let p = profile(&cli.profile)?;
@@ -803,7 +816,7 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
                     date: String::new(),
                 })
                 .await?;
-            print_verified(&p, &v.into_inner(), json)
+            print_verified(&p, &v.into_inner(), json, &Default::default())
         }
         Command::Plans {
             status,
@@ -819,7 +832,7 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
                     receipts: true,
                 })
                 .await?;
-            print_verified(&p, &v.into_inner(), json)
+            print_verified(&p, &v.into_inner(), json, &Default::default())
         }
         Command::Load {
             count,
@@ -875,9 +888,14 @@ async fn data_client(
 
 /// Verifies every row of a view against the profile's trust policy, then prints it:
 /// the summary and one table per record table (with each row's leaf), or JSON.
-fn print_verified(p: &Profile, view: &pb::DataView, json: bool) -> Result<(), ClientError> {
+fn print_verified(
+    p: &Profile,
+    view: &pb::DataView,
+    json: bool,
+    query: &crate::records::Query,
+) -> Result<(), ClientError> {
     let policy = load_policy(&p.trust)?;
-    let v = crate::records::verify_view(view, &policy)?;
+    let v = crate::records::verify_view(view, &policy, query)?;
     if json {
         let rows: Vec<serde_json::Value> = v
             .rows

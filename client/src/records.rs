@@ -37,12 +37,46 @@ pub struct VerifiedView {
     pub rows: Vec<VerifiedRow>,
 }
 
-/// Verifies every row of `view` (which must have been asked for with receipts).
+/// What the caller asked about, which every row must be about.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    /// The instrument asked about (instrument, certificate and reading rows must name it).
+    pub asset: Option<String>,
+    /// The period asked about (settlement): the coverage summary is recomputed from the
+    /// verified certificates and must agree with the server's.
+    pub period: Option<(String, String)>,
+}
+
+// The transaction types a table's rows may prove.
+fn expected_kinds(table: &str) -> &'static [&'static str] {
+    match table {
+        "instrument" | "meters" => &["register_instrument"],
+        "certificates" | "certificates_issued" => &["issue_certificate"],
+        "readings" => &["record_reading"],
+        "chain" => &["issue_calibration", "register_equipment"],
+        "equipment" => &["register_equipment"],
+        "authorisations" => &["grant_authorisation"],
+        "accreditations" => &["record_accreditation"],
+        "personnel" => &["register_personnel_certificate"],
+        "plans" => &["schedule_plan"],
+        _ => &[],
+    }
+}
+
+/// Verifies every row of `view` (which must have been asked for with receipts): its
+/// receipt under `policy`, that the proven transaction is of the table's type and about
+/// what `query` asked, and that the row shows the proven transaction's fields. For a
+/// settlement view, the coverage summary is recomputed from the verified certificates.
 ///
 /// # Errors
-/// [`ClientError::Malformed`] for a row without a receipt or whose proven leaf does not
-/// match it; receipt and policy errors as they are.
-pub fn verify_view(view: &gpb::DataView, policy: &Policy) -> Result<VerifiedView, ClientError> {
+/// [`ClientError::Malformed`] for a row without a receipt, of the wrong type or about
+/// something else, or whose fields differ from its leaf, and for a summary the verified
+/// rows contradict; receipt and policy errors as they are.
+pub fn verify_view(
+    view: &gpb::DataView,
+    policy: &Policy,
+    query: &Query,
+) -> Result<VerifiedView, ClientError> {
     let summary = view
         .summary
         .iter()
@@ -55,14 +89,84 @@ pub fn verify_view(view: &gpb::DataView, policy: &Policy) -> Result<VerifiedView
     let mut rows = Vec::new();
     for t in &view.tables {
         for r in &t.rows {
-            rows.push(verify_row(&t.name, r, policy)?);
+            let row = verify_row(&t.name, r, policy)?;
+            let kind = gridledger_core::tx::payload_kind(&pb::TxBody {
+                payload: Some(row.payload.clone()),
+                ..Default::default()
+            });
+            if !expected_kinds(&t.name).contains(&kind) {
+                return Err(ClientError::Malformed(format!(
+                    "a row of table {} proves a {kind} transaction (leaf {})",
+                    t.name, row.leaf_index
+                )));
+            }
+            if let Some(asset) = &query.asset {
+                let about = match &row.payload {
+                    Payload::RegisterInstrument(i) => Some(&i.asset_no),
+                    Payload::IssueCertificate(c) => Some(&c.asset_no),
+                    Payload::RecordReading(r) => Some(&r.asset_no),
+                    _ => None,
+                };
+                if let Some(a) = about.filter(|a| *a != asset) {
+                    return Err(ClientError::Malformed(format!(
+                        "asked about {asset}, leaf {} is about {a}",
+                        row.leaf_index
+                    )));
+                }
+            }
+            rows.push(row);
         }
+    }
+    if let Some((from, to)) = &query.period {
+        check_coverage(&summary, &rows, from, to)?;
     }
     Ok(VerifiedView {
         title: view.title.clone(),
         summary,
         rows,
     })
+}
+
+// The settlement summary must follow from the verified certificate rows.
+fn check_coverage(
+    summary: &serde_json::Map<String, Value>,
+    rows: &[VerifiedRow],
+    from: &str,
+    to: &str,
+) -> Result<(), ClientError> {
+    use gridledger_core::metrology::{CertificateRec, uncovered};
+    let certs: Vec<CertificateRec> = rows
+        .iter()
+        .filter_map(|r| match &r.payload {
+            Payload::IssueCertificate(c) => Some(CertificateRec {
+                cert_no: c.cert_no.clone(),
+                asset_no: c.asset_no.clone(),
+                kind: pb::CertificateKind::try_from(c.kind)
+                    .map(|k| k.as_str_name().to_string())
+                    .unwrap_or_default(),
+                institution_org: c.institution_org.clone(),
+                test_date: c.test_date.clone(),
+                valid_until: c.valid_until.clone(),
+                passed: c.passed,
+                dispute_id: c.dispute_id.clone(),
+                equipment: c.equipment.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    let gaps: Vec<Value> = uncovered(&certs, from, to)
+        .into_iter()
+        .map(|(a, b)| serde_json::json!({"from": a, "to": b}))
+        .collect();
+    let shown = summary.get("uncovered").cloned().unwrap_or(Value::Null);
+    let throughout = summary.get("certified_throughout").cloned();
+    if shown != Value::Array(gaps.clone()) || throughout != Some(Value::Bool(gaps.is_empty())) {
+        return Err(ClientError::Malformed(format!(
+            "the server's coverage summary ({shown}) does not follow from the certificates it proved (uncovered: {})",
+            Value::Array(gaps)
+        )));
+    }
+    Ok(())
 }
 
 fn verify_row(

@@ -31,6 +31,15 @@ const JOURNAL: &[u8] = b"journal/";
 const JOURNAL_END: &[u8] = b"journal0";
 /// How many blocks the last completed reindex replayed (written last, synced).
 const REINDEXED: &[u8] = b"reindexed_blocks";
+/// Present while a reindex runs (written, synced, before the state is wiped): a node
+/// refuses to start on half-rebuilt state.
+const REINDEXING: &[u8] = b"reindex_in_progress";
+/// The version of the contract rules this data directory's log was judged under.
+const RULES_KEY: &[u8] = b"rules_version";
+/// The contract rules of this build. Raise it whenever a change to `contract` or
+/// `metrology` can judge an existing log differently: such a log is then refused at
+/// start instead of being replayed (snapshots, reindex) under other rules.
+pub const RULES_VERSION: u64 = 2;
 
 /// One journal record: the block `height` of channel `channel` ("" = system) was made by
 /// the Raft entry at `index`.
@@ -85,6 +94,27 @@ impl<S: Store> Channels<S> {
     /// # Errors
     /// Storage, corruption or key-name failures.
     pub fn open(system: Arc<Ledger<S>>, key: SigningKey) -> Result<Arc<Self>> {
+        if system.store().get(Cf::RaftMeta, REINDEXING)?.is_some() {
+            return Err(LedgerError::Corrupt(
+                "a reindex was started and did not finish, so the derived state is incomplete: run `gridledger-node reindex` again before starting the node".into(),
+            ));
+        }
+        Self::open_any(system, key)
+    }
+
+    /// Marks a reindex as started (synced) and opens the channels for it: until
+    /// [`Channels::reindex`] completes, [`Channels::open`] refuses this store.
+    ///
+    /// # Errors
+    /// As [`Channels::open`].
+    pub fn open_for_reindex(system: Arc<Ledger<S>>, key: SigningKey) -> Result<Arc<Self>> {
+        let mut b = WriteBatch::new();
+        b.put(Cf::RaftMeta, REINDEXING.to_vec(), Vec::new());
+        system.store().write(b, Durability::Sync)?;
+        Self::open_any(system, key)
+    }
+
+    fn open_any(system: Arc<Ledger<S>>, key: SigningKey) -> Result<Arc<Self>> {
         // Builds before the Raft journal existed wrote blocks without it; such a data
         // directory cannot be snapshotted or replayed in the right order, so it is
         // refused rather than half-served.
@@ -100,6 +130,28 @@ impl<S: Store> Channels<S> {
                  catch up from its peers (or start a new dev consortium)",
                 system.tip().height
             )));
+        }
+        let rules = system
+            .store()
+            .get(Cf::RaftMeta, RULES_KEY)?
+            .and_then(|v| v.try_into().ok().map(u64::from_be_bytes));
+        match rules {
+            Some(v) if v == RULES_VERSION => {}
+            None if system.tip().height == 0 => {
+                let mut b = WriteBatch::new();
+                b.put(
+                    Cf::RaftMeta,
+                    RULES_KEY.to_vec(),
+                    RULES_VERSION.to_be_bytes().to_vec(),
+                );
+                system.store().write(b, Durability::Sync)?;
+            }
+            other => {
+                return Err(LedgerError::Corrupt(format!(
+                    "this data directory's log was judged under contract rules {}; this build applies rules v{RULES_VERSION}, which may judge it differently: move it aside and let the node catch up from peers running this build (or start a new dev consortium)",
+                    other.map_or("of an earlier build".to_string(), |v| format!("v{v}"))
+                )));
+            }
         }
         let c = Arc::new(Self {
             system,
@@ -285,13 +337,15 @@ impl<S: Store> Channels<S> {
             leaves += h.leaf_count;
             progress(blocks, total);
         }
-        // One synced write makes every buffered replay write before it durable.
+        // One synced write makes every buffered replay write before it durable, and ends
+        // the reindex.
         let mut done = WriteBatch::new();
         done.put(
             Cf::RaftMeta,
             REINDEXED.to_vec(),
             blocks.to_be_bytes().to_vec(),
         );
+        done.delete(Cf::RaftMeta, REINDEXING.to_vec());
         self.system.store().write(done, Durability::Sync)?;
         Ok((blocks, leaves))
     }

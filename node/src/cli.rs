@@ -369,9 +369,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     .context("opening the ledger (is the node still running?)")?,
             );
             let started = std::time::Instant::now();
+            // Opened (and marked in progress) before the wipe, so the checks of the data
+            // directory run on the intact state and a crash from here on is caught at the
+            // next start.
+            let ledger = Arc::new(Ledger::open(
+                store.clone(),
+                &cfg.origin,
+                &cfg.node_id,
+                signer.clone(),
+            )?);
+            crate::channels::Channels::open_for_reindex(ledger, key.clone())?;
             let wiped = crate::ledger::wipe_derived_state(store.as_ref())?;
+            // Reopened on the wiped state: empty consortium caches, no channels yet.
             let ledger = Arc::new(Ledger::open(store, &cfg.origin, &cfg.node_id, signer)?);
-            let channels = crate::channels::Channels::open(ledger, key)?;
+            let channels = crate::channels::Channels::open_for_reindex(ledger, key)?;
             let (blocks, leaves) = channels.reindex(|_, _| {})?;
             println!(
                 "reindex ok: {blocks} blocks, {leaves} leaves replayed ({wiped} derived entries rebuilt, {} data channels) in {:.1} s",

@@ -756,6 +756,7 @@ impl<S: Store> Ledger<S> {
                 }
             }
         }
+        view.failed()?;
         if next.size() == tip.size {
             if !extra.is_empty() {
                 self.store.write(extra, durability)?;
@@ -896,6 +897,7 @@ impl<S: Store> Ledger<S> {
                 view.apply_effect(e, index, &mut batch);
             }
         }
+        view.failed()?;
         let channels_changed = !view.channels.is_empty();
         // Buffered: the caller syncs once at the end (a crash midway means running the
         // reindex again, which starts by wiping).
@@ -1405,6 +1407,10 @@ struct Overlay<'a, S: Store> {
     policy: Option<contract::ApprovalPolicy>,
     // Metrology records written earlier in this block (ordered: prefix scans merge them).
     records: BTreeMap<Vec<u8>, (u64, Vec<u8>)>,
+    // The first storage error a contract's read met. A verdict taken on a failed read
+    // could differ from the other replicas', so the block is not written: the apply
+    // fails and the node stops rather than diverge.
+    read_error: std::cell::RefCell<Option<StoreError>>,
 }
 
 impl<'a, S: Store> Overlay<'a, S> {
@@ -1422,6 +1428,22 @@ impl<'a, S: Store> Overlay<'a, S> {
             collections: HashMap::new(),
             policy: None,
             records: BTreeMap::new(),
+            read_error: std::cell::RefCell::new(None),
+        }
+    }
+
+    // A read's value, keeping the first error (see `read_error`).
+    fn kept<T: Default>(&self, r: std::result::Result<T, StoreError>) -> T {
+        r.unwrap_or_else(|e| {
+            self.read_error.borrow_mut().get_or_insert(e);
+            T::default()
+        })
+    }
+
+    fn failed(&self) -> Result<()> {
+        match self.read_error.borrow_mut().take() {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
         }
     }
 
@@ -1529,9 +1551,10 @@ impl<'a, S: Store> Overlay<'a, S> {
 /// Storage failures.
 pub fn wipe_derived_state<S: Store>(store: &S) -> Result<u64> {
     const CHUNK: usize = 10_000;
-    // Channel scopes start with 0xFF and a printable name, so this bound is above
-    // every key.
-    let end = [0xFFu8, 0xFF];
+    // Above every key: the longest system keys are 40-byte nonce keys (a signer key, which
+    // may begin with any bytes, and a nonce), and channel scopes are 0xFF and a printable
+    // name.
+    let end = [0xFFu8; 64];
     let mut deleted = 0u64;
     for cf in [Cf::State, Cf::Nonces] {
         loop {
@@ -1568,9 +1591,10 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     vec![0xFF; prefix.len() + 1]
 }
 
-// Reads through to the store fail closed: a storage error makes the lookup look like
-// "exists" for nonces (so a replay is never accepted on an I/O error) and "absent" for
-// everything else; the block's own write will then surface the storage failure.
+// Reads through to the store never decide on a failed read. Record, instrument and
+// reading reads keep the error (`Overlay::kept`) and the block is not written; consortium
+// reads fail closed (a proposal looks decided, a node id taken, the policy strictest),
+// and nonces were read before the checks, so a storage error never lets a replay in.
 impl<S: Store> StateView for Overlay<'_, S> {
     fn signer(&self, key: &[u8; 32]) -> Option<SignerInfo> {
         self.new_signers
@@ -1597,12 +1621,12 @@ impl<S: Store> StateView for Overlay<'_, S> {
         if let Some(o) = self.instruments.get(asset_no) {
             return Some(o.clone());
         }
-        self.ledger
-            .store
-            .get(Cf::State, &keys::instrument(asset_no))
-            .ok()
-            .flatten()
-            .map(|v| String::from_utf8_lossy(&v).into_owned())
+        self.kept(
+            self.ledger
+                .store
+                .get(Cf::State, &keys::instrument(asset_no)),
+        )
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
     }
     fn proposal(&self, id: &str) -> Option<contract::Proposal> {
         if let Some(p) = self.proposals.get(id) {
@@ -1694,20 +1718,13 @@ impl<S: Store> StateView for Overlay<'_, S> {
         if let Some(r) = self.records.get(key) {
             return Some(r.clone());
         }
-        self.ledger
-            .store
-            .get(Cf::State, key)
-            .ok()
-            .flatten()
+        self.kept(self.ledger.store.get(Cf::State, key))
             .and_then(|v| split_record(&v))
     }
     fn records(&self, prefix: &[u8], limit: usize) -> Vec<gridledger_core::contract::RecordEntry> {
         let end = prefix_end(prefix);
         let mut merged: BTreeMap<Vec<u8>, (u64, Vec<u8>)> = self
-            .ledger
-            .store
-            .scan(Cf::State, prefix, &end, limit)
-            .unwrap_or_default()
+            .kept(self.ledger.store.scan(Cf::State, prefix, &end, limit))
             .into_iter()
             .filter_map(|(k, v)| split_record(&v).map(|r| (k, r)))
             .collect();
@@ -1724,11 +1741,11 @@ impl<S: Store> StateView for Overlay<'_, S> {
         if let Some(i) = self.readings.get(&(asset_no.to_string(), day.to_string())) {
             return Some(*i);
         }
-        self.ledger
-            .store
-            .get(Cf::State, &keys::reading(asset_no, day))
-            .ok()
-            .flatten()
-            .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
+        self.kept(
+            self.ledger
+                .store
+                .get(Cf::State, &keys::reading(asset_no, day)),
+        )
+        .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
     }
 }

@@ -30,8 +30,12 @@ use crate::error::{Result, ServiceError};
 pub const DUE_SOON_DAYS: i64 = 30;
 /// Most certificates listed in an institution's view (the newest).
 pub const MAX_ISSUED_LISTED: usize = 200;
-/// Most plans one request lists.
+/// Most plans one request judges, oldest due date first (so overdue plans come first);
+/// the summary says when there are more.
 pub const MAX_PLANS: usize = 5000;
+/// Most certificates of one institution counted for its view; beyond it the count is a
+/// lower bound (`certificates_issued_at_least`).
+pub const MAX_ISSUED_COUNTED: usize = 100_000;
 
 type Cols = &'static [(&'static str, &'static str, &'static str)];
 
@@ -468,7 +472,7 @@ impl<B: DataBackend> Data<B> {
                 equipment.push((leaf, e, cal));
             }
         }
-        let issued = r.b.records(&keys::issued_by(org), usize::MAX)?;
+        let issued = r.b.records(&keys::issued_by(org), MAX_ISSUED_COUNTED)?;
         let r_issued_total = issued.len();
         let newest: Vec<(u64, CertificateRec)> = issued
             .into_iter()
@@ -530,6 +534,10 @@ impl<B: DataBackend> Data<B> {
                 ),
                 fact("equipment_due_or_expired", Value::Array(due)),
                 fact("certificates_issued", json!(r_issued_total)),
+                fact(
+                    "certificates_issued_at_least",
+                    json!(r_issued_total == MAX_ISSUED_COUNTED),
+                ),
             ],
             tables: vec![
                 table("authorisations", "government authorisations", "I", AUTHORISATION,
@@ -630,7 +638,8 @@ impl<B: DataBackend> Data<B> {
         })
     }
 
-    /// Verification plans with their status on `today`. A plan is done when its subject
+    /// Verification plans with their status on `today` (at most [`MAX_PLANS`], by due
+    /// date, with `truncated` in the summary when there are more). A plan is done when its subject
     /// has a qualifying record dated within the year before its due date or later: a
     /// passed verification certificate (instrument), a calibration (equipment) or an
     /// authorisation valid past the due date (institution). Otherwise it is overdue
@@ -654,7 +663,14 @@ impl<B: DataBackend> Data<B> {
             check_id("subject", subject)?;
         }
         let r = Reader::new(self.backend().as_ref());
-        let plans = m::list::<PlanRec>(&r, keys::PLANS_BY_DUE);
+        // One more than judged, to tell whether there are more.
+        let mut plans: Vec<(u64, PlanRec)> = r
+            .records(keys::PLANS_BY_DUE, MAX_PLANS + 1)
+            .into_iter()
+            .filter_map(|(_, l, v)| serde_json::from_slice(&v).ok().map(|p| (l, p)))
+            .collect();
+        let truncated = plans.len() > MAX_PLANS;
+        plans.truncate(MAX_PLANS);
         let mut out = Vec::new();
         let mut counts = std::collections::BTreeMap::<&str, u64>::new();
         for (leaf, p) in plans {
@@ -691,7 +707,7 @@ impl<B: DataBackend> Data<B> {
                 _ => "open",
             };
             *counts.entry(st).or_default() += 1;
-            if (status.is_empty() || status == st) && out.len() < MAX_PLANS {
+            if status.is_empty() || status == st {
                 out.push((leaf, p, st, done_by));
             }
         }
@@ -707,7 +723,11 @@ impl<B: DataBackend> Data<B> {
         let rows = r.done(rows)?;
         Ok(pb::DataView {
             title: "verification plans".into(),
-            summary: vec![fact("as_of", json!(today)), fact("counts", json!(counts))],
+            summary: vec![
+                fact("as_of", json!(today)),
+                fact("counts", json!(counts)),
+                fact("truncated", json!(truncated)),
+            ],
             tables: vec![table("plans", "plans by due date", "I", PLAN, rows)],
             ..Default::default()
         })

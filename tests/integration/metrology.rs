@@ -221,12 +221,13 @@ async fn traceability_institution_and_plans_views() {
     assert_eq!(table_rows(&v, "authorisations").len(), 1);
     assert_eq!(table_rows(&v, "personnel").len(), 5);
     let today = gridledger_services::data::today();
+    let day = |d: &str| gridledger_core::metrology::day_number(d).unwrap();
     for e in table_rows(&v, "equipment") {
-        let until = e["calibrated_until"].as_str().unwrap();
-        let want = if until < today.as_str() {
-            "expired"
-        } else {
-            e["status"].as_str().unwrap()
+        let left = day(e["calibrated_until"].as_str().unwrap()) - day(&today);
+        let want = match left {
+            l if l < 0 => "expired",
+            l if l <= 30 => "due",
+            _ => "valid",
         };
         assert_eq!(e["status"], want, "{e:?}");
     }
@@ -541,7 +542,7 @@ async fn reindex_rebuilds_the_state_from_the_log() {
         for cf in [Cf::State, Cf::Nonces] {
             all.extend(
                 store
-                    .scan(cf, b"", &[0xFF, 0xFF], usize::MAX)
+                    .scan(cf, b"", &[0xFF; 64], usize::MAX)
                     .unwrap()
                     .into_iter()
                     .map(|(k, v)| (cf.name(), k, v)),
@@ -591,8 +592,119 @@ async fn reindex_rebuilds_the_state_from_the_log() {
         "{o:?}"
     );
     assert!(derived() == before, "the rebuilt state is the state before");
+
+    // A reindex that did not finish (its marker left behind) keeps the node from
+    // starting on half-rebuilt state, and says what to do.
+    let mark = |key: &[u8], value: Option<Vec<u8>>| {
+        let store = RocksStore::open(&db).unwrap();
+        let mut b = WriteBatch::new();
+        match value {
+            Some(v) => b.put(Cf::RaftMeta, key.to_vec(), v),
+            None => b.delete(Cf::RaftMeta, key.to_vec()),
+        }
+        store.write(b, Durability::Sync).unwrap();
+    };
+    mark(b"reindex_in_progress", Some(Vec::new()));
+    let status = n
+        .spawn_expect_exit(std::time::Duration::from_secs(20))
+        .expect("a node on an unfinished reindex must refuse to start");
+    assert!(!status.success());
+    assert!(
+        n.log().contains("run `gridledger-node reindex` again"),
+        "{}",
+        n.log()
+    );
+    mark(b"reindex_in_progress", None);
+    // A log judged under other contract rules is refused too.
+    mark(b"rules_version", Some(1u64.to_be_bytes().to_vec()));
+    let status = n
+        .spawn_expect_exit(std::time::Duration::from_secs(20))
+        .expect("a node on a log of other rules must refuse to start");
+    assert!(!status.success());
+    assert!(n.log().contains("contract rules v1"), "{}", n.log());
+    mark(
+        b"rules_version",
+        Some(
+            gridledger_node::channels::RULES_VERSION
+                .to_be_bytes()
+                .to_vec(),
+        ),
+    );
     n.spawn();
     let (s, v) = get(&n, "/v1/meters/GN-M000002", None).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(table_rows(&v, "instrument")[0]["asset_no"], "GN-M000002");
+}
+
+/// The client library refuses what a lying server could show with genuine receipts:
+/// another meter's rows, a row whose fields differ from its leaf, a row of the wrong
+/// transaction type, and a coverage summary its own certificates contradict.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_client_refuses_rows_that_do_not_answer_the_question() {
+    use gridledger_client::records::{Query, verify_view};
+    let n = DevNode::start(20);
+    let policy = gridledger_client::profile::load_policy(&n.trust()).unwrap();
+    let mut c =
+        gpb::data_service_client::DataServiceClient::new(n.channel(Port::ApiWithCert).await);
+    let settle = |asset: &str, from: &str, to: &str| gpb::SettlementRequest {
+        asset_no: asset.into(),
+        from: from.into(),
+        to: to.into(),
+        receipts: true,
+    };
+    let q = |asset: &str, from: &str, to: &str| Query {
+        asset: Some(asset.into()),
+        period: Some((from.into(), to.into())),
+    };
+    let a = c
+        .settlement_check(settle("GN-M000002", "2026-11-01", "2026-11-01"))
+        .await
+        .unwrap()
+        .into_inner();
+    let b = c
+        .settlement_check(settle("GN-M000004", "2026-11-01", "2026-11-01"))
+        .await
+        .unwrap()
+        .into_inner();
+    let ok = verify_view(&a, &policy, &q("GN-M000002", "2026-11-01", "2026-11-01")).unwrap();
+    assert_eq!(ok.rows.len(), 2);
+
+    let refused = |v: &gpb::DataView, why: &str| {
+        verify_view(v, &policy, &q("GN-M000002", "2026-11-01", "2026-11-01"))
+            .expect_err(why)
+            .to_string()
+    };
+    // Meter B's certificate shown as meter A's.
+    let mut swapped = a.clone();
+    swapped.tables[0].rows = b.tables[0].rows.clone();
+    assert!(refused(&swapped, "another meter").contains("is about GN-M000004"));
+    // A row whose fields differ from the proven leaf.
+    let mut edited = a.clone();
+    let mut row: Value = json(&edited.tables[0].rows[0].json);
+    row["valid_until"] = "2099-12-31".into();
+    edited.tables[0].rows[0].json = row.to_string();
+    assert!(refused(&edited, "edited row").contains("proven transaction says"));
+    // A reading row shown in the certificates table.
+    let mut wrong_table = a.clone();
+    wrong_table.tables[0].rows = a.tables[1].rows.clone();
+    assert!(refused(&wrong_table, "wrong type").contains("proves a record_reading"));
+    // A coverage summary the certificates do not support.
+    let old = c
+        .settlement_check(settle("GN-M000000", "2026-01-01", "2026-01-31"))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut lie = old.clone();
+    for f in &mut lie.summary {
+        match f.name.as_str() {
+            "certified_throughout" => f.json = "true".into(),
+            "uncovered" => f.json = "[]".into(),
+            _ => {}
+        }
+    }
+    verify_view(&old, &policy, &q("GN-M000000", "2026-01-01", "2026-01-31")).unwrap();
+    let e = verify_view(&lie, &policy, &q("GN-M000000", "2026-01-01", "2026-01-31"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("does not follow from the certificates"), "{e}");
 }
