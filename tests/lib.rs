@@ -416,12 +416,15 @@ pub async fn http_request(
     }
     req.push_str("\r\n");
     req.push_str(body);
-    if let Err(e) = s.write_all(req.as_bytes()).await {
-        return (0, format!("write: {e}"));
-    }
+    // A server may answer before it has read the whole body (413 for an oversized one)
+    // and close: then the write fails, and the answer is still there to read.
+    let written = s.write_all(req.as_bytes()).await;
     let mut raw = Vec::new();
     // A server that closes without TLS close_notify is fine for our purposes.
     let read = s.read_to_end(&mut raw).await;
+    if let (Err(e), true) = (&written, raw.is_empty()) {
+        return (0, format!("write: {e}"));
+    }
     let text = String::from_utf8_lossy(&raw).into_owned();
     let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let Some(status) = head

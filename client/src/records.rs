@@ -138,19 +138,7 @@ fn check_coverage(
     let certs: Vec<CertificateRec> = rows
         .iter()
         .filter_map(|r| match &r.payload {
-            Payload::IssueCertificate(c) => Some(CertificateRec {
-                cert_no: c.cert_no.clone(),
-                asset_no: c.asset_no.clone(),
-                kind: pb::CertificateKind::try_from(c.kind)
-                    .map(|k| k.as_str_name().to_string())
-                    .unwrap_or_default(),
-                institution_org: c.institution_org.clone(),
-                test_date: c.test_date.clone(),
-                valid_until: c.valid_until.clone(),
-                passed: c.passed,
-                dispute_id: c.dispute_id.clone(),
-                equipment: c.equipment.clone(),
-            }),
+            Payload::IssueCertificate(c) => Some(CertificateRec::of(c)),
             _ => None,
         })
         .collect();

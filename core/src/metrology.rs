@@ -280,6 +280,24 @@ pub struct CertificateRec {
 }
 
 impl CertificateRec {
+    /// The record of a certificate transaction (as stored, and as a client rebuilds it
+    /// from a proven leaf).
+    pub fn of(c: &pb::IssueCertificate) -> Self {
+        Self {
+            cert_no: c.cert_no.clone(),
+            asset_no: c.asset_no.clone(),
+            kind: CertificateKind::try_from(c.kind)
+                .map(|k| k.as_str_name().to_string())
+                .unwrap_or_default(),
+            institution_org: c.institution_org.clone(),
+            test_date: c.test_date.clone(),
+            valid_until: c.valid_until.clone(),
+            passed: c.passed,
+            dispute_id: c.dispute_id.clone(),
+            equipment: c.equipment.clone(),
+        }
+    }
+
     /// Whether this certificate attests the instrument's verification (initial,
     /// periodic or returned-meter), as opposed to factory and type-test certificates.
     pub fn is_verification(&self) -> bool {
@@ -1376,17 +1394,7 @@ pub fn issue_certificate(
         d.resolved_by = Some(c.cert_no.clone());
         effects.push(put(keys::dispute(&d.dispute_id), &d));
     }
-    let rec = CertificateRec {
-        cert_no: c.cert_no.clone(),
-        asset_no: c.asset_no.clone(),
-        kind: kind.as_str_name().into(),
-        institution_org: c.institution_org.clone(),
-        test_date: c.test_date.clone(),
-        valid_until: c.valid_until.clone(),
-        passed: c.passed,
-        dispute_id: c.dispute_id.clone(),
-        equipment: c.equipment.clone(),
-    };
+    let rec = CertificateRec::of(c);
     effects.push(put(keys::certificate(&c.cert_no), &rec));
     effects.push(put(
         keys::certificate_of(&c.asset_no, &c.test_date, &c.cert_no),
