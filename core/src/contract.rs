@@ -59,6 +59,7 @@ pub const RULES: &[&str] = &[
     "4.2/accuracy",
     "4.2/authorisation",
     "4.2/certificate",
+    "4.2/date",
     "4.2/dispute",
     "4.2/equipment",
     "4.2/factory",
@@ -67,6 +68,7 @@ pub const RULES: &[&str] = &[
     "4.2/personnel",
     "4.2/result",
     "4.3/calibration",
+    "4.3/date",
     "4.3/equipment",
     "4.3/level",
     "4.5/approval",
@@ -77,6 +79,7 @@ pub const RULES: &[&str] = &[
     "4.5/proposal",
     "4.5/vote",
     "4.6/correction",
+    "4.6/date",
     "4.6/instrument",
     "4.6/owner",
     "dispute",
@@ -289,6 +292,33 @@ pub struct BlockContext<'a> {
     pub origin: &'a str,
     /// The channel, for a data channel's ledger; `None` on the system channel.
     pub channel: Option<&'a ChannelDef>,
+    /// The block's UTC day (YYYY-MM-DD), from its timestamp: the proposer's clock, never
+    /// earlier than the previous block's, so every replica sees the same day.
+    pub day: &'a str,
+}
+
+/// How far past the block's UTC day a record's date may be: a day, for writers east of
+/// UTC whose local date is already the next one.
+pub const DATE_SLACK_DAYS: i64 = 1;
+
+// A record's date may not be later than the block's day (plus the slack): nobody certifies,
+// calibrates or reads a meter in the future, and a mistyped year would otherwise stay the
+// "latest" record for years.
+fn not_after_block(
+    rule: &'static str,
+    what: &str,
+    date: &str,
+    ctx: &BlockContext<'_>,
+) -> Result<(), Rejection> {
+    use crate::metrology::day_number;
+    match (day_number(date), day_number(ctx.day)) {
+        (Some(d), Some(b)) if d > b + DATE_SLACK_DAYS => Err(reject(
+            rule,
+            RejectKind::FailedPrecondition,
+            format!("{what} {date} is after the block's day {}", ctx.day),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A state change an accepted transaction makes; the ledger writes them in order.
@@ -1118,6 +1148,7 @@ pub fn check(
         }
         Payload::IssueCertificate(c) => {
             let i = info.as_ref().expect("not genesis");
+            not_after_block("4.2/date", "test_date", &c.test_date, ctx)?;
             effects.extend(crate::metrology::issue_certificate(view, i, c)?);
             // The current certificate is the verification with the latest test date, so
             // a backdated certificate recorded late does not displace a newer one.
@@ -1158,6 +1189,7 @@ pub fn check(
         }
         Payload::IssueCalibration(c) => {
             let i = info.as_ref().expect("not genesis");
+            not_after_block("4.3/date", "calibration date", &c.date, ctx)?;
             effects.extend(crate::metrology::issue_calibration(view, i, c)?);
         }
         Payload::SchedulePlan(p) => {
@@ -1172,6 +1204,7 @@ pub fn check(
             let i = info.as_ref().expect("not genesis");
             check_ident("asset_no", &r.asset_no)?;
             check_day("day", &r.day)?;
+            not_after_block("4.6/date", "reading day", &r.day, ctx)?;
             if r.import_wh.len() > INTERVALS_PER_DAY || r.export_wh.len() > INTERVALS_PER_DAY {
                 return Err(reject(
                     "shape",

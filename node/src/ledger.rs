@@ -705,9 +705,19 @@ impl<S: Store> Ledger<S> {
             .collect();
 
         let mut view = Overlay::new(self, used);
+        // Block time never goes backwards, whichever leader's clock proposed it (a new
+        // leader's clock may be behind the old one's); the rule uses only the chain, so
+        // every replica stamps the same time, and the contracts see the same day.
+        let prev_ts = match tip.height {
+            0 => 0,
+            h => self.block_header(h)?.map(|b| b.timestamp_ms).unwrap_or(0),
+        };
+        let block_ts = timestamp_ms.max(prev_ts);
+        let day = block_day(block_ts);
         let ctx = BlockContext {
             origin: &self.origin,
             channel: self.channel_def(),
+            day: &day,
         };
         let mut batch = WriteBatch::new();
         let mut results = Vec::with_capacity(leaves.len());
@@ -769,13 +779,6 @@ impl<S: Store> Ledger<S> {
             });
         }
         let root = next.root();
-        // Block time never goes backwards, whichever leader's clock proposed it (a new
-        // leader's clock may be behind the old one's); the rule uses only the chain, so
-        // every replica stamps the same time.
-        let prev_ts = match tip.height {
-            0 => 0,
-            h => self.block_header(h)?.map(|b| b.timestamp_ms).unwrap_or(0),
-        };
         let header = BlockHeader {
             height: tip.height + 1,
             prev_hash: tip.block_hash,
@@ -783,7 +786,7 @@ impl<S: Store> Ledger<S> {
             leaf_count: next.size() - tip.size,
             tree_size: next.size(),
             root,
-            timestamp_ms: timestamp_ms.max(prev_ts),
+            timestamp_ms: block_ts,
             proposer: proposer.to_string(),
         };
         let block_hash = header.hash();
@@ -851,12 +854,13 @@ impl<S: Store> Ledger<S> {
     /// wrote: runs each (already accepted) leaf's contract check against the state
     /// rebuilt so far and writes its effects, without touching the log, the tree or the
     /// blocks. `gridledger-node reindex` calls it for every block in log order after
-    /// [`wipe_derived_state`]. Returns whether the block created channels.
+    /// [`wipe_derived_state`], with the block's stored timestamp. Returns whether the
+    /// block created channels.
     ///
     /// # Errors
     /// [`LedgerError::Corrupt`] when a leaf of the log is missing or refused on replay
     /// (the log and the rules disagree); storage failures.
-    pub fn replay_block(&self, first_index: u64, count: u64) -> Result<bool> {
+    pub fn replay_block(&self, first_index: u64, count: u64, timestamp_ms: u64) -> Result<bool> {
         let leaves = self.store.scan(
             Cf::Leaves,
             &keys::u64k(first_index),
@@ -870,9 +874,11 @@ impl<S: Store> Ledger<S> {
             )));
         }
         let mut view = Overlay::new(self, HashSet::new());
+        let day = block_day(timestamp_ms);
         let ctx = BlockContext {
             origin: &self.origin,
             channel: self.channel_def(),
+            day: &day,
         };
         let mut batch = WriteBatch::new();
         for (i, (_, leaf)) in leaves.iter().enumerate() {
@@ -1571,6 +1577,11 @@ pub fn wipe_derived_state<S: Store>(store: &S) -> Result<u64> {
         }
     }
     Ok(deleted)
+}
+
+/// The UTC day of a block timestamp (milliseconds since 1970).
+fn block_day(timestamp_ms: u64) -> String {
+    gridledger_core::metrology::day_string((timestamp_ms / 86_400_000) as i64)
 }
 
 /// Splits a stored metrology record into (leaf index, value).

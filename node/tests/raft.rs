@@ -204,7 +204,7 @@ async fn replicas_apply_the_same_blocks_and_a_late_replica_catches_up_by_snapsho
     for (i, phase) in phases().into_iter().enumerate() {
         let r = l
             .client_write(BlockProposal {
-                timestamp_ms: 1_700_000_000_000 + i as u64,
+                timestamp_ms: 1_800_000_000_000 + i as u64,
                 proposer: format!("node-{leader_id}"),
                 channel: String::new(),
                 leaves: phase,
@@ -398,7 +398,7 @@ async fn channels_are_separate_logs_ordered_with_the_system_channel_and_survive_
     a.raft.initialize(members).await.unwrap();
     let l = leader(&[&a, &b]).await;
     for (i, phase) in phases().into_iter().enumerate() {
-        let (rules, _) = write(&l, "", 1_700_000_000_000 + i as u64, phase).await;
+        let (rules, _) = write(&l, "", 1_800_000_000_000 + i as u64, phase).await;
         assert!(rules.iter().all(Option::is_none), "{rules:?}");
     }
     let reg = org_key("reg-metrology");
@@ -647,7 +647,7 @@ async fn an_interrupted_snapshot_install_is_not_applied_again() {
     let entry = |index: u64, leaves: Vec<Vec<u8>>| Entry::<TypeConfig> {
         log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
         payload: EntryPayload::Normal(BlockProposal {
-            timestamp_ms: 1_700_000_000_000 + index,
+            timestamp_ms: 1_800_000_000_000 + index,
             proposer: "node-1".into(),
             channel: String::new(),
             leaves,

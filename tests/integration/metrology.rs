@@ -339,6 +339,16 @@ async fn a_dispute_ends_in_a_returned_meter_certificate_the_resident_sees() {
         humidity_deci_pct: 480,
         dispute_id: dispute.into(),
     };
+    // A certificate dated after the block's day is refused by rule.
+    let mut future = returned("RM-F", "D-2026-0001");
+    future.test_date = "2099-01-01".into();
+    future.valid_until = "2105-01-01".into();
+    let e = c
+        .submit(submit(&nmc, 9_000_005, Payload::IssueCertificate(future)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("4.2/date"), "{e:?}");
     // A certificate naming no open dispute of this meter is refused by rule.
     let e = c
         .submit(submit(
