@@ -53,6 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "PlanSubject",
         "SchedulePlan",
         "OpenDispute",
+        "AcceptCalibration",
     ] {
         b = b.extern_path(
             format!(".gridledger.v1.{m}"),

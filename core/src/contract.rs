@@ -67,6 +67,7 @@ pub const RULES: &[&str] = &[
     "4.2/instrument",
     "4.2/personnel",
     "4.2/result",
+    "4.3/acceptance",
     "4.3/calibration",
     "4.3/date",
     "4.3/equipment",
@@ -1195,6 +1196,10 @@ pub fn check(
         Payload::SchedulePlan(p) => {
             let i = info.as_ref().expect("not genesis");
             effects.extend(crate::metrology::schedule_plan(view, i, p)?);
+        }
+        Payload::AcceptCalibration(a) => {
+            let i = info.as_ref().expect("not genesis");
+            effects.extend(crate::metrology::accept_calibration(view, i, a)?);
         }
         Payload::OpenDispute(d) => {
             let i = info.as_ref().expect("not genesis");

@@ -86,9 +86,13 @@ pub mod keys {
     pub fn calibration(no: &str, date: &str, cert_no: &str) -> Vec<u8> {
         k(&["m/cal", no, date, cert_no])
     }
-    /// Calibration certificate numbers (uniqueness).
+    /// Calibration certificate numbers (uniqueness; the value is the calibration's key).
     pub fn calibration_no(cert_no: &str) -> Vec<u8> {
         k(&["m/cal-no", cert_no])
+    }
+    /// A calibration the calibrated equipment's owner accepted.
+    pub fn calibration_accepted(cert_no: &str) -> Vec<u8> {
+        k(&["m/cal-ok", cert_no])
     }
     /// One instrument certificate.
     pub fn certificate(cert_no: &str) -> Vec<u8> {
@@ -696,15 +700,24 @@ pub struct Link {
     pub calibration: Option<(u64, CalibrationRec)>,
 }
 
-/// The calibration of `equipment_no` in force on `day`: the latest with `date <= day`.
+/// The calibration of `equipment_no` (owned by `owner`) in force on `day`: the latest
+/// with `date <= day` among those the owner issued itself or accepted (rule
+/// `4.3/acceptance`).
 pub fn calibration_on(
     view: &dyn StateView,
     equipment_no: &str,
+    owner: &str,
     day: &str,
 ) -> Option<(u64, CalibrationRec)> {
     list::<CalibrationRec>(view, &keys::calibrations(equipment_no))
         .into_iter()
-        .rfind(|(_, c)| c.date.as_str() <= day)
+        .rfind(|(_, c)| {
+            c.date.as_str() <= day
+                && (c.institution_org == owner
+                    || view
+                        .record(&keys::calibration_accepted(&c.cert_no))
+                        .is_some())
+        })
 }
 
 /// The traceability chain of `equipment_no` on `day`, from the item up to a national
@@ -734,8 +747,9 @@ pub fn chain(view: &dyn StateView, equipment_no: &str, day: &str) -> Result<Vec<
             });
             return Ok(links);
         }
-        let (cal_leaf, cal) = calibration_on(view, &at, day)
-            .ok_or_else(|| format!("equipment {at:?} has no calibration on or before {day}"))?;
+        let (cal_leaf, cal) = calibration_on(view, &at, &eq.owner_org, day).ok_or_else(|| {
+            format!("equipment {at:?} has no calibration on or before {day} that its owner issued or accepted")
+        })?;
         if day > cal.valid_until.as_str() {
             return Err(format!(
                 "equipment {at:?}: calibration {} expired on {} (before {day})",
@@ -1702,4 +1716,57 @@ pub fn open_dispute(
         put(keys::dispute(&d.dispute_id), &rec),
         put(keys::dispute_of(&d.asset_no, &d.dispute_id), &d.dispute_id),
     ])
+}
+
+/// Rule `4.3/acceptance`: the owner of the calibrated equipment (its admin or verifiers)
+/// accepts a calibration another org issued for it, which from then on counts for the
+/// chain.
+///
+/// # Errors
+/// A [`Rejection`] naming the rule.
+pub fn accept_calibration(
+    view: &dyn StateView,
+    i: &SignerInfo,
+    a: &pb::AcceptCalibration,
+) -> Result<Vec<Effect>, Rejection> {
+    check_ident("cert_no", &a.cert_no)?;
+    let unknown = || {
+        reject(
+            "4.3/acceptance",
+            RejectKind::FailedPrecondition,
+            format!("no calibration certificate {:?}", a.cert_no),
+        )
+    };
+    let (_, key) = get::<String>(view, &keys::calibration_no(&a.cert_no)).ok_or_else(unknown)?;
+    let (_, cal) = get::<CalibrationRec>(view, key.as_bytes()).ok_or_else(unknown)?;
+    let (_, eq) =
+        get::<EquipmentRec>(view, &keys::equipment(&cal.equipment_no)).ok_or_else(unknown)?;
+    if i.org_id != eq.owner_org || !has_role(i, &["admin", "verifier"]) {
+        return Err(reject(
+            "4.3/acceptance",
+            RejectKind::PermissionDenied,
+            format!(
+                "calibrations of {:?} are accepted by its owner {:?}",
+                eq.equipment_no, eq.owner_org
+            ),
+        ));
+    }
+    if cal.institution_org == eq.owner_org
+        || view
+            .record(&keys::calibration_accepted(&a.cert_no))
+            .is_some()
+    {
+        return Err(reject(
+            "4.3/acceptance",
+            RejectKind::AlreadyExists,
+            format!(
+                "calibration {:?} already counts for its equipment",
+                a.cert_no
+            ),
+        ));
+    }
+    Ok(vec![put(
+        keys::calibration_accepted(&a.cert_no),
+        &a.cert_no,
+    )])
 }

@@ -261,5 +261,6 @@ pub fn payload_kind(body: &TxBody) -> &'static str {
         Some(Payload::IssueCalibration(_)) => "issue_calibration",
         Some(Payload::SchedulePlan(_)) => "schedule_plan",
         Some(Payload::OpenDispute(_)) => "open_dispute",
+        Some(Payload::AcceptCalibration(_)) => "accept_calibration",
     }
 }

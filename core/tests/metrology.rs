@@ -174,6 +174,15 @@ fn world() -> World {
         &calibration("C-REF", "REF", "NAT", "reg", "2025-06-02", "2027-06-01"),
     );
     w.apply(r);
+    // The regulator calibrated the lab's reference: the lab accepts it (4.3/acceptance).
+    let r = metrology::accept_calibration(
+        &w,
+        &who("lab", &["admin"]),
+        &pb::AcceptCalibration {
+            cert_no: "C-REF".into(),
+        },
+    );
+    w.apply(r);
     for (c, eq) in [("C-STD", "STD"), ("C-COARSE", "COARSE")] {
         let r = metrology::issue_calibration(
             &w,
@@ -962,4 +971,55 @@ fn coverage_ends_where_a_later_verification_fails_and_names_the_gaps() {
         "2028-02-29"
     );
     assert_eq!(metrology::day_number("2026-02-29"), None);
+}
+
+#[test]
+fn another_orgs_calibration_counts_only_once_the_owner_accepts_it() {
+    let mut w = world();
+    // lab2 owns a bench; the lab (with its reference) calibrates it.
+    let r = metrology::register_equipment(
+        &w,
+        &who("lab2", &["admin"]),
+        &equipment("L2-STD", pb::EquipmentKind::TestBench, "0.05", "lab2"),
+    );
+    w.apply(r);
+    let r = metrology::issue_calibration(
+        &w,
+        &lab(),
+        &calibration("C-L2", "L2-STD", "REF", "lab", "2026-01-05", "2026-12-31"),
+    );
+    w.apply(r);
+    let e = chain(&w, "L2-STD", "2026-06-10").unwrap_err();
+    assert!(e.contains("owner issued or accepted"), "{e}");
+    let accept = pb::AcceptCalibration {
+        cert_no: "C-L2".into(),
+    };
+    // Only the owner accepts; the calibrating lab cannot.
+    assert_eq!(
+        rule_of(&metrology::accept_calibration(&w, &lab(), &accept)),
+        Some("4.3/acceptance")
+    );
+    let unknown = pb::AcceptCalibration {
+        cert_no: "C-NOPE".into(),
+    };
+    let l2 = who("lab2", &["verifier"]);
+    assert_eq!(
+        rule_of(&metrology::accept_calibration(&w, &l2, &unknown)),
+        Some("4.3/acceptance")
+    );
+    let r = metrology::accept_calibration(&w, &l2, &accept);
+    w.apply(r);
+    let links = chain(&w, "L2-STD", "2026-06-10").unwrap();
+    assert_eq!(links.len(), 3);
+    // Accepting twice, or accepting one's own calibration, is refused.
+    let e = metrology::accept_calibration(&w, &l2, &accept).unwrap_err();
+    assert_eq!(
+        (e.rule, e.kind),
+        ("4.3/acceptance", RejectKind::AlreadyExists)
+    );
+    let own = pb::AcceptCalibration {
+        cert_no: "C-STD".into(),
+    };
+    let e = metrology::accept_calibration(&w, &who("lab", &["admin"]), &own).unwrap_err();
+    assert_eq!(e.kind, RejectKind::AlreadyExists);
 }

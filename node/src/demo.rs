@@ -221,7 +221,7 @@ pub fn seed(
     }
 
     // Phases 2-4: qualifications and the traceability chain (DOMAIN.md §2.1-2.2).
-    let [quals, cal_ref, cal_std] = metrology_setup(origin, &mut next);
+    let [quals, cal_ref, accept_ref, cal_std, accept_std] = metrology_setup(origin, &mut next);
 
     let mut rng = Rng(0x5EED);
     let grids = ["grid-north", "grid-south"];
@@ -371,7 +371,9 @@ pub fn seed(
         genesis,
         quals,
         cal_ref,
+        accept_ref,
         cal_std,
+        accept_std,
         instruments,
         certificates,
         plans,
@@ -379,7 +381,7 @@ pub fn seed(
     ]
 }
 
-/// The demo's qualifications and traceability chain, as three phases (each depends on
+/// The demo's qualifications and traceability chain, as five phases (each depends on
 /// the one before): the regulator's national standard and the institutions'
 /// authorisations, accreditations, personnel certificates and equipment; the North
 /// Metrology Centre's reference standard calibrated against the national standard; and
@@ -389,7 +391,7 @@ pub fn seed(
 /// (0.002 %), with the reference's and the centre's standard's 2017 calibrations for the
 /// old meters verified in 2018. Lab 2 is authorised for meter classes 1 and 2 from 2024;
 /// the centre for every meter and transformer class from 2017.
-fn metrology_setup(origin: &str, next: &mut impl FnMut() -> u64) -> [Phase; 3] {
+fn metrology_setup(origin: &str, next: &mut impl FnMut() -> u64) -> [Phase; 5] {
     let reg = org_key(ORGS[0].id);
     let mut sign = |key: &SigningKey, payload: Payload| {
         tx::sign(key, &body(origin, next(), payload)).encode_to_vec()
@@ -528,7 +530,22 @@ fn metrology_setup(origin: &str, next: &mut impl FnMut() -> u64) -> [Phase; 3] {
         )
     })
     .collect();
-    [quals, cal_ref, cal_std]
+    // Each owner accepts the calibrations another org issued for its equipment (rule
+    // 4.3/acceptance): the centre its reference's, lab 2 its bench's.
+    let mut accept = |key: &SigningKey, cert: &str| {
+        sign(
+            key,
+            Payload::AcceptCalibration(pb::AcceptCalibration {
+                cert_no: cert.into(),
+            }),
+        )
+    };
+    let accept_ref = vec![
+        accept(&org_key("inst-nmc"), "CAL-NAT-2025-0001"),
+        accept(&org_key("inst-nmc"), "CAL-NAT-2017-0001"),
+    ];
+    let accept_std = vec![accept(&org_key("inst-lab2"), "CAL-NMC-2025-0002")];
+    [quals, cal_ref, accept_ref, cal_std, accept_std]
 }
 
 /// One phase of the seed: encoded `SignedTx` leaves that may be committed in any order.

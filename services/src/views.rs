@@ -468,7 +468,7 @@ impl<B: DataBackend> Data<B> {
         let mut equipment = Vec::new();
         for (_, no) in &owned {
             if let Some((leaf, e)) = m::get::<EquipmentRec>(&r, &keys::equipment(no)) {
-                let cal = m::calibration_on(&r, no, today);
+                let cal = m::calibration_on(&r, no, &e.owner_org, today);
                 equipment.push((leaf, e, cal));
             }
         }
