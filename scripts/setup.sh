@@ -14,7 +14,8 @@ dpkg -s libclang-dev >/dev/null 2>&1 || missing+=(libclang-dev)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 # The tests use curl against the public listener, as a user would.
 command -v curl >/dev/null 2>&1 || missing+=(curl)
-# The OpenAPI document is checked by an independent validator in a virtualenv.
+# The tests check the OpenAPI document with an independent validator in a virtualenv
+# (scripts/test.sh creates it).
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}" >&2
@@ -26,10 +27,3 @@ fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gridledger/target}"
 export GRIDLEDGER_BIN="$CARGO_TARGET_DIR/debug"
-
-# An independent OpenAPI validator (openapi-spec-validator, from PyPI) for the tests.
-export GRIDLEDGER_VENV="${GRIDLEDGER_VENV:-$HOME/.cache/gridledger/venv}"
-if [ ! -x "$GRIDLEDGER_VENV/bin/openapi-spec-validator" ]; then
-    python3 -m venv "$GRIDLEDGER_VENV" >/dev/null
-    "$GRIDLEDGER_VENV/bin/pip" install -q "openapi-spec-validator>=0.7,<0.9" >&2
-fi

@@ -5,6 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+# An independent OpenAPI validator (openapi-spec-validator, from PyPI) for the tests only,
+# so running a node never needs PyPI.
+export GRIDLEDGER_VENV="${GRIDLEDGER_VENV:-$HOME/.cache/gridledger/venv}"
+if [ ! -x "$GRIDLEDGER_VENV/bin/openapi-spec-validator" ]; then
+    python3 -m venv "$GRIDLEDGER_VENV" >/dev/null
+    "$GRIDLEDGER_VENV/bin/pip" install -q "openapi-spec-validator>=0.7,<0.9" >&2
+fi
 started=$(date +%s)
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings

@@ -107,7 +107,7 @@ pub struct SignerInfo {
 }
 
 /// Read access to current ledger state that contracts need.
-pub trait StateView {
+pub trait StateView: RecordSource {
     /// The signer registered under a public key.
     fn signer(&self, key: &[u8; 32]) -> Option<SignerInfo>;
     /// Whether any signer is registered yet (false only at genesis).
@@ -136,8 +136,13 @@ pub trait StateView {
     fn collection(&self, name: &str) -> Option<CollectionDef>;
     /// How proposals are decided.
     fn approval_policy(&self) -> ApprovalPolicy;
-    /// A metrology record (see [`crate::metrology::keys`]): the index of the leaf that
-    /// wrote it last, and its JSON value.
+}
+
+/// Read access to the metrology records (see [`crate::metrology::keys`]). Split from
+/// [`StateView`] so that read-side code (views, traceability for clients) implements
+/// only this and never answers a contract question it cannot know.
+pub trait RecordSource {
+    /// A record: the index of the leaf that wrote it last, and its JSON value.
     fn record(&self, key: &[u8]) -> Option<(u64, Vec<u8>)>;
     /// The records whose keys start with `prefix`, in key order, at most `limit`: (key,
     /// leaf index, value).

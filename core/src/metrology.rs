@@ -13,8 +13,8 @@
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::contract::{
-    Effect, RejectKind, Rejection, SignerInfo, StateView, check_day, check_id, check_ident,
-    has_role, reject,
+    Effect, RecordSource, RejectKind, Rejection, SignerInfo, StateView, check_day, check_id,
+    check_ident, has_role, reject,
 };
 use crate::pb::{self, CertificateKind, EquipmentKind, InstrumentKind, OrgKind, PlanSubject};
 
@@ -363,13 +363,13 @@ pub struct DisputeRec {
 }
 
 /// Reads a typed record.
-pub fn get<T: DeserializeOwned>(view: &dyn StateView, key: &[u8]) -> Option<(u64, T)> {
+pub fn get<T: DeserializeOwned>(view: &dyn RecordSource, key: &[u8]) -> Option<(u64, T)> {
     let (leaf, v) = view.record(key)?;
     serde_json::from_slice(&v).ok().map(|t| (leaf, t))
 }
 
 /// Reads every typed record under a prefix (at most [`MAX_HISTORY`]), in key order.
-pub fn list<T: DeserializeOwned>(view: &dyn StateView, prefix: &[u8]) -> Vec<(u64, T)> {
+pub fn list<T: DeserializeOwned>(view: &dyn RecordSource, prefix: &[u8]) -> Vec<(u64, T)> {
     view.records(prefix, MAX_HISTORY)
         .into_iter()
         .filter_map(|(_, leaf, v)| serde_json::from_slice(&v).ok().map(|t| (leaf, t)))
@@ -704,7 +704,7 @@ pub struct Link {
 /// with `date <= day` among those the owner issued itself or accepted (rule
 /// `4.3/acceptance`).
 pub fn calibration_on(
-    view: &dyn StateView,
+    view: &dyn RecordSource,
     equipment_no: &str,
     owner: &str,
     day: &str,
@@ -727,7 +727,7 @@ pub fn calibration_on(
 ///
 /// # Errors
 /// Which link is missing or expired, and when.
-pub fn chain(view: &dyn StateView, equipment_no: &str, day: &str) -> Result<Vec<Link>, String> {
+pub fn chain(view: &dyn RecordSource, equipment_no: &str, day: &str) -> Result<Vec<Link>, String> {
     let mut links: Vec<Link> = Vec::new();
     let mut at = equipment_no.to_string();
     for _ in 0..MAX_CHAIN {

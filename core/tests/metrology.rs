@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use gridledger_core::contract::{
-    ApprovalPolicy, ChannelDef, CollectionDef, Effect, NodeRecord, Proposal, RULES, RejectKind,
-    Rejection, SignerInfo, StateView,
+    ApprovalPolicy, ChannelDef, CollectionDef, Effect, NodeRecord, Proposal, RULES, RecordSource,
+    RejectKind, Rejection, SignerInfo, StateView,
 };
 use gridledger_core::metrology::{
     self, CertificateRec, DisputeRec, LoadPoint, chain, error_limit_centi, parse_load_point,
@@ -60,6 +60,9 @@ impl StateView for World {
     fn approval_policy(&self) -> ApprovalPolicy {
         ApprovalPolicy::default()
     }
+}
+
+impl RecordSource for World {
     fn record(&self, key: &[u8]) -> Option<(u64, Vec<u8>)> {
         self.records.get(key).cloned()
     }

@@ -1725,6 +1725,20 @@ impl<S: Store> StateView for Overlay<'_, S> {
             .map(Option::unwrap_or_default)
             .unwrap_or(contract::ApprovalPolicy::Regulator)
     }
+    fn reading(&self, asset_no: &str, day: &str) -> Option<u64> {
+        if let Some(i) = self.readings.get(&(asset_no.to_string(), day.to_string())) {
+            return Some(*i);
+        }
+        self.kept(
+            self.ledger
+                .store
+                .get(Cf::State, &keys::reading(asset_no, day)),
+        )
+        .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
+    }
+}
+
+impl<S: Store> gridledger_core::contract::RecordSource for Overlay<'_, S> {
     fn record(&self, key: &[u8]) -> Option<(u64, Vec<u8>)> {
         if let Some(r) = self.records.get(key) {
             return Some(r.clone());
@@ -1747,16 +1761,5 @@ impl<S: Store> StateView for Overlay<'_, S> {
             .take(limit)
             .map(|(k, (leaf, v))| (k, leaf, v))
             .collect()
-    }
-    fn reading(&self, asset_no: &str, day: &str) -> Option<u64> {
-        if let Some(i) = self.readings.get(&(asset_no.to_string(), day.to_string())) {
-            return Some(*i);
-        }
-        self.kept(
-            self.ledger
-                .store
-                .get(Cf::State, &keys::reading(asset_no, day)),
-        )
-        .and_then(|v| v.try_into().ok().map(u64::from_be_bytes))
     }
 }

@@ -10,9 +10,7 @@
 
 use std::cell::RefCell;
 
-use gridledger_core::contract::{
-    ApprovalPolicy, ChannelDef, CollectionDef, NodeRecord, Proposal, SignerInfo, StateView,
-};
+use gridledger_core::contract::RecordSource;
 use gridledger_core::metrology::{
     self as m, AccreditationRec, AuthorisationRec, CertificateRec, EquipmentRec, InstrumentRec,
     PersonnelRec, PlanRec, keys,
@@ -139,7 +137,7 @@ const READING_INTERVALS: Cols = &[
     ("export_intervals_wh", "list", "Wh per quarter hour"),
 ];
 
-/// The state view the contracts' pure functions read, over a data backend. Storage
+/// The records the metrology read functions need, over a data backend. Storage
 /// errors are kept and reported after the computation (the core functions are
 /// infallible readers).
 struct Reader<'a, B> {
@@ -168,43 +166,7 @@ impl<'a, B: DataBackend> Reader<'a, B> {
     }
 }
 
-impl<B: DataBackend> StateView for Reader<'_, B> {
-    fn signer(&self, _: &[u8; 32]) -> Option<SignerInfo> {
-        None
-    }
-    fn has_signers(&self) -> bool {
-        true
-    }
-    fn nonce_used(&self, _: &[u8; 32], _: u64) -> bool {
-        false
-    }
-    fn org_kind(&self, _: &str) -> Option<gridledger_core::pb::OrgKind> {
-        None
-    }
-    fn instrument_owner(&self, _: &str) -> Option<String> {
-        None
-    }
-    fn reading(&self, _: &str, _: &str) -> Option<u64> {
-        None
-    }
-    fn proposal(&self, _: &str) -> Option<Proposal> {
-        None
-    }
-    fn org_count(&self) -> usize {
-        0
-    }
-    fn node(&self, _: u64) -> Option<NodeRecord> {
-        None
-    }
-    fn channel(&self, _: &str) -> Option<ChannelDef> {
-        None
-    }
-    fn collection(&self, _: &str) -> Option<CollectionDef> {
-        None
-    }
-    fn approval_policy(&self) -> ApprovalPolicy {
-        ApprovalPolicy::default()
-    }
+impl<B: DataBackend> RecordSource for Reader<'_, B> {
     fn record(&self, key: &[u8]) -> Option<(u64, Vec<u8>)> {
         self.keep(self.b.record(key))
     }
