@@ -25,7 +25,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .file_descriptor_set_path(
             std::path::PathBuf::from(std::env::var("OUT_DIR")?).join("gridledger_descriptor.bin"),
         )
-        .bytes(".gridledger.v1.SubmitRequest.signed_tx");
+        .bytes(".gridledger.v1.SubmitRequest.signed_tx")
+        .bytes(".gridledger.v1.DocumentChunk.data");
     for m in [
         "SignedTx",
         "TxBody",
@@ -54,6 +55,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "SchedulePlan",
         "OpenDispute",
         "AcceptCalibration",
+        "ReadingValues",
+        "PurgePrivate",
+        "AnchorDocument",
     ] {
         b = b.extern_path(
             format!(".gridledger.v1.{m}"),

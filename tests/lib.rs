@@ -289,7 +289,8 @@ impl DevNode {
             .unwrap_or_else(|| panic!("no demo account {username}"))
     }
 
-    fn addr(&self, port: Port) -> String {
+    /// The address of a listener.
+    pub fn addr(&self, port: Port) -> String {
         let key = match port {
             Port::ApiWithCert => "http",
             Port::Public => "public",
@@ -346,6 +347,23 @@ impl DevNode {
         .await
     }
 
+    /// A dynamic token (class II reads) granted to the holder of `access` for `scope`.
+    pub async fn grant(&self, access: &str, scope: &[String]) -> String {
+        let body = serde_json::json!({ "scope": scope }).to_string();
+        let (status, text) = self
+            .http(
+                Port::Public,
+                "POST",
+                "/v1/auth/dynamic-tokens",
+                Some(access),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(status, 200, "dynamic token for {scope:?}: {text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["token"].as_str().unwrap().to_string()
+    }
+
     /// Logs a demo account in over HTTP on the public listener; returns the access token.
     pub async fn login(&self, username: &str) -> String {
         let a = self.account(username);
@@ -372,9 +390,29 @@ pub async fn http_request(
     bearer: Option<&str>,
     body: Option<&str>,
 ) -> (u16, String) {
+    let s = match tls_connect(addr, ca, client).await {
+        Ok(s) => s,
+        Err(e) => return (0, e),
+    };
+    let body = body.unwrap_or("");
+    let mut headers: Vec<(&str, String)> = Vec::new();
+    if let Some(t) = bearer {
+        headers.push(("authorization", format!("Bearer {t}")));
+    }
+    if !body.is_empty() || method == "POST" || method == "PATCH" {
+        headers.push(("content-type", "application/json".into()));
+    }
+    let (status, raw) = exchange(s, method, path, &headers, body.as_bytes()).await;
+    (status, String::from_utf8_lossy(&raw).into_owned())
+}
+
+async fn tls_connect(
+    addr: &str,
+    ca: &Path,
+    client: Option<(&Path, &Path)>,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
     use rustls::pki_types::pem::PemObject as _;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(ca).unwrap() {
@@ -396,43 +434,69 @@ pub async fn http_request(
     };
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut s = match tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
-    {
-        Ok(s) => s,
-        Err(e) => return (0, format!("TLS handshake: {e}")),
-    };
-    let body = body.unwrap_or("");
+        .map_err(|e| format!("TLS handshake: {e}"))
+}
+
+/// Like [`http_request`] with any headers and a binary body; the body comes back as
+/// bytes (status 0 and the error text if there was no HTTP answer).
+#[allow(clippy::too_many_arguments)]
+pub async fn http_bytes(
+    addr: &str,
+    ca: &Path,
+    client: Option<(&Path, &Path)>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    match tls_connect(addr, ca, client).await {
+        Ok(s) => exchange(s, method, path, headers, body).await,
+        Err(e) => (0, e.into_bytes()),
+    }
+}
+
+async fn exchange(
+    mut s: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut req = format!("{method} {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n");
-    if let Some(t) = bearer {
-        req.push_str(&format!("authorization: Bearer {t}\r\n"));
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
     }
     if !body.is_empty() || method == "POST" || method == "PATCH" {
-        req.push_str(&format!(
-            "content-type: application/json\r\ncontent-length: {}\r\n",
-            body.len()
-        ));
+        req.push_str(&format!("content-length: {}\r\n", body.len()));
     }
     req.push_str("\r\n");
-    req.push_str(body);
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
     // A server may answer before it has read the whole body (413 for an oversized one)
     // and close: then the write fails, and the answer is still there to read.
-    let written = s.write_all(req.as_bytes()).await;
+    let written = s.write_all(&bytes).await;
     let mut raw = Vec::new();
     // A server that closes without TLS close_notify is fine for our purposes.
     let read = s.read_to_end(&mut raw).await;
     if let (Err(e), true) = (&written, raw.is_empty()) {
-        return (0, format!("write: {e}"));
+        return (0, format!("write: {e}").into_bytes());
     }
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let rest = raw.get(split + 4..).unwrap_or_default();
     let Some(status) = head
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse::<u16>().ok())
     else {
-        return (0, format!("no HTTP response: {read:?}"));
+        return (0, format!("no HTTP response: {read:?}").into_bytes());
     };
     let chunked = head.lines().any(|l| {
         l.to_ascii_lowercase().starts_with("transfer-encoding:")
@@ -441,20 +505,22 @@ pub async fn http_request(
     let body = if chunked {
         dechunk(rest)
     } else {
-        rest.to_string()
+        rest.to_vec()
     };
     (status, body)
 }
 
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((len, rest)) = s.split_once("\r\n") {
+fn dechunk(mut s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = s.windows(2).position(|w| w == b"\r\n") {
+        let len = String::from_utf8_lossy(&s[..eol]).into_owned();
+        let rest = &s[eol + 2..];
         let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
         if n == 0 || rest.len() < n {
             break;
         }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
+        out.extend_from_slice(&rest[..n]);
+        s = rest[n..].strip_prefix(b"\r\n").unwrap_or(&rest[n..]);
     }
     out
 }

@@ -106,6 +106,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Class III documents: upload with a signed anchor, download verified.
+    Document {
+        /// What to do.
+        #[command(subcommand)]
+        command: DocumentCommand,
+    },
+    /// Purge the payload of a class II record (retention): the leaf and its commitment
+    /// stay, reads say it was purged. The record owner's admin key or the regulator's.
+    Purge {
+        /// The record's commitment, hex (the `commitment` of its leaf).
+        #[arg(long)]
+        commitment: String,
+        /// Why (kept on the ledger).
+        #[arg(long)]
+        reason: String,
+    },
     /// Verification plans and their status today.
     Plans {
         /// Only this status: done, overdue, due or open.
@@ -138,6 +154,35 @@ pub enum Command {
         /// Org owning the instruments registered (the signing key's org).
         #[arg(long, default_value = "grid-north")]
         org: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Document commands.
+#[derive(Debug, Subcommand)]
+pub enum DocumentCommand {
+    /// Upload a file: its SHA-256, MD5 and size are anchored on the ledger, signed with
+    /// the profile's key; the node checks the bytes against the anchor as they stream.
+    Put {
+        /// The file.
+        file: PathBuf,
+        /// What it is about: an asset number, certificate number or org id.
+        #[arg(long)]
+        subject: String,
+        /// Media type.
+        #[arg(long, default_value = "application/pdf")]
+        media_type: String,
+    },
+    /// Download a document, verified: the anchor's receipt against the trust policy, the
+    /// bytes against the proven size, SHA-256 and MD5. The file appears only if all hold.
+    Get {
+        /// SHA-256, hex.
+        sha256: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -753,14 +798,23 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
                     json,
                 } => {
                     // Readings as a view: the settlement check carries them with
-                    // receipts; print only the readings table.
+                    // receipts; print only the readings table. Class II: read with a
+                    // dynamic token the policy grants for exactly this meter and period.
+                    let token = crate::grpc::dynamic_token(
+                        &p,
+                        vec![format!("readings:{asset}:{from}:{to}")],
+                    )
+                    .await?;
                     let v = c
-                        .settlement_check(pb::SettlementRequest {
-                            asset_no: asset.clone(),
-                            from: from.clone(),
-                            to: to.clone(),
-                            receipts: true,
-                        })
+                        .settlement_check(crate::grpc::with_bearer(
+                            pb::SettlementRequest {
+                                asset_no: asset.clone(),
+                                from: from.clone(),
+                                to: to.clone(),
+                                receipts: true,
+                            },
+                            &token,
+                        )?)
                         .await?;
                     let mut v = v.into_inner();
                     v.title = format!("readings of {asset} from {from} to {to}");
@@ -795,14 +849,20 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
                 asset: Some(meter.clone()),
                 period: Some((from.clone(), to.clone())),
             };
+            let token =
+                crate::grpc::dynamic_token(&p, vec![format!("readings:{meter}:{from}:{to}")])
+                    .await?;
             let v = data_client(&p)
                 .await?
-                .settlement_check(pb::SettlementRequest {
-                    asset_no: meter,
-                    from,
-                    to,
-                    receipts: true,
-                })
+                .settlement_check(crate::grpc::with_bearer(
+                    pb::SettlementRequest {
+                        asset_no: meter,
+                        from,
+                        to,
+                        receipts: true,
+                    },
+                    &token,
+                )?)
                 .await?;
             print_verified(&p, &v.into_inner(), json, &query)
         }
@@ -817,6 +877,60 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
                 })
                 .await?;
             print_verified(&p, &v.into_inner(), json, &Default::default())
+        }
+        Command::Document { command } => {
+            let p = profile(&cli.profile)?;
+            match command {
+                DocumentCommand::Put {
+                    file,
+                    subject,
+                    media_type,
+                } => {
+                    let d = crate::documents::upload(&p, &file, &subject, &media_type).await?;
+                    println!(
+                        "anchored: leaf {} sha256 {} md5 {} size {}",
+                        d.leaf_index, d.sha256, d.md5, d.size
+                    );
+                }
+                DocumentCommand::Get { sha256, out, json } => {
+                    let policy = load_policy(&p.trust)?;
+                    let (a, leaf) = crate::documents::download(&p, &policy, &sha256, &out).await?;
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({
+                                "verified": true, "leaf_index": leaf, "sha256": a.sha256,
+                                "md5": a.md5, "size": a.size, "media_type": a.media_type,
+                                "file_name": a.file_name, "subject": a.subject,
+                                "out": out.display().to_string(),
+                            })
+                        );
+                    } else {
+                        println!(
+                            "verified: {} ({} bytes, {}) anchored at leaf {leaf}; SHA-256 and MD5 match; written to {}",
+                            a.file_name,
+                            a.size,
+                            a.media_type,
+                            out.display()
+                        );
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Purge { commitment, reason } => {
+            let p = profile(&cli.profile)?;
+            let commitment = hex::decode(&commitment)
+                .ok()
+                .filter(|c| c.len() == 32)
+                .ok_or_else(|| ClientError::Config("--commitment must be 64 hex digits".into()))?;
+            submit_payload(
+                &p,
+                gridledger_core::pb::tx_body::Payload::PurgePrivate(
+                    gridledger_core::pb::PurgePrivate { commitment, reason },
+                ),
+            )
+            .await
         }
         Command::Plans {
             status,
@@ -916,11 +1030,14 @@ fn print_verified(
     }
     for t in &view.tables {
         println!("\n{} ({}; class {}):", t.name, t.description, t.data_class);
-        // Interval lists are too long for a terminal; --json has them.
+        // Interval lists, and a class II row's salt and payload (already checked against
+        // the leaf's commitment), are too long for a terminal; --json has them.
         let mut columns: Vec<String> = t
             .columns
             .iter()
-            .filter(|c| !c.field.ends_with("intervals_wh"))
+            .filter(|c| {
+                !c.field.ends_with("intervals_wh") && c.field != "salt" && c.field != "payload"
+            })
             .map(|c| c.field.clone())
             .collect();
         columns.push("leaf".into());
@@ -1006,21 +1123,11 @@ async fn submit_payload(
     p: &Profile,
     payload: gridledger_core::pb::tx_body::Payload,
 ) -> Result<(), ClientError> {
-    let key = p.signing_key()?;
-    let policy = load_policy(&p.trust)?;
-    let body = gridledger_core::pb::TxBody {
-        origin: policy.origin().to_string(),
-        nonce: rand::random(),
-        client_time_ms: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0),
-        payload: Some(payload),
-    };
-    let tx = gridledger_core::tx::sign(&key, &body);
+    let tx = p.sign(payload)?;
     let mut c = crate::grpc::connect_leader(p).await?;
     let r = c
         .submit(pb::SubmitRequest {
+            private_payload: None,
             signed_tx: prost::Message::encode_to_vec(&tx).into(),
         })
         .await?

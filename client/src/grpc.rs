@@ -66,3 +66,33 @@ pub async fn channel(p: &Profile) -> Result<Channel, ClientError> {
         .await
         .map_err(|e| ClientError::Transport(format!("cannot connect to {}: {e}", p.endpoint)))
 }
+
+/// A dynamic token for class II reads (DESIGN.md §4): asked of the node's AuthService
+/// with the profile's certificate, scoped to exactly `scope`, single use and short-lived,
+/// so a token that leaks from a log is worth nothing.
+///
+/// # Errors
+/// Transport errors; the node's refusal (the on-ledger policy does not admit this org).
+pub async fn dynamic_token(p: &Profile, scope: Vec<String>) -> Result<String, ClientError> {
+    let t = gridledger_proto::v1::auth_service_client::AuthServiceClient::new(channel(p).await?)
+        .issue_dynamic_token(gridledger_proto::v1::DynamicTokenRequest {
+            scope,
+            ttl_seconds: 60,
+            single_use: true,
+        })
+        .await?;
+    Ok(t.into_inner().token)
+}
+
+/// A request carrying `token` as its bearer credential.
+///
+/// # Errors
+/// A token that is not a valid header value.
+pub fn with_bearer<T>(msg: T, token: &str) -> Result<tonic::Request<T>, ClientError> {
+    let mut r = tonic::Request::new(msg);
+    let v = format!("Bearer {token}")
+        .parse()
+        .map_err(|_| ClientError::Malformed("the dynamic token is not a header value".into()))?;
+    r.metadata_mut().insert("authorization", v);
+    Ok(r)
+}

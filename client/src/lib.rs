@@ -9,6 +9,7 @@
 //! - [`grpc`]: mutual-TLS connection setup.
 //! - [`profile`]: CLI profiles and trust files.
 //! - [`records`]: verified metrology views (each row checked by its receipt).
+//! - [`documents`]: class III upload, and download verified against the proven anchor.
 //! - [`load`]: the load generator behind `gridledger load`.
 //! - [`table`]: plain-text tables for the CLI's record listings.
 //! - [`cli`]: the commands (main.rs only parses and calls [`cli::run`]).
@@ -17,6 +18,7 @@
 #![deny(missing_docs)]
 
 pub mod cli;
+pub mod documents;
 pub mod error;
 pub mod fetch;
 pub mod grpc;

@@ -127,6 +127,7 @@ pub async fn run(
                     let reqs: Vec<SubmitRequest> = chunk
                         .iter()
                         .map(|b| SubmitRequest {
+                            private_payload: None,
                             signed_tx: b.clone(),
                         })
                         .collect();
@@ -186,6 +187,7 @@ pub async fn run(
                     let t = sched.unwrap_or_else(Instant::now);
                     let r = c
                         .submit(SubmitRequest {
+                            private_payload: None,
                             signed_tx: tx.clone(),
                         })
                         .await;

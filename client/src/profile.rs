@@ -43,6 +43,29 @@ impl Profile {
             .map_err(|e| ClientError::Config(format!("profile {}: {e}", path.display())))
     }
 
+    /// A transaction carrying `payload`, for the trust policy's origin, with a random
+    /// nonce, signed with the profile's key.
+    ///
+    /// # Errors
+    /// Unreadable key or trust policy.
+    pub fn sign(
+        &self,
+        payload: gridledger_core::pb::tx_body::Payload,
+    ) -> Result<gridledger_core::pb::SignedTx, ClientError> {
+        let key = self.signing_key()?;
+        let policy = load_policy(&self.trust)?;
+        let body = gridledger_core::pb::TxBody {
+            origin: policy.origin().to_string(),
+            nonce: rand::random(),
+            client_time_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0),
+            payload: Some(payload),
+        };
+        Ok(gridledger_core::tx::sign(&key, &body))
+    }
+
     /// Reads the signing key.
     ///
     /// # Errors

@@ -194,6 +194,89 @@ fn verify_row(
     })
 }
 
+// A class II reading row: the salt and payload must hash to the proven leaf's
+// commitment, and every value shown must be the payload's. A purged row shows no values.
+fn check_reading(
+    f: &serde_json::Map<String, Value>,
+    r: &pb::RecordReading,
+    leaf: u64,
+) -> Result<(), ClientError> {
+    let bad = |why: String| ClientError::Malformed(format!("reading at leaf {leaf}: {why}"));
+    if f.get("purged_by").is_some_and(|v| !v.is_null()) {
+        if ["import_wh", "payload", "salt"]
+            .iter()
+            .any(|k| f.get(*k).is_some_and(|v| !v.is_null()))
+        {
+            return Err(bad("a purged row carries values".into()));
+        }
+        return Ok(());
+    }
+    let hex_field = |k: &str| {
+        f.get(k)
+            .and_then(Value::as_str)
+            .and_then(|h| hex::decode(h).ok())
+            .ok_or_else(|| bad(format!("{k} is missing or not hex")))
+    };
+    let salt: [u8; 32] = hex_field("salt")?
+        .try_into()
+        .map_err(|_| bad("the salt is not 32 bytes".into()))?;
+    let payload = hex_field("payload")?;
+    if gridledger_core::private::commitment(&salt, &payload).as_slice() != r.commitment {
+        return Err(bad(
+            "salt and payload do not match the proven leaf's commitment".into(),
+        ));
+    }
+    let v = gridledger_core::private::decode_reading(&payload).map_err(bad)?;
+    let num = |k: &str| f.get(k).and_then(Value::as_u64);
+    let list = |k: &str| {
+        f.get(k)
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(Value::as_u64).collect::<Option<Vec<u64>>>())
+    };
+    let shown = [
+        (
+            "import_wh",
+            num("import_wh"),
+            v.import_wh.iter().sum::<u64>(),
+        ),
+        (
+            "export_wh",
+            num("export_wh"),
+            v.export_wh.iter().sum::<u64>(),
+        ),
+        (
+            "register_import_wh",
+            num("register_import_wh"),
+            v.register_import_wh,
+        ),
+        (
+            "register_export_wh",
+            num("register_export_wh"),
+            v.register_export_wh,
+        ),
+    ];
+    for (k, got, want) in shown {
+        if got != Some(want) {
+            return Err(bad(format!(
+                "the server shows {k} = {got:?}, the committed payload says {want}"
+            )));
+        }
+    }
+    for (k, want) in [
+        ("import_intervals_wh", &v.import_wh),
+        ("export_intervals_wh", &v.export_wh),
+    ] {
+        if let Some(got) = list(k)
+            && got.as_ref() != Some(want)
+        {
+            return Err(bad(format!(
+                "the server's {k} differ from the committed payload"
+            )));
+        }
+    }
+    Ok(())
+}
+
 // The row's identifying fields must be the proven transaction's.
 fn check_matches(
     f: &serde_json::Map<String, Value>,
@@ -226,16 +309,10 @@ fn check_matches(
                 c.passed.to_string(),
             ),
         ],
-        Payload::RecordReading(r) => vec![
-            ("day", s("day"), r.day.clone()),
-            (
-                "import_wh",
-                f.get("import_wh")
-                    .map(|v| v.to_string())
-                    .unwrap_or_default(),
-                r.import_wh.iter().sum::<u64>().to_string(),
-            ),
-        ],
+        Payload::RecordReading(r) => {
+            check_reading(f, r, leaf)?;
+            vec![("day", s("day"), r.day.clone())]
+        }
         Payload::IssueCalibration(c) => vec![
             ("calibration_cert", s("calibration_cert"), c.cert_no.clone()),
             ("valid_until", s("valid_until"), c.valid_until.clone()),

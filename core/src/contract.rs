@@ -46,6 +46,8 @@ pub fn role_fits_org(role: &str, kind: crate::pb::OrgKind) -> bool {
 /// this list turns the text back into the `'static` id without allocating.
 pub const RULES: &[&str] = &[
     "shape",
+    "3/document",
+    "3/purge",
     "4.1/genesis",
     "4.1/nonce",
     "4.1/org",
@@ -79,6 +81,7 @@ pub const RULES: &[&str] = &[
     "4.5/policy",
     "4.5/proposal",
     "4.5/vote",
+    "4.6/collection",
     "4.6/correction",
     "4.6/date",
     "4.6/instrument",
@@ -93,7 +96,7 @@ pub const RULES: &[&str] = &[
 /// Size limits on payload fields, so a single transaction cannot bloat state.
 pub const MAX_ID_LEN: usize = 128;
 /// Interval values per reading day (96 quarter hours).
-pub const INTERVALS_PER_DAY: usize = 96;
+pub const INTERVALS_PER_DAY: usize = crate::private::INTERVALS_PER_DAY;
 
 /// A registered signer, as the state view returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -354,6 +357,8 @@ pub enum Effect {
     Policy(ApprovalPolicy),
     /// Store a metrology record (key, JSON value), stamped with this leaf's index.
     Record(Vec<u8>, Vec<u8>),
+    /// Delete the private (class II) payload of this leaf index on every replica.
+    Purge(u64),
 }
 
 /// Why a transaction is rejected: the rule and the detail.
@@ -1202,6 +1207,14 @@ pub fn check(
             let i = info.as_ref().expect("not genesis");
             effects.extend(crate::metrology::schedule_plan(view, i, p)?);
         }
+        Payload::PurgePrivate(p) => {
+            let i = info.as_ref().expect("not genesis");
+            effects.extend(crate::private::purge_private(view, i, p)?);
+        }
+        Payload::AnchorDocument(a) => {
+            let i = info.as_ref().expect("not genesis");
+            effects.extend(crate::private::anchor_document(view, i, a)?);
+        }
         Payload::AcceptCalibration(a) => {
             let i = info.as_ref().expect("not genesis");
             effects.extend(crate::metrology::accept_calibration(view, i, a)?);
@@ -1215,14 +1228,7 @@ pub fn check(
             check_ident("asset_no", &r.asset_no)?;
             check_day("day", &r.day)?;
             not_after_block("4.6/date", "reading day", &r.day, ctx)?;
-            if r.import_wh.len() > INTERVALS_PER_DAY || r.export_wh.len() > INTERVALS_PER_DAY {
-                return Err(reject(
-                    "shape",
-                    RejectKind::Invalid,
-                    format!("at most {INTERVALS_PER_DAY} interval values per day"),
-                ));
-            }
-            match view.instrument_owner(&r.asset_no) {
+            let owner = match view.instrument_owner(&r.asset_no) {
                 None => {
                     return Err(reject(
                         "4.6/instrument",
@@ -1237,8 +1243,15 @@ pub fn check(
                         "readings come only from the owning grid company's keys",
                     ));
                 }
-                Some(_) => {}
-            }
+                Some(owner) => owner,
+            };
+            let class = crate::private::class_ii(body).expect("a reading is class II");
+            effects.extend(crate::private::check_class_ii(
+                view,
+                &class,
+                &owner,
+                &r.asset_no,
+            )?);
             match (view.reading(&r.asset_no, &r.day), r.corrects) {
                 (Some(_), None) => {
                     return Err(reject(

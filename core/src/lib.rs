@@ -16,6 +16,8 @@
 //!   consortium §4.5, readings §4.6).
 //! - [`metrology`]: the metering domain's records and rules (DOMAIN.md §2, §4.2, §4.3):
 //!   accuracy classes and error limits, traceability chains, certificates, plans.
+//! - [`private`]: data classes II and III: the commitment a class II leaf holds, the
+//!   payload checks, and a class III document's SHA-256 + MD5 + size.
 //! - [`pb`]: the transaction messages generated from `proto/gridledger/v1/tx.proto`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -26,6 +28,7 @@ pub mod contract;
 pub mod merkle;
 pub mod metrology;
 pub mod note;
+pub mod private;
 pub mod receipt;
 pub mod trust;
 pub mod tx;

@@ -136,6 +136,27 @@ pub mod keys {
     pub fn dispute_of(asset: &str, id: &str) -> Vec<u8> {
         k(&["m/disp-of", asset, id])
     }
+    /// A class II record, by its commitment (hex): its type, owner and collection,
+    /// stamped with the leaf that wrote it.
+    pub fn private(commitment_hex: &str) -> Vec<u8> {
+        k(&["m/priv", commitment_hex])
+    }
+    /// The purge of a class II record's payload, by its commitment (hex).
+    pub fn purged(commitment_hex: &str) -> Vec<u8> {
+        k(&["m/purged", commitment_hex])
+    }
+    /// A class III document's anchor, by SHA-256 (hex).
+    pub fn document(sha256_hex: &str) -> Vec<u8> {
+        k(&["m/doc", sha256_hex])
+    }
+    /// Documents about one subject (index, prefix).
+    pub fn documents_of(subject: &str) -> Vec<u8> {
+        k(&["m/doc-of", subject, ""])
+    }
+    /// Index entry: document `sha` is about `subject`.
+    pub fn document_of(subject: &str, sha256_hex: &str) -> Vec<u8> {
+        k(&["m/doc-of", subject, sha256_hex])
+    }
 }
 
 /// An instrument's details, as the contracts need them.
@@ -376,7 +397,7 @@ pub fn list<T: DeserializeOwned>(view: &dyn RecordSource, prefix: &[u8]) -> Vec<
         .collect()
 }
 
-fn put<T: Serialize>(key: Vec<u8>, value: &T) -> Effect {
+pub(crate) fn put<T: Serialize>(key: Vec<u8>, value: &T) -> Effect {
     Effect::Record(
         key,
         serde_json::to_vec(value).expect("plain records serialise"),
@@ -827,7 +848,7 @@ fn within(day: &str, from: &str, until: &str) -> bool {
     (from.is_empty() || from <= day) && day <= until
 }
 
-fn text(what: &str, v: &str, max: usize) -> Result<(), Rejection> {
+pub(crate) fn text(what: &str, v: &str, max: usize) -> Result<(), Rejection> {
     if v.len() > max || v.chars().any(char::is_control) {
         return Err(reject(
             "shape",

@@ -262,5 +262,7 @@ pub fn payload_kind(body: &TxBody) -> &'static str {
         Some(Payload::SchedulePlan(_)) => "schedule_plan",
         Some(Payload::OpenDispute(_)) => "open_dispute",
         Some(Payload::AcceptCalibration(_)) => "accept_calibration",
+        Some(Payload::PurgePrivate(_)) => "purge_private",
+        Some(Payload::AnchorDocument(_)) => "anchor_document",
     }
 }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use gridledger_core::merkle::Hash;
+use gridledger_core::merkle::{self, Hash};
+use gridledger_core::metrology::keys;
 use gridledger_core::pb::tx_body::Payload;
 use gridledger_proto::v1 as pb;
 use gridledger_services::ServiceError;
@@ -20,6 +21,7 @@ use crate::ledger::{Ledger, LedgerError};
 use crate::quorum::{Member, Quorum};
 use crate::store::Store;
 use crate::witness::Witnesses;
+use gridledger_services::documents::DocumentStore;
 
 impl From<LedgerError> for ServiceError {
     fn from(e: LedgerError) -> Self {
@@ -48,6 +50,10 @@ pub struct NodeChain<S: Store> {
     pub quorum: Option<Arc<Quorum<S>>>,
     /// Witness cosignatures.
     pub witnesses: Arc<Witnesses>,
+    /// Keys of the class II collections this node holds.
+    pub collection_keys: Arc<crate::private::CollectionKeys>,
+    /// Class III documents.
+    pub documents: Arc<dyn DocumentStore>,
     chains: std::sync::Weak<Chains<S>>,
 }
 
@@ -61,6 +67,8 @@ pub struct Chains<S: Store> {
     members: Vec<Member>,
     tls: Option<tonic::transport::ClientTlsConfig>,
     witness_keys: Vec<gridledger_core::note::VerifierKey>,
+    collection_keys: Arc<crate::private::CollectionKeys>,
+    documents: Arc<dyn DocumentStore>,
     map: parking_lot::RwLock<std::collections::BTreeMap<String, Arc<NodeChain<S>>>>,
     me: std::sync::Weak<Chains<S>>,
 }
@@ -83,6 +91,10 @@ pub struct ChainsConfig<S: Store> {
     pub tls: Option<tonic::transport::ClientTlsConfig>,
     /// Witness keys accepted on every channel.
     pub witness_keys: Vec<gridledger_core::note::VerifierKey>,
+    /// Keys of the class II collections this node holds.
+    pub collection_keys: Arc<crate::private::CollectionKeys>,
+    /// Class III documents.
+    pub documents: Arc<dyn DocumentStore>,
 }
 
 impl<S: Store> Chains<S> {
@@ -98,6 +110,8 @@ impl<S: Store> Chains<S> {
             members: c.members,
             tls: c.tls,
             witness_keys: c.witness_keys,
+            collection_keys: c.collection_keys,
+            documents: c.documents,
             map: Default::default(),
             me: me.clone(),
         });
@@ -157,6 +171,8 @@ impl<S: Store> Chains<S> {
             raft: self.raft.clone(),
             quorum: Some(quorum),
             witnesses: Arc::new(Witnesses::new(self.witness_keys.clone())),
+            collection_keys: self.collection_keys.clone(),
+            documents: self.documents.clone(),
             chains: self.me.clone(),
         });
         map.insert(name.to_string(), chain.clone());
@@ -345,9 +361,13 @@ impl<S: Store> ChainBackend for NodeChain<S> {
         self.witnesses.add(&self.ledger, note)
     }
 
-    fn submit(&self, signed_tx: Bytes) -> BoxFuture<'static, Result<Committed, ServiceError>> {
+    fn submit(
+        &self,
+        signed_tx: Bytes,
+        private: Option<pb::PrivatePayload>,
+    ) -> BoxFuture<'static, Result<Committed, ServiceError>> {
         let r = self.router.clone();
-        Box::pin(async move { r.submit(signed_tx).await })
+        Box::pin(async move { r.submit(signed_tx, private).await })
     }
 
     fn heights(&self) -> watch::Receiver<u64> {
@@ -406,23 +426,69 @@ impl<S: Store> DataBackend for NodeChain<S> {
         let days = self.ledger.reading_days(asset_no, from, to, limit)?;
         let mut out = Vec::with_capacity(days.len());
         for (day, index) in days {
+            let leaf = self.ledger.entry(index)?.leaf;
             let Payload::RecordReading(r) = payload_at(&self.ledger, index)? else {
                 return Err(ServiceError::Internal(format!(
                     "reading {asset_no:?}/{day} points at leaf {index}, which is not a reading"
                 )));
             };
-            out.push(pb::DailyReading {
+            let mut d = pb::DailyReading {
                 day,
                 leaf_index: index,
-                import_wh: r.import_wh.iter().sum(),
-                export_wh: r.export_wh.iter().sum(),
-                register_import_wh: r.register_import_wh,
-                register_export_wh: r.register_export_wh,
-                import_intervals_wh: r.import_wh,
-                export_intervals_wh: r.export_wh,
-            });
+                collection: r.collection.clone(),
+                ..Default::default()
+            };
+            let purge = self
+                .ledger
+                .metrology_record(&keys::purged(&hex::encode(&r.commitment)))?;
+            if let Some((by, _)) = purge {
+                d.purged_by = Some(by);
+                out.push(d);
+                continue;
+            }
+            let sealed = self.ledger.sealed_payload(index)?.ok_or_else(|| {
+                ServiceError::FailedPrecondition(format!(
+                    "this node does not hold the class II payload of leaf {index}"
+                ))
+            })?;
+            let (salt, payload) = self
+                .collection_keys
+                .open(&r.collection, &merkle::leaf_hash(&leaf), index, &sealed)
+                .map_err(|e| match e {
+                    crate::private::PrivateError::NoKey(_) => {
+                        ServiceError::FailedPrecondition(e.to_string())
+                    }
+                    e => ServiceError::Internal(e.to_string()),
+                })?;
+            // The store is not trusted either: what is served must match the leaf.
+            if gridledger_core::private::commitment(&salt, &payload).as_slice() != r.commitment {
+                return Err(ServiceError::Internal(format!(
+                    "the stored payload of leaf {index} does not match its commitment"
+                )));
+            }
+            let v = gridledger_core::private::decode_reading(&payload).map_err(|e| {
+                ServiceError::Internal(format!("stored reading of leaf {index}: {e}"))
+            })?;
+            d.import_wh = v.import_wh.iter().sum();
+            d.export_wh = v.export_wh.iter().sum();
+            d.register_import_wh = v.register_import_wh;
+            d.register_export_wh = v.register_export_wh;
+            d.import_intervals_wh = v.import_wh;
+            d.export_intervals_wh = v.export_wh;
+            d.salt = salt.to_vec();
+            d.payload = payload;
+            out.push(d);
         }
         Ok(out)
+    }
+
+    fn collection_members(&self, name: &str) -> Result<Option<Vec<String>>, ServiceError> {
+        Ok(self
+            .ledger
+            .collections()?
+            .into_iter()
+            .find(|c| c.name == name)
+            .map(|c| c.members))
     }
 
     fn record(&self, key: &[u8]) -> Result<Option<(u64, Vec<u8>)>, ServiceError> {
@@ -443,5 +509,17 @@ impl<S: Store> DataBackend for NodeChain<S> {
 
     fn position(&self) -> Result<(String, u64), ServiceError> {
         Ok((self.ledger.origin().to_string(), self.ledger.tip().size))
+    }
+
+    fn documents(&self) -> Arc<dyn DocumentStore> {
+        self.documents.clone()
+    }
+
+    fn submit_anchor(
+        &self,
+        signed_tx: Bytes,
+    ) -> BoxFuture<'static, Result<Committed, ServiceError>> {
+        let r = self.router.clone();
+        Box::pin(async move { r.submit(signed_tx, None).await })
     }
 }

@@ -39,7 +39,7 @@ const RULES_KEY: &[u8] = b"rules_version";
 /// The contract rules of this build. Raise it whenever a change to `contract` or
 /// `metrology` can judge an existing log differently: such a log is then refused at
 /// start instead of being replayed (snapshots, reindex) under other rules.
-pub const RULES_VERSION: u64 = 4;
+pub const RULES_VERSION: u64 = 5;
 
 /// One journal record: the block `height` of channel `channel` ("" = system) was made by
 /// the Raft entry at `index`.
@@ -66,6 +66,8 @@ pub struct OrderedBlock {
     pub proposer: String,
     /// The Raft index of the entry (journalled when a block is written).
     pub index: Option<u64>,
+    /// Sealed class II payloads, by position in `leaves`.
+    pub private: Vec<crate::raft::Sidecar>,
 }
 
 /// Every channel's ledger on this node.
@@ -292,6 +294,7 @@ impl<S: Store> Channels<S> {
                 extra,
                 with_block: journal,
                 durability,
+                private: block.private.clone(),
             },
             if check_signatures {
                 SignatureCheck::Unless(&self.verified)

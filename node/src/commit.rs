@@ -20,6 +20,7 @@ use bytes::Bytes;
 use gridledger_core::merkle;
 use gridledger_core::pb::SignedTx;
 use gridledger_core::tx;
+use gridledger_proto::v1::PrivatePayload;
 use gridledger_services::ServiceError;
 use gridledger_services::backend::Committed;
 use prost::Message as _;
@@ -72,6 +73,8 @@ struct Pending {
     leaf: Bytes,
     tx: SignedTx,
     reply: Reply,
+    /// A class II transaction's payload, sealed (see [`crate::private`]).
+    private: Option<Vec<u8>>,
 }
 
 /// Handle to the committer; cheap to clone.
@@ -79,6 +82,7 @@ struct Pending {
 pub struct Committer {
     tx: mpsc::Sender<Pending>,
     heights: watch::Receiver<u64>,
+    keys: Arc<crate::private::CollectionKeys>,
 }
 
 impl Committer {
@@ -89,6 +93,7 @@ impl Committer {
         cfg: CommitConfig,
         sink: Sink,
         verified: Arc<crate::ledger::VerifiedLeaves>,
+        keys: Arc<crate::private::CollectionKeys>,
     ) -> Self {
         let (tx, rx) = mpsc::channel(cfg.queue);
         let heights = ledger.heights();
@@ -99,19 +104,34 @@ impl Committer {
             .spawn(move || apply_loop(apply_rx, sink))
             .expect("spawn apply thread");
         tokio::spawn(collect_loop(rx, apply_tx, cfg, verified));
-        Self { tx, heights }
+        Self { tx, heights, keys }
     }
 
-    /// Submits encoded SignedTx bytes; resolves after commit or rejection.
-    pub async fn submit(&self, leaf: Bytes) -> Result<Committed, ServiceError> {
+    /// Submits encoded SignedTx bytes, with the payload of a class II transaction;
+    /// resolves after commit or rejection.
+    ///
+    /// A class II payload is checked against the leaf's commitment and sealed here,
+    /// before ordering, so neither the Raft log nor any replica's store ever holds it in
+    /// plain form.
+    pub async fn submit(
+        &self,
+        leaf: Bytes,
+        private: Option<PrivatePayload>,
+    ) -> Result<Committed, ServiceError> {
         let tx = SignedTx::decode(leaf.clone()).map_err(|e| {
             ServiceError::InvalidArgument(format!(
                 "signed_tx is not a valid SignedTx protobuf: {e}"
             ))
         })?;
+        let private = self.seal(&leaf, &tx, private)?;
         let (reply, rx) = oneshot::channel();
         self.tx
-            .try_send(Pending { leaf, tx, reply })
+            .try_send(Pending {
+                leaf,
+                tx,
+                reply,
+                private,
+            })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => ServiceError::ResourceExhausted(
                     "the node's submission queue is full; retry with back-off".into(),
@@ -129,6 +149,35 @@ impl Committer {
     /// The committed height, updated after every block.
     pub fn heights(&self) -> watch::Receiver<u64> {
         self.heights.clone()
+    }
+
+    /// Checks and seals a class II payload; refuses a class II transaction without one
+    /// and a payload beside a class I transaction.
+    fn seal(
+        &self,
+        leaf: &Bytes,
+        tx: &SignedTx,
+        private: Option<PrivatePayload>,
+    ) -> Result<Option<Vec<u8>>, ServiceError> {
+        use gridledger_core::private::{self as p, PrivateError};
+        // Undecodable bodies are the contracts' to refuse, with their rule.
+        let Ok(body) = gridledger_core::pb::TxBody::decode(tx.body.as_slice()) else {
+            return Ok(None);
+        };
+        let invalid = |e: PrivateError| ServiceError::InvalidArgument(e.to_string());
+        match (p::class_ii(&body), private) {
+            (None, None) => Ok(None),
+            (None, Some(_)) => Err(invalid(PrivateError::Unexpected)),
+            (Some(c), None) => Err(invalid(PrivateError::Missing(c.record_type))),
+            (Some(_), Some(pp)) => {
+                let c = p::check_payload(&body, &pp.salt, &pp.payload).map_err(invalid)?;
+                let salt: [u8; p::SALT_LEN] = pp.salt.as_slice().try_into().expect("checked");
+                self.keys
+                    .seal(c.collection, &merkle::leaf_hash(leaf), &salt, &pp.payload)
+                    .map(Some)
+                    .map_err(|e| ServiceError::FailedPrecondition(e.to_string()))
+            }
+        }
     }
 }
 
@@ -273,17 +322,24 @@ pub struct Router<S: Store> {
     cfg: CommitConfig,
     sink: Sink,
     committers: parking_lot::Mutex<std::collections::HashMap<String, Committer>>,
+    keys: Arc<crate::private::CollectionKeys>,
 }
 
 impl<S: Store> Router<S> {
     /// A router over `channels`, with blocks going to `sink` (its channel is set per
     /// committer).
-    pub fn new(channels: Arc<crate::channels::Channels<S>>, cfg: CommitConfig, sink: Sink) -> Self {
+    pub fn new(
+        channels: Arc<crate::channels::Channels<S>>,
+        cfg: CommitConfig,
+        sink: Sink,
+        keys: Arc<crate::private::CollectionKeys>,
+    ) -> Self {
         Self {
             channels,
             cfg,
             sink,
             committers: Default::default(),
+            keys,
         }
     }
 
@@ -303,6 +359,7 @@ impl<S: Store> Router<S> {
             self.cfg.clone(),
             sink,
             self.channels.verified().clone(),
+            self.keys.clone(),
         );
         map.insert(name.to_string(), c.clone());
         Some(c)
@@ -313,7 +370,11 @@ impl<S: Store> Router<S> {
     /// # Errors
     /// As [`Committer::submit`]; a transaction whose origin names no channel of this
     /// ledger is refused under rule `4.1/origin` before it is ordered.
-    pub async fn submit(&self, leaf: Bytes) -> Result<Committed, ServiceError> {
+    pub async fn submit(
+        &self,
+        leaf: Bytes,
+        private: Option<PrivatePayload>,
+    ) -> Result<Committed, ServiceError> {
         // With no data channel, everything goes to the system channel, whose contracts
         // check the origin (so the common case pays no extra decode).
         let name = if self.channels.names().is_empty() {
@@ -344,7 +405,7 @@ impl<S: Store> Router<S> {
         let c = self
             .committer(&name)
             .ok_or_else(|| ServiceError::Internal(format!("channel {name:?} has no ledger")))?;
-        c.submit(leaf).await
+        c.submit(leaf, private).await
     }
 }
 
@@ -375,13 +436,25 @@ fn apply_loop(rx: std::sync::mpsc::Receiver<(Vec<Pending>, watch::Sender<usize>)
         // The proposer's clock stamps the block (contracts read this, never a clock);
         // it never goes backwards, even if the wall clock does.
         last_ts = last_ts.max(now_ms());
-        let (leaves, replies): (Vec<Bytes>, Vec<Reply>) =
-            batch.into_iter().map(|p| (p.leaf, p.reply)).unzip();
+        let mut private = Vec::new();
+        let mut leaves = Vec::with_capacity(batch.len());
+        let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+        for (i, p) in batch.into_iter().enumerate() {
+            if let Some(sealed) = p.private {
+                private.push(crate::raft::Sidecar {
+                    position: i as u32,
+                    sealed,
+                });
+            }
+            leaves.push(p.leaf);
+            replies.push(p.reply);
+        }
         let proposal = crate::raft::BlockProposal {
             timestamp_ms: last_ts,
             proposer: sink.proposer.clone(),
             channel: sink.channel.clone(),
             leaves: leaves.iter().map(|l| l.to_vec()).collect(),
+            private,
         };
         let started = Instant::now();
         // Enqueued in order here; the outcome is awaited off this thread.

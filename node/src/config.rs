@@ -42,6 +42,40 @@ pub struct NodeConfig {
     /// whose cosignatures this node accepts and attaches.
     #[serde(default)]
     pub witness_keys: Vec<String>,
+    /// Class II and III data (DESIGN.md §4).
+    #[serde(default)]
+    pub data: DataConfig,
+}
+
+/// Where class II keys and class III documents live.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Directory of collection keys, `<collection>.key` (64 hex digits each). Only nodes
+    /// of a collection's member orgs should hold its key. Default: `<data_dir>/collection-keys`.
+    #[serde(default)]
+    pub collection_keys: Option<PathBuf>,
+    /// The object store's directory for class III documents (local disk). Default:
+    /// `<data_dir>/documents`.
+    #[serde(default)]
+    pub documents: Option<PathBuf>,
+    /// Largest document an upload may carry, bytes.
+    #[serde(default = "max_document_bytes")]
+    pub max_document_bytes: u64,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            collection_keys: None,
+            documents: None,
+            max_document_bytes: max_document_bytes(),
+        }
+    }
+}
+
+fn max_document_bytes() -> u64 {
+    32 << 20
 }
 
 /// One member of a cluster, as the bootstrapping node announces it.
@@ -437,7 +471,31 @@ impl NodeConfig {
         if a.min_password_len < 8 {
             return Err(err("auth.min_password_len", "at least 8"));
         }
+        if self.data.max_document_bytes == 0
+            || self.data.max_document_bytes > gridledger_core::private::MAX_DOCUMENT_BYTES
+        {
+            return Err(err(
+                "data.max_document_bytes",
+                "1 byte to 4 GiB (the contracts' limit)",
+            ));
+        }
         Ok(())
+    }
+
+    /// The collection-key directory.
+    pub fn collection_keys_dir(&self) -> PathBuf {
+        self.data
+            .collection_keys
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("collection-keys"))
+    }
+
+    /// The document store's directory.
+    pub fn documents_dir(&self) -> PathBuf {
+        self.data
+            .documents
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("documents"))
     }
 
     /// The group-commit settings.

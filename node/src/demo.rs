@@ -112,6 +112,27 @@ fn body(origin: &str, nonce: u64, payload: Payload) -> pb::TxBody {
     }
 }
 
+/// The collection of the demo's readings.
+pub const READINGS_COLLECTION: &str = "readings";
+
+/// One transaction of the seed: its leaf and, for class II, its private payload.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// Encoded SignedTx.
+    pub leaf: Vec<u8>,
+    /// Salt and payload of a class II transaction (sent beside the leaf).
+    pub private: Option<gridledger_proto::v1::PrivatePayload>,
+}
+
+impl From<Vec<u8>> for Submission {
+    fn from(leaf: Vec<u8>) -> Self {
+        Self {
+            leaf,
+            private: None,
+        }
+    }
+}
+
 /// Phases of the seed; each phase depends on the ones before it being committed.
 ///
 /// `client_key` is the dev CLI's signing key; it is registered as an operator of
@@ -125,7 +146,7 @@ pub fn seed(
     token_keys: &[(String, [u8; 32])],
     meters: usize,
     days: usize,
-) -> Vec<Vec<Vec<u8>>> {
+) -> Vec<Vec<Submission>> {
     let reg = org_key(ORGS[0].id);
     let mut nonce = 0u64;
     let mut next = || {
@@ -220,6 +241,43 @@ pub fn seed(
         )));
     }
 
+    // The readings collection (DOMAIN.md §2.8): the meters' owners and the market
+    // operator hold the class II reading payloads. Proposed and approved by the
+    // regulator (rule 4.5).
+    genesis.push(enc(tx::sign(
+        &reg,
+        &body(
+            origin,
+            next(),
+            Payload::ProposeChange(pb::ProposeChange {
+                proposal_id: "collection-readings".into(),
+                reason: "readings are class II personal data".into(),
+                change: Some(pb::propose_change::Change::DefineCollection(
+                    pb::DefineCollection {
+                        name: READINGS_COLLECTION.into(),
+                        member_orgs: vec![
+                            "grid-north".into(),
+                            "grid-south".into(),
+                            "mkt-px".into(),
+                        ],
+                        record_types: vec!["reading".into()],
+                    },
+                )),
+            }),
+        ),
+    )));
+    genesis.push(enc(tx::sign(
+        &reg,
+        &body(
+            origin,
+            next(),
+            Payload::CastVote(pb::CastVote {
+                proposal_id: "collection-readings".into(),
+                approve: true,
+            }),
+        ),
+    )));
+
     // Phases 2-4: qualifications and the traceability chain (DOMAIN.md §2.1-2.2).
     let [quals, cal_ref, accept_ref, cal_std, accept_std] = metrology_setup(origin, &mut next);
 
@@ -230,6 +288,7 @@ pub fn seed(
     let mut instruments = Vec::with_capacity(meters);
     let mut certificates = Vec::with_capacity(meters);
     let mut readings = Vec::with_capacity(meters * days);
+    let mut private = Vec::with_capacity(meters * days);
     for i in 0..meters {
         let owner = grids[i % 2];
         let okey = org_key(owner);
@@ -311,6 +370,25 @@ pub fn seed(
                 .collect();
             register += import.iter().sum::<u64>();
             register_export += export.iter().sum::<u64>();
+            let values = pb::ReadingValues {
+                import_wh: import,
+                export_wh: export,
+                register_import_wh: register,
+                register_export_wh: register_export,
+            }
+            .encode_to_vec();
+            let mut salt = [0u8; 32];
+            for c in salt.chunks_mut(8) {
+                c.copy_from_slice(&rng.next().to_le_bytes());
+            }
+            let commitment = gridledger_core::private::commitment(&salt, &values);
+            private.push((
+                readings.len(),
+                gridledger_proto::v1::PrivatePayload {
+                    salt: salt.to_vec(),
+                    payload: values,
+                },
+            ));
             readings.push(enc(tx::sign(
                 &okey,
                 &body(
@@ -319,11 +397,9 @@ pub fn seed(
                     Payload::RecordReading(pb::RecordReading {
                         asset_no: asset.clone(),
                         day: format!("2026-11-{:02}", 1 + d),
-                        import_wh: import,
-                        export_wh: export,
-                        register_import_wh: register,
-                        register_export_wh: register_export,
                         corrects: None,
+                        commitment: commitment.to_vec(),
+                        collection: READINGS_COLLECTION.into(),
                     }),
                 ),
             )));
@@ -367,16 +443,21 @@ pub fn seed(
             ),
         )));
     }
+    let mut readings: Vec<Submission> = readings.into_iter().map(Submission::from).collect();
+    for (i, p) in private {
+        readings[i].private = Some(p);
+    }
+    let plain = |phase: Phase| phase.into_iter().map(Submission::from).collect::<Vec<_>>();
     vec![
-        genesis,
-        quals,
-        cal_ref,
-        accept_ref,
-        cal_std,
-        accept_std,
-        instruments,
-        certificates,
-        plans,
+        plain(genesis),
+        plain(quals),
+        plain(cal_ref),
+        plain(accept_ref),
+        plain(cal_std),
+        plain(accept_std),
+        plain(instruments),
+        plain(certificates),
+        plain(plans),
         readings,
     ]
 }

@@ -136,8 +136,18 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<NodeConfig> {
         },
         cluster: None,
         witness_keys: Vec::new(),
+        data: crate::config::DataConfig {
+            collection_keys: Some(dir.join("collection-keys")),
+            documents: Some(dir.join("documents")),
+            ..Default::default()
+        },
     };
     cfg.validate()?;
+    // The dev node stands in for every member org, so it holds every collection's key.
+    crate::private::CollectionKeys::ensure_key(
+        &dir.join("collection-keys"),
+        crate::demo::READINGS_COLLECTION,
+    )?;
     std::fs::write(&config_path, toml::to_string_pretty(&cfg)?)?;
 
     let signer = NoteSigner::new(
@@ -263,10 +273,10 @@ pub async fn run(
         for (i, phase) in phases.into_iter().enumerate() {
             // Genesis goes one by one, in order; later phases go in parallel.
             if i == 0 {
-                for leaf in phase {
+                for sub in phase {
                     running
                         .router
-                        .submit(leaf.into())
+                        .submit(sub.leaf.into(), None)
                         .await
                         .context("seeding genesis")?;
                     total += 1;
@@ -276,7 +286,7 @@ pub async fn run(
                 let results = futures::future::join_all(
                     phase
                         .into_iter()
-                        .map(|leaf| running.router.submit(leaf.into())),
+                        .map(|sub| running.router.submit(sub.leaf.into(), sub.private)),
                 )
                 .await;
                 if let Some(e) = results.into_iter().find_map(Result::err) {

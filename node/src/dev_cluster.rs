@@ -86,6 +86,10 @@ fn prepare(dir: &Path, opts: &DevOptions, n: usize) -> anyhow::Result<Vec<PathBu
         });
     }
     let mut keys = Vec::new();
+    crate::private::CollectionKeys::ensure_key(
+        &dir.join("collection-keys"),
+        crate::demo::READINGS_COLLECTION,
+    )?;
     for (i, m) in members.iter().enumerate() {
         let nd = node_dir(dir, i + 1);
         std::fs::create_dir_all(&nd)?;
@@ -128,6 +132,13 @@ fn prepare(dir: &Path, opts: &DevOptions, n: usize) -> anyhow::Result<Vec<PathBu
                 snapshot_keep: 1000,
             }),
             witness_keys: Vec::new(),
+            // One key for every dev node: they stand in for the member orgs' nodes. In
+            // production only nodes of the collection's member orgs hold it.
+            data: crate::config::DataConfig {
+                collection_keys: Some(dir.join("collection-keys")),
+                documents: Some(nd.join("documents")),
+                ..Default::default()
+            },
         };
         cfg.validate()?;
         std::fs::write(nd.join("config.toml"), toml::to_string_pretty(&cfg)?)?;
@@ -241,12 +252,13 @@ async fn seed(dir: &Path, members: &[MemberConfig], opts: &DevOptions) -> anyhow
             // Genesis must go in order; later phases are independent.
             let chunk = if total == 0 { 1 } else { 256 };
             for part in phase.chunks(chunk) {
-                let sends = part.iter().map(|leaf| {
+                let sends = part.iter().map(|sub| {
                     let mut c = c.clone();
-                    let leaf = leaf.clone();
+                    let sub = sub.clone();
                     async move {
                         c.submit(pb::SubmitRequest {
-                            signed_tx: leaf.into(),
+                            signed_tx: sub.leaf.into(),
+                            private_payload: sub.private,
                         })
                         .await
                     }

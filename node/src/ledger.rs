@@ -85,6 +85,9 @@ pub struct BlockWrite {
     /// `Sync` unless a durable log already holds the block and replays it after a crash
     /// (Raft's log: see `raft::state_machine`).
     pub durability: Durability,
+    /// Sealed class II payloads by position in the block's leaves: stored under the leaf
+    /// index of each accepted class II transaction (never hashed).
+    pub private: Vec<crate::raft::Sidecar>,
 }
 
 impl Default for BlockWrite {
@@ -93,6 +96,7 @@ impl Default for BlockWrite {
             extra: WriteBatch::new(),
             with_block: WriteBatch::new(),
             durability: Durability::Sync,
+            private: Vec::new(),
         }
     }
 }
@@ -633,6 +637,7 @@ impl<S: Store> Ledger<S> {
             extra,
             with_block,
             durability,
+            private,
         } = write;
         let mut frontier = self.frontier.lock();
         let tip = self.tip.read().clone();
@@ -723,7 +728,9 @@ impl<S: Store> Ledger<S> {
         let mut results = Vec::with_capacity(leaves.len());
         let mut next = frontier.clone();
         let mut counts = tip.counts.clone();
-        for ((leaf, d), leaf_hash) in leaves.iter().zip(decoded).zip(&hashes) {
+        for (position, ((leaf, d), leaf_hash)) in
+            leaves.iter().zip(decoded).zip(&hashes).enumerate()
+        {
             let checked = d
                 .map_err(|e| match e {
                     tx::TxError::BadSignature(_) => Rejection {
@@ -748,16 +755,23 @@ impl<S: Store> Ledger<S> {
                                 kind: contract::RejectKind::Invalid,
                             })?;
                     let effects = contract::check(&view, &ctx, &key, &body)?;
-                    Ok((effects, tx::payload_kind(&body)))
+                    let class_ii = gridledger_core::private::class_ii(&body).is_some();
+                    Ok((effects, tx::payload_kind(&body), class_ii))
                 });
             match checked {
                 Err(r) => results.push(Err(r)),
-                Ok((effects, kind)) => {
+                Ok((effects, kind, class_ii)) => {
                     let index = next.size();
                     next.push(*leaf_hash, |level, idx, h| {
                         batch.put(Cf::Nodes, keys::node(level, idx), h.to_vec())
                     });
                     batch.put(Cf::Leaves, keys::u64k(index), leaf.clone());
+                    // Before the effects, so a purge later in the block finds it.
+                    if class_ii
+                        && let Some(s) = private.iter().find(|s| s.position as usize == position)
+                    {
+                        batch.put(Cf::Private, keys::u64k(index), s.sealed.clone());
+                    }
                     for e in effects {
                         view.apply_effect(e, index, &mut batch);
                     }
@@ -1143,6 +1157,38 @@ impl<S: Store> Ledger<S> {
             .into_iter()
             .map(|(_, v)| v)
             .collect())
+    }
+
+    /// The sealed class II payloads held for leaves `[first, first + count)`: (leaf index,
+    /// sealed bytes).
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn sealed_payloads(&self, first: u64, count: u64) -> Result<Vec<(u64, Vec<u8>)>> {
+        let end = first.saturating_add(count);
+        self.store
+            .scan(
+                Cf::Private,
+                &keys::u64k(first),
+                &keys::u64k(end),
+                count as usize,
+            )?
+            .into_iter()
+            .map(|(k, v)| {
+                let i = <[u8; 8]>::try_from(k.as_slice())
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| LedgerError::Corrupt("private store key is not 8 bytes".into()))?;
+                Ok((i, v))
+            })
+            .collect()
+    }
+
+    /// The sealed class II payload of one leaf, if this node holds it.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn sealed_payload(&self, index: u64) -> Result<Option<Vec<u8>>> {
+        Ok(self.store.get(Cf::Private, &keys::u64k(index))?)
     }
 
     /// One leaf and its block.
@@ -1545,6 +1591,7 @@ impl<'a, S: Store> Overlay<'a, S> {
                 );
                 self.records.insert(key, (index, value));
             }
+            Effect::Purge(leaf) => batch.delete(Cf::Private, keys::u64k(leaf)),
         }
     }
 }

@@ -13,6 +13,8 @@
 //! - [`pki`]: development CA and certificates (rcgen).
 //! - [`dev`]: `gridledger-node dev`, the single-directory demo node.
 //! - [`demo`]: the deterministic demo consortium.
+//! - [`private`]: class II payloads at rest (collection keys, XChaCha20-Poly1305).
+//! - [`documents`]: class III documents in the object store (streamed, digests checked).
 //! - [`cli`]: the node binary's commands (main.rs only parses and calls in).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -27,8 +29,10 @@ pub mod config;
 pub mod demo;
 pub mod dev;
 pub mod dev_cluster;
+pub mod documents;
 pub mod ledger;
 pub mod pki;
+pub mod private;
 pub mod quorum;
 pub mod raft;
 pub mod server;

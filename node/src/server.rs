@@ -117,6 +117,11 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
     )
     .await?;
     servers.extend(peer);
+    let collection_keys = Arc::new(
+        crate::private::CollectionKeys::load(&cfg.collection_keys_dir())
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    tracing::info!(collections = ?collection_keys, "collection keys loaded");
     let router = Arc::new(Router::new(
         channels.clone(),
         cfg.commit_config(),
@@ -126,6 +131,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
             channel: String::new(),
             runtime: tokio::runtime::Handle::current(),
         },
+        collection_keys.clone(),
     ));
     let chains = Chains::start(ChainsConfig {
         channels: channels.clone(),
@@ -140,6 +146,11 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
             .iter()
             .map(|k| gridledger_core::note::VerifierKey::parse(k))
             .collect::<Result<_, _>>()?,
+        collection_keys: collection_keys.clone(),
+        documents: Arc::new(crate::documents::ObjectDocuments::local(
+            &cfg.documents_dir(),
+            cfg.data.max_document_bytes,
+        )?),
     });
     let chain = chains.system();
     if !serve_peer {

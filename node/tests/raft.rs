@@ -148,6 +148,9 @@ fn phases() -> Vec<Vec<Vec<u8>>> {
         20,
         2,
     )
+    .into_iter()
+    .map(|phase| phase.into_iter().map(|s| s.leaf).collect())
+    .collect()
 }
 
 async fn leader(rs: &[&Replica]) -> Raft {
@@ -204,6 +207,7 @@ async fn replicas_apply_the_same_blocks_and_a_late_replica_catches_up_by_snapsho
     for (i, phase) in phases().into_iter().enumerate() {
         let r = l
             .client_write(BlockProposal {
+                private: Vec::new(),
                 timestamp_ms: 1_800_000_000_000 + i as u64,
                 proposer: format!("node-{leader_id}"),
                 channel: String::new(),
@@ -224,6 +228,7 @@ async fn replicas_apply_the_same_blocks_and_a_late_replica_catches_up_by_snapsho
     let n = replay.len();
     let r = l
         .client_write(BlockProposal {
+            private: Vec::new(),
             timestamp_ms: 1_700_000_001_000,
             proposer: format!("node-{leader_id}"),
             channel: String::new(),
@@ -245,6 +250,7 @@ async fn replicas_apply_the_same_blocks_and_a_late_replica_catches_up_by_snapsho
     forged[n - 1] ^= 1; // the signature is the last field
     let r = l
         .client_write(BlockProposal {
+            private: Vec::new(),
             timestamp_ms: 1_700_000_002_000,
             // Proposed outside the leader's committer (which verifies before proposing),
             // as a compromised or buggy proposer would: no replica trusts it.
@@ -348,6 +354,7 @@ async fn write(
 ) -> (Vec<Option<String>>, u64) {
     let r = l
         .client_write(BlockProposal {
+            private: Vec::new(),
             timestamp_ms: ts,
             proposer: "node-x".into(),
             channel: channel.into(),
@@ -647,6 +654,7 @@ async fn an_interrupted_snapshot_install_is_not_applied_again() {
     let entry = |index: u64, leaves: Vec<Vec<u8>>| Entry::<TypeConfig> {
         log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
         payload: EntryPayload::Normal(BlockProposal {
+            private: Vec::new(),
             timestamp_ms: 1_800_000_000_000 + index,
             proposer: "node-1".into(),
             channel: String::new(),

@@ -120,8 +120,13 @@ pub trait ChainBackend: Send + Sync + 'static {
     /// # Errors
     /// NotFound beyond the tree.
     fn root_at(&self, size: u64) -> Result<Hash>;
-    /// Submits encoded SignedTx bytes; resolves once committed (or rejected).
-    fn submit(&self, signed_tx: Bytes) -> BoxFuture<'static, Result<Committed>>;
+    /// Submits encoded SignedTx bytes, with the salt and payload of a class II
+    /// transaction; resolves once committed (or rejected).
+    fn submit(
+        &self,
+        signed_tx: Bytes,
+        private: Option<gridledger_proto::v1::PrivatePayload>,
+    ) -> BoxFuture<'static, Result<Committed>>;
     /// Watch the committed height.
     fn heights(&self) -> watch::Receiver<u64>;
     /// Largest SignedTx accepted, in bytes.
@@ -247,6 +252,8 @@ pub trait DataBackend: Send + Sync + 'static {
         to: &str,
         limit: usize,
     ) -> Result<Vec<gridledger_proto::v1::DailyReading>>;
+    /// The member orgs of a class II collection (on the ledger), if it exists.
+    fn collection_members(&self, name: &str) -> Result<Option<Vec<String>>>;
     /// A metrology record by state key (`gridledger_core::metrology::keys`): its leaf
     /// index and JSON.
     fn record(&self, key: &[u8]) -> Result<Option<(u64, Vec<u8>)>>;
@@ -260,4 +267,8 @@ pub trait DataBackend: Send + Sync + 'static {
     fn receipt(&self, index: u64) -> Result<String>;
     /// The ledger's origin and current tree size (stamped on views).
     fn position(&self) -> Result<(String, u64)>;
+    /// The class III document store.
+    fn documents(&self) -> std::sync::Arc<dyn crate::documents::DocumentStore>;
+    /// Submits a document's anchor transaction; resolves once committed (or rejected).
+    fn submit_anchor(&self, signed_tx: Bytes) -> BoxFuture<'static, Result<Committed>>;
 }

@@ -208,9 +208,10 @@ impl<B: ChainBackend> ChainService for Chain<B> {
         &self,
         r: Request<pb::SubmitRequest>,
     ) -> Result<Response<pb::SubmitResponse>, Status> {
-        let tx = r.into_inner().signed_tx;
+        let r = r.into_inner();
+        let tx = r.signed_tx;
         check_size(tx.len(), self.backend.max_tx_bytes())?;
-        let c = self.backend.submit(tx).await?;
+        let c = self.backend.submit(tx, r.private_payload).await?;
         Ok(Response::new(convert::committed(c)))
     }
 
@@ -249,7 +250,7 @@ impl<B: ChainBackend> ChainService for Chain<B> {
                     if out.received > MAX_TX_PER_STREAM {
                         return Err(ServiceError::ResourceExhausted(format!("a stream carries at most {MAX_TX_PER_STREAM} transactions; {} were committed before the limit", out.committed)).into());
                     }
-                    let tx = msg.signed_tx;
+                    let (tx, private) = (msg.signed_tx, msg.private_payload);
                     let within_rate = bucket.as_mut().is_none_or(Bucket::take);
                     let fut: futures::future::BoxFuture<'static, (u64, Result<_, ServiceError>)> = match check_size(tx.len(), max) {
                         Ok(()) if !within_rate => Box::pin(async move {
@@ -259,7 +260,7 @@ impl<B: ChainBackend> ChainService for Chain<B> {
                         }),
                         Err(e) => Box::pin(async move { (pos, Err(e)) }),
                         Ok(()) => {
-                            let f = self.backend.submit(tx);
+                            let f = self.backend.submit(tx, private);
                             Box::pin(async move { (pos, f.await) })
                         }
                     };

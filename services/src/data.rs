@@ -154,9 +154,30 @@ impl<B: DataBackend> Data<B> {
         if !may_read_readings(p, asset, &owner, from, to) {
             return Err(denied());
         }
+        let readings = self.backend.readings(asset, from, to, MAX_DAYS)?;
+        // The on-ledger half of the policy: the grant's org must belong to the collection
+        // each payload was written under (a collection redefined without an org cuts
+        // that org off at once).
+        let mut checked: Vec<&str> = Vec::new();
+        for r in &readings {
+            if checked.contains(&r.collection.as_str()) {
+                continue;
+            }
+            let members = self
+                .backend
+                .collection_members(&r.collection)?
+                .unwrap_or_default();
+            if !members.contains(&p.org) {
+                return Err(ServiceError::PermissionDenied(format!(
+                    "org {:?} is not a member of collection {:?}, which holds these readings",
+                    p.org, r.collection
+                )));
+            }
+            checked.push(&r.collection);
+        }
         Ok(pb::GetReadingsResponse {
             asset_no: asset.to_string(),
-            readings: self.backend.readings(asset, from, to, MAX_DAYS)?,
+            readings,
         })
     }
 }
@@ -238,6 +259,64 @@ impl<B: DataBackend> pb::data_service_server::DataService for Data<B> {
             &today(),
             q.receipts,
         )?)?))
+    }
+
+    async fn upload_document(
+        &self,
+        r: Request<tonic::Streaming<pb::DocumentChunk>>,
+    ) -> std::result::Result<Response<pb::DocumentInfo>, Status> {
+        use futures::StreamExt as _;
+        let mut incoming = r.into_inner();
+        let first = incoming.message().await?.ok_or_else(|| {
+            ServiceError::InvalidArgument("an upload needs at least the anchor chunk".into())
+        })?;
+        if first.signed_tx.is_empty() {
+            return Err(ServiceError::InvalidArgument(
+                "the first chunk must carry the signed AnchorDocument transaction".into(),
+            )
+            .into());
+        }
+        let head = futures::stream::iter((!first.data.is_empty()).then(|| Ok(first.data.clone())));
+        let rest = incoming.map(|m| match m {
+            Ok(c) if !c.signed_tx.is_empty() => Err(ServiceError::InvalidArgument(
+                "only the first chunk may carry a transaction".into(),
+            )),
+            Ok(c) => Ok(c.data),
+            Err(s) => Err(ServiceError::InvalidArgument(format!(
+                "upload stream broke: {}",
+                s.message()
+            ))),
+        });
+        let info = self
+            .upload(first.signed_tx.into(), Box::pin(head.chain(rest)))
+            .await?;
+        Ok(Response::new(info))
+    }
+
+    async fn get_document(
+        &self,
+        r: Request<pb::DocumentRequest>,
+    ) -> std::result::Result<Response<pb::DocumentInfo>, Status> {
+        let q = r.get_ref();
+        Ok(Response::new(self.document(&q.sha256, q.receipt).await?))
+    }
+
+    type DownloadDocumentStream =
+        futures::stream::BoxStream<'static, std::result::Result<pb::DocumentChunk, Status>>;
+
+    async fn download_document(
+        &self,
+        r: Request<pb::DocumentRequest>,
+    ) -> std::result::Result<Response<Self::DownloadDocumentStream>, Status> {
+        use futures::StreamExt as _;
+        let (_, data) = self.document_bytes(&r.get_ref().sha256).await?;
+        Ok(Response::new(Box::pin(data.map(|c| {
+            c.map(|data| pb::DocumentChunk {
+                signed_tx: Default::default(),
+                data,
+            })
+            .map_err(Status::from)
+        }))))
     }
 
     async fn get_readings(

@@ -27,6 +27,10 @@ pub enum ServiceError {
     /// A limit was hit.
     #[error("{0}")]
     ResourceExhausted(String),
+    /// The request's body is larger than allowed (a document over the node's limit):
+    /// RESOURCE_EXHAUSTED over gRPC, 413 over HTTP (not 429: retrying will not help).
+    #[error("{0}")]
+    TooLarge(String),
     /// Not the leader, shutting down, or overloaded; `leader` says where to go.
     #[error("{message}")]
     Unavailable {
@@ -52,7 +56,9 @@ impl From<ServiceError> for Status {
             ServiceError::Unauthenticated(m) => Status::new(Code::Unauthenticated, m),
             ServiceError::PermissionDenied(m) => Status::new(Code::PermissionDenied, m),
             ServiceError::FailedPrecondition(m) => Status::new(Code::FailedPrecondition, m),
-            ServiceError::ResourceExhausted(m) => Status::new(Code::ResourceExhausted, m),
+            ServiceError::ResourceExhausted(m) | ServiceError::TooLarge(m) => {
+                Status::new(Code::ResourceExhausted, m)
+            }
             ServiceError::Unavailable { message, leader } => {
                 let mut s = Status::new(Code::Unavailable, message);
                 if let Some(l) = leader.and_then(|l| l.parse().ok()) {
@@ -111,6 +117,7 @@ impl ServiceError {
             ServiceError::PermissionDenied(_) => H::FORBIDDEN,
             ServiceError::FailedPrecondition(_) => H::UNPROCESSABLE_ENTITY,
             ServiceError::ResourceExhausted(_) => H::TOO_MANY_REQUESTS,
+            ServiceError::TooLarge(_) => H::PAYLOAD_TOO_LARGE,
             ServiceError::Unavailable { .. } => H::SERVICE_UNAVAILABLE,
             ServiceError::Internal(_) => H::INTERNAL_SERVER_ERROR,
         }

@@ -110,6 +110,12 @@ pub fn router<A: AuthBackend, D: DataBackend, C: super::backend::ChainBackend>(
         .route("/v1/institutions/{id}", get(institution::<A, D, C>))
         .route("/v1/settlement/check", get(settlement::<A, D, C>))
         .route("/v1/plans", get(plans::<A, D, C>))
+        .route("/v1/documents", post(upload_document::<A, D, C>))
+        .route("/v1/documents/{sha256}", get(document::<A, D, C>))
+        .route(
+            "/v1/documents/{sha256}/content",
+            get(document_content::<A, D, C>),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .with_state(g)
 }
@@ -514,4 +520,81 @@ async fn plans<A: AuthBackend, D: DataBackend, C: ChainBackend>(
         r,
     )?;
     view(&g.data, v, r)
+}
+
+/// The header that carries a document upload's signed anchor (base64 of the encoded
+/// SignedTx of an AnchorDocument).
+pub const ANCHOR_HEADER: &str = "x-gridledger-anchor";
+
+/// `POST /v1/documents`: the signed anchor in [`ANCHOR_HEADER`], the bytes as the body,
+/// streamed (never buffered whole; the node's limit and the anchor's size stop it).
+async fn upload_document<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+    State(g): G<A, D, C>,
+    headers: axum::http::HeaderMap,
+    RawQuery(q): RawQuery,
+    body: axum::body::Body,
+) -> Result<Response> {
+    use base64::Engine as _;
+    use futures::StreamExt as _;
+    params(q, &[])?;
+    let anchor = headers
+        .get(ANCHOR_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ServiceError::InvalidArgument(format!(
+                "an upload needs its signed AnchorDocument transaction, base64, in the {ANCHOR_HEADER} header"
+            ))
+        })?;
+    let signed_tx = base64::engine::general_purpose::STANDARD
+        .decode(anchor.trim())
+        .map_err(|e| {
+            ServiceError::InvalidArgument(format!("{ANCHOR_HEADER} is not base64: {e}"))
+        })?;
+    let data = body
+        .into_data_stream()
+        .map(|c| c.map_err(|e| ServiceError::InvalidArgument(format!("request body: {e}"))));
+    let info = g.data.upload(signed_tx.into(), Box::pin(data)).await?;
+    let (origin, size) = g.data.backend().position()?;
+    Ok((
+        StatusCode::CREATED,
+        Json(crate::documents::image_json(&info, &origin, size)),
+    )
+        .into_response())
+}
+
+/// `GET /v1/documents/{sha256}`: the anchor as ImageJson.
+async fn document<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+    State(g): G<A, D, C>,
+    Path(sha): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>> {
+    let q = params(q, &["receipt"])?;
+    let info = g.data.document(&sha, flag(&q, "receipt")?).await?;
+    let (origin, size) = g.data.backend().position()?;
+    Ok(Json(crate::documents::image_json(&info, &origin, size)))
+}
+
+/// `GET /v1/documents/{sha256}/content`: the bytes, with the anchored digests in headers
+/// (the client checks the bytes against the proven anchor, not against these).
+async fn document_content<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+    State(g): G<A, D, C>,
+    Path(sha): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
+    params(q, &[])?;
+    let (rec, data) = g.data.document_bytes(&sha).await?;
+    let media = axum::http::HeaderValue::from_str(&rec.media_type).unwrap_or(
+        axum::http::HeaderValue::from_static("application/octet-stream"),
+    );
+    let mut r = axum::body::Body::from_stream(data).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, media);
+    h.insert(header::CONTENT_LENGTH, rec.size.into());
+    if let Ok(v) = axum::http::HeaderValue::from_str(&rec.sha256) {
+        h.insert("x-gridledger-sha256", v);
+    }
+    if let Ok(v) = axum::http::HeaderValue::from_str(&rec.md5) {
+        h.insert("x-gridledger-md5", v);
+    }
+    Ok(r)
 }

@@ -9,6 +9,7 @@
 //! - [`chain`]: the ChainService handlers.
 //! - [`auth_service`]: the AuthService handlers.
 //! - [`data`]: DataService: records with per-record access checks.
+//! - [`documents`]: class III uploads checked against their anchors, ImageJson, downloads.
 //! - [`views`]: the metrology views (instrument, traceability, institution, settlement,
 //!   plans) as tables of ledger records, and their TableJson rendering.
 //! - [`gateway`]: the HTTP/JSON routes (axum) over the same backends.
@@ -24,6 +25,7 @@ pub mod backend;
 pub mod chain;
 pub mod convert;
 pub mod data;
+pub mod documents;
 pub mod error;
 pub mod gateway;
 pub mod openapi;

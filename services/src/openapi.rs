@@ -28,6 +28,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/institutions/{id}"),
     ("get", "/v1/settlement/check"),
     ("get", "/v1/plans"),
+    ("post", "/v1/documents"),
+    ("get", "/v1/documents/{sha256}"),
+    ("get", "/v1/documents/{sha256}/content"),
 ];
 
 fn q(name: &str, required: bool, description: &str, schema: Value) -> Value {
@@ -142,8 +145,32 @@ pub fn document() -> Value {
         "username": {"type": "string"}, "org": {"type": "string"}, "roles": strings,
         "meters": strings, "disabled": {"type": "boolean"}}});
     let class_i = "Class I records: anyone, with or without credentials.";
-    let class_ii = "Class II: the meter's bound resident, its owning grid company, a market operator, or a dynamic token naming the meter and covering the period.";
+    let class_ii = "Class II: only a dynamic token (POST /v1/auth/dynamic-tokens) naming the meter and covering the period reads; the on-ledger policy grants one to the meter's bound resident, its owning grid company and market operators whose org belongs to the readings' collection. Each reading row carries `salt` and `payload` (hex), which the reader hashes and compares with the commitment in the proven leaf; a purged reading shows only `purged_by`.";
+    let sha_param = json!({"name": "sha256", "in": "path", "required": true, "description": "The document's SHA-256, 64 lower-case hex digits.",
+                           "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}});
+    let mut upload_responses = errors(&["400", "401", "403", "409", "413"]);
+    upload_responses.insert(
+        "201".into(),
+        json_ok(
+            "The anchor, committed",
+            json!({"$ref": "#/components/schemas/ImageJson"}),
+        ),
+    );
+    let upload = json!({
+        "summary": "Upload a document (class III)",
+        "description": "The body is the document's bytes, streamed; the header `x-gridledger-anchor` carries the base64 of a signed AnchorDocument transaction (SHA-256, MD5, size, media type, file name, subject). The node refuses at once an anchor over its size limit (413), stops reading as soon as the bytes run past the declared size, keeps the bytes only if size, SHA-256 and MD5 all match the anchor (else 400, nothing stored), then commits the anchor (its contract rules apply; 409 if the document is anchored already).",
+        "tags": ["documents"],
+        "parameters": [{"name": "x-gridledger-anchor", "in": "header", "required": true,
+                        "description": "base64 of the encoded SignedTx of an AnchorDocument", "schema": {"type": "string"}}],
+        "requestBody": {"required": true, "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
+        "responses": upload_responses,
+    });
     let paths = json!({
+        "/v1/documents": {"post": upload},
+        "/v1/documents/{sha256}": {"get": op("A document's anchor", "The anchor as ImageJson: both digests, size, media type, file name, subject, the anchoring leaf and a download link; with `receipt=true` the leaf's receipt. Any authenticated caller.", &["documents"],
+            vec![sha_param.clone(), receipt_param()], None, json_ok("anchor", json!({"$ref": "#/components/schemas/ImageJson"})), &["400", "401", "404"], false)},
+        "/v1/documents/{sha256}/content": {"get": op("A document's bytes", "The bytes with the anchored media type; `x-gridledger-sha256` and `x-gridledger-md5` repeat the anchor's digests. A client checks the bytes against the proven anchor (`gridledger document get` does). Any authenticated caller.", &["documents"],
+            vec![sha_param], None, json!({"description": "the bytes", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}), &["400", "401", "404"], false)},
         "/healthz": {"get": op("Liveness", "Answers `ok` while the node serves.", &["chain"], vec![], None, text_ok("ok"), &[], true)},
         "/openapi.json": {"get": op("This document", "The gateway's OpenAPI 3.1 document.", &["meta"], vec![], None, json_ok("OpenAPI document", json!({"type": "object"})), &[], true)},
         "/v1/status": {"get": op("Ledger status", "Origin, node id, height, tree size, root and transaction counts by type.", &["chain"],
@@ -236,6 +263,7 @@ pub fn document() -> Value {
             {"name": "auth", "description": "Logins and tokens."},
             {"name": "accounts", "description": "An org's user accounts."},
             {"name": "data", "description": "Metering records (class I and II)."},
+            {"name": "documents", "description": "Class III documents: anchors on the ledger, bytes in the object store."},
             {"name": "meta", "description": "This document."}
         ],
         "security": [{"bearer": []}],
@@ -259,6 +287,17 @@ pub fn document() -> Value {
                         "data_class": {"type": "string", "enum": ["I", "II", "III"]}, "rows": {"type": "integer"}}},
                     "structure": {"type": "array", "items": {"$ref": "#/components/schemas/Column"}},
                     "cell": {"type": "array", "items": {"type": "array"}}}},
+                "ImageJson": {"type": "object", "required": ["type", "property", "sha256", "md5", "size", "media_type", "file_name", "subject", "leaf_index", "stored", "download"], "properties": {
+                    "type": {"const": "ImageJson"},
+                    "property": {"type": "object", "properties": {
+                        "description": {"type": "string"}, "origin": {"type": "string"},
+                        "tree_size": {"type": "integer"}, "data_class": {"const": "III"}}},
+                    "sha256": {"type": "string"}, "md5": {"type": "string"}, "size": {"type": "integer"},
+                    "media_type": {"type": "string"}, "file_name": {"type": "string"}, "subject": {"type": "string"},
+                    "leaf_index": {"type": "integer"},
+                    "stored": {"type": "boolean", "description": "whether this node's object store holds the bytes"},
+                    "download": {"type": "string"},
+                    "receipt": {"type": "string", "description": "C2SP tlog-proof of the anchor's leaf"}}},
                 "View": {"type": "object", "required": ["title", "summary", "tables"], "properties": {
                     "title": {"type": "string"},
                     "summary": {"type": "object"},

@@ -125,6 +125,18 @@ const READING: Cols = &[
     ("export_wh", "integer", "Wh"),
     ("register_import_wh", "integer", "Wh"),
     ("register_export_wh", "integer", "Wh"),
+    ("collection", "string", "class II collection"),
+    ("salt", "string", "hex, 32 bytes"),
+    (
+        "payload",
+        "string",
+        "hex, encoded ReadingValues (the commitment covers salt and payload)",
+    ),
+    (
+        "purged_by",
+        "integer",
+        "leaf index of the purge; values absent",
+    ),
 ];
 
 const READING_INTERVALS: Cols = &[
@@ -133,6 +145,18 @@ const READING_INTERVALS: Cols = &[
     ("export_wh", "integer", "Wh"),
     ("register_import_wh", "integer", "Wh"),
     ("register_export_wh", "integer", "Wh"),
+    ("collection", "string", "class II collection"),
+    ("salt", "string", "hex, 32 bytes"),
+    (
+        "payload",
+        "string",
+        "hex, encoded ReadingValues (the commitment covers salt and payload)",
+    ),
+    (
+        "purged_by",
+        "integer",
+        "leaf index of the purge; values absent",
+    ),
     ("import_intervals_wh", "list", "Wh per quarter hour"),
     ("export_intervals_wh", "list", "Wh per quarter hour"),
 ];
@@ -552,16 +576,7 @@ impl<B: DataBackend> Data<B> {
         let reading_rows = readings
             .readings
             .iter()
-            .map(|d| {
-                self.row(
-                    d.leaf_index,
-                    "reading",
-                    json!({"day": d.day, "import_wh": d.import_wh, "export_wh": d.export_wh,
-                           "register_import_wh": d.register_import_wh,
-                           "register_export_wh": d.register_export_wh}),
-                    receipts,
-                )
-            })
+            .map(|d| self.row(d.leaf_index, "reading", reading_json(d, false), receipts))
             .collect::<Result<Vec<_>>>()?;
         Ok(pb::DataView {
             title: format!("settlement check of {asset} from {from} to {to}"),
@@ -714,18 +729,7 @@ impl<B: DataBackend> Data<B> {
         let rows = r
             .readings
             .iter()
-            .map(|d| {
-                self.row(
-                    d.leaf_index,
-                    "reading",
-                    json!({"day": d.day, "import_wh": d.import_wh, "export_wh": d.export_wh,
-                           "register_import_wh": d.register_import_wh,
-                           "register_export_wh": d.register_export_wh,
-                           "import_intervals_wh": d.import_intervals_wh,
-                           "export_intervals_wh": d.export_intervals_wh}),
-                    receipts,
-                )
-            })
+            .map(|d| self.row(d.leaf_index, "reading", reading_json(d, true), receipts))
             .collect::<Result<Vec<_>>>()?;
         Ok(pb::DataView {
             title: format!("readings of {asset} from {from} to {to}"),
@@ -768,6 +772,25 @@ impl<B: DataBackend> Data<B> {
             ..Default::default()
         })
     }
+}
+
+/// A reading row (class II): the values with the salt and the encoded payload the
+/// leaf's commitment covers, so the reader checks them itself; or, once purged, only
+/// the day and the purging leaf.
+fn reading_json(d: &pb::DailyReading, intervals: bool) -> Value {
+    if let Some(by) = d.purged_by {
+        return json!({"day": d.day, "purged_by": by, "collection": d.collection});
+    }
+    let mut v = json!({"day": d.day, "import_wh": d.import_wh, "export_wh": d.export_wh,
+                       "register_import_wh": d.register_import_wh,
+                       "register_export_wh": d.register_export_wh,
+                       "collection": d.collection,
+                       "salt": hex::encode(&d.salt), "payload": hex::encode(&d.payload)});
+    if intervals {
+        v["import_intervals_wh"] = json!(d.import_intervals_wh);
+        v["export_intervals_wh"] = json!(d.export_intervals_wh);
+    }
+    v
 }
 
 /// Renders a view as the gateway's JSON: `title`, `summary` (an object), and `tables`,

@@ -88,6 +88,7 @@ async fn try_op(n: &DevNode, c: &Caller, op: &str) -> bool {
         "ChainSubmit" => {
             let mut client = ChainServiceClient::new(n.channel(c.port).await);
             let req = pb::SubmitRequest {
+                private_payload: None,
                 signed_tx: vec![1, 2, 3].into(),
             };
             let req = match t {
@@ -148,6 +149,32 @@ async fn try_op(n: &DevNode, c: &Caller, op: &str) -> bool {
             )
             .await
         }
+        // Past the layer, an anchor nobody made is NOT_FOUND and an upload without its
+        // anchor is a bad request: both count as allowed.
+        "DocumentRead" => {
+            let (s, b) = n
+                .http(
+                    c.port,
+                    "GET",
+                    &format!("/v1/documents/{}", "0".repeat(64)),
+                    t,
+                    None,
+                )
+                .await;
+            if s == 404 {
+                true
+            } else {
+                verdict(op, c.name, s, &b)
+            }
+        }
+        "DocumentUpload" => {
+            let (s, b) = n.http(c.port, "POST", "/v1/documents", t, Some("x")).await;
+            if s == 400 {
+                true
+            } else {
+                verdict(op, c.name, s, &b)
+            }
+        }
         other => panic!("unknown op {other}"),
     }
 }
@@ -180,8 +207,12 @@ const MATRIX: &[(&str, [u8; 11])] = &[
     ("AccountsManage", [0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]),
     ("MeterRead", [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
     ("MyMeters", [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
-    ("ReadingsRead(own)", [0, 1, 1, 0, 0, 0, 1, 0, 1, 1, 1]),
-    ("ReadingsRead(foreign)", [0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]),
+    // Class II: only a dynamic token reads (the policy decides who is granted one, see
+    // AuthDynamicToken), and only the meter its scope names.
+    ("ReadingsRead(own)", [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+    ("ReadingsRead(foreign)", [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+    ("DocumentRead", [0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
+    ("DocumentUpload", [0, 0, 1, 1, 0, 1, 1, 1, 0, 1, 0]),
 ];
 
 #[tokio::test]
@@ -342,15 +373,14 @@ async fn resident_never_reads_another_residents_meter() {
             .map(String::as_str)
             .collect::<Vec<_>>()
     );
-    let (s, b) = n
-        .http(
-            Port::Public,
-            "GET",
-            &format!("/v1/meters/{OWN}/readings?from=2026-01-01&to=2026-12-31"),
-            Some(&me),
-            None,
-        )
-        .await;
+    // Readings are class II: the resident's access token is refused, a dynamic token
+    // the policy grants for the own meter reads.
+    let path = format!("/v1/meters/{OWN}/readings?from=2026-01-01&to=2026-12-31");
+    let (s, b) = n.http(Port::Public, "GET", &path, Some(&me), None).await;
+    assert_eq!(s, 403, "{b}");
+    assert!(b.contains("dynamic token"), "{b}");
+    let grant = n.grant(&me, &[format!("readings:{OWN}")]).await;
+    let (s, b) = n.http(Port::Public, "GET", &path, Some(&grant), None).await;
     assert_eq!(s, 200, "{b}");
     let v: Value = serde_json::from_str(&b).unwrap();
     assert_eq!(gridledger_tests::table_rows(&v, "readings").len(), 1, "{b}");

@@ -48,6 +48,7 @@ async fn submit(
     tx: Vec<u8>,
 ) -> Result<gpb::SubmitResponse, tonic::Status> {
     c.submit(gpb::SubmitRequest {
+        private_payload: None,
         signed_tx: tx.into(),
     })
     .await
@@ -498,6 +499,7 @@ async fn submit_stream_judges_each_transaction_and_reports_positions_and_codes()
     let reqs: Vec<gpb::SubmitRequest> = stream
         .iter()
         .map(|(b, _)| gpb::SubmitRequest {
+            private_payload: None,
             signed_tx: b.clone().into(),
         })
         .collect();

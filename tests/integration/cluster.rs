@@ -284,6 +284,7 @@ async fn three_nodes_replicate_survive_a_killed_leader_and_catch_up() {
         .await
         .unwrap()
         .submit(pb::SubmitRequest {
+            private_payload: None,
             signed_tx: tx(1).into(),
         })
         .await
@@ -315,6 +316,7 @@ async fn three_nodes_replicate_survive_a_killed_leader_and_catch_up() {
         let leaf = tx(n);
         match lc
             .submit(pb::SubmitRequest {
+                private_payload: None,
                 signed_tx: leaf.clone().into(),
             })
             .await
@@ -337,6 +339,7 @@ async fn three_nodes_replicate_survive_a_killed_leader_and_catch_up() {
     let resumed = loop {
         match nl
             .submit(pb::SubmitRequest {
+                private_payload: None,
                 signed_tx: tx(10_000).into(),
             })
             .await
@@ -521,6 +524,7 @@ async fn write(c: &Cluster, among: &[usize], from: u64, n: u64) -> u64 {
         );
         match cl
             .submit(pb::SubmitRequest {
+                private_payload: None,
                 signed_tx: leaf.into(),
             })
             .await
@@ -875,6 +879,7 @@ async fn an_approved_node_joins_the_cluster() {
         if let Some(mut l) = c.client(leader).await {
             let _ = l
                 .submit(pb::SubmitRequest {
+                    private_payload: None,
                     signed_tx: leaf.into(),
                 })
                 .await;
@@ -968,6 +973,7 @@ async fn channels_are_separate_logs_with_quorum_receipts() {
         );
         match cl
             .submit(pb::SubmitRequest {
+                private_payload: None,
                 signed_tx: leaf.into(),
             })
             .await
@@ -1001,6 +1007,7 @@ async fn channels_are_separate_logs_with_quorum_receipts() {
     );
     let e = cl
         .submit(pb::SubmitRequest {
+            private_payload: None,
             signed_tx: stray.into(),
         })
         .await

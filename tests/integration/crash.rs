@@ -61,6 +61,7 @@ async fn kill_9_during_load_loses_no_acknowledged_transaction() {
                     let Some(tx) = txs.get(i) else { break };
                     match c
                         .submit(SubmitRequest {
+                            private_payload: None,
                             signed_tx: tx.clone(),
                         })
                         .await

@@ -5,6 +5,7 @@ mod util;
 mod audit;
 mod authz;
 mod bad_input;
+mod classes;
 mod cli_errors;
 mod cluster;
 mod consistency;

@@ -44,8 +44,24 @@ fn verified_payload(n: &DevNode, row: &serde_json::Map<String, Value>) -> Payloa
 #[tokio::test(flavor = "multi_thread")]
 async fn settlement_check_answers_with_receipts_the_client_verifies() {
     let n = DevNode::start(20);
-    let market = n.login("px-market").await;
+    let market_access = n.login("px-market").await;
     let meter = "GN-M000002";
+    // Readings are class II: the market operator's access token is not enough; the
+    // policy grants it dynamic tokens for the meters it settles.
+    let (s, v) = get(
+        &n,
+        &format!("/v1/settlement/check?meter={meter}&from=2026-11-01&to=2026-11-01"),
+        Some(&market_access),
+    )
+    .await;
+    assert_eq!(s, 403, "{v}");
+    assert!(v.to_string().contains("dynamic token"), "{v}");
+    let market = n
+        .grant(&market_access, &[format!("readings:{meter}")])
+        .await;
+    let market_old = n
+        .grant(&market_access, &["readings:GN-M000000".to_string()])
+        .await;
     // The demo meter was verified on 2026-03-10, valid until 2034; one reading day.
     let (s, v) = get(
         &n,
@@ -61,10 +77,23 @@ async fn settlement_check_answers_with_receipts_the_client_verifies() {
     match verified_payload(&n, &readings[0]) {
         Payload::RecordReading(r) => {
             assert_eq!((r.asset_no.as_str(), r.day.as_str()), (meter, "2026-11-01"));
+            // Class II: the leaf holds only the commitment; the row's salt and payload
+            // must hash to it, and the total shown must be the committed payload's.
+            let salt: [u8; 32] = hex::decode(readings[0]["salt"].as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap();
+            let payload = hex::decode(readings[0]["payload"].as_str().unwrap()).unwrap();
             assert_eq!(
-                Some(r.import_wh.iter().sum::<u64>()),
+                gridledger_core::private::commitment(&salt, &payload).to_vec(),
+                r.commitment,
+                "the row's payload is the committed one"
+            );
+            let values = gridledger_core::private::decode_reading(&payload).unwrap();
+            assert_eq!(
+                Some(values.import_wh.iter().sum::<u64>()),
                 readings[0]["import_wh"].as_u64(),
-                "the table's total is the proven leaf's"
+                "the table's total is the committed payload's"
             );
         }
         other => panic!("the reading row proves {other:?}"),
@@ -96,7 +125,7 @@ async fn settlement_check_answers_with_receipts_the_client_verifies() {
     let (s, v) = get(
         &n,
         "/v1/settlement/check?meter=GN-M000000&from=2026-01-01&to=2026-01-31",
-        Some(&market),
+        Some(&market_old),
     )
     .await;
     assert_eq!(s, 200, "{v}");
@@ -108,17 +137,29 @@ async fn settlement_check_answers_with_receipts_the_client_verifies() {
     // Residents may check their own meter, not someone else's; anonymous callers not at all.
     let resident = n.login("resident-1").await;
     let own = &n.account("resident-1").meters[1];
+    let own_grant = n.grant(&resident, &[format!("readings:{own}")]).await;
     let (s, v) = get(
         &n,
         &format!("/v1/settlement/check?meter={own}&from=2026-11-01&to=2026-11-01"),
-        Some(&resident),
+        Some(&own_grant),
     )
     .await;
     assert_eq!(s, 200, "{v}");
+    // Someone else's meter: no grant, and the own meter's grant does not open it.
+    let (s, b) = n
+        .http(
+            Port::Public,
+            "POST",
+            "/v1/auth/dynamic-tokens",
+            Some(&resident),
+            Some(r#"{"scope": ["readings:GS-M000001"]}"#),
+        )
+        .await;
+    assert_eq!(s, 403, "{b}");
     let (s, v) = get(
         &n,
         "/v1/settlement/check?meter=GS-M000001&from=2026-11-01&to=2026-11-01",
-        Some(&resident),
+        Some(&own_grant),
     )
     .await;
     assert_eq!(s, 403, "{v}");
@@ -149,7 +190,7 @@ async fn settlement_check_answers_with_receipts_the_client_verifies() {
         ),
         ("meter=GN-M000000&from=2020-01-01&to=2026-11-01", "366"),
     ] {
-        let (s, v) = get(&n, &format!("/v1/settlement/check?{q}"), Some(&market)).await;
+        let (s, v) = get(&n, &format!("/v1/settlement/check?{q}"), Some(&market_old)).await;
         assert_eq!(s, 400, "{q}: {v}");
         assert!(v.to_string().contains(needle), "{q}: {v}");
     }
@@ -297,6 +338,7 @@ async fn a_dispute_ends_in_a_returned_meter_certificate_the_resident_sees() {
             },
         );
         gpb::SubmitRequest {
+            private_payload: None,
             signed_tx: tx.encode_to_vec().into(),
         }
     };
@@ -458,7 +500,8 @@ async fn the_cli_prints_verified_records() {
     let (out, _) = ok(&["plans", "--status", "overdue"]);
     assert!(out.contains("GN-M000000"), "{out}");
 
-    // The dev CLI is a grid-north system: grid-south's readings are not its to read.
+    // The dev CLI is a grid-north system: grid-south's readings are not its to read, so
+    // the policy grants it no dynamic token for them.
     let o = n.cli(&[
         "settlement",
         "check",
@@ -471,7 +514,7 @@ async fn the_cli_prints_verified_records() {
     ]);
     assert!(!o.status.success());
     assert!(
-        gridledger_tests::stderr(&o).contains("may not read"),
+        gridledger_tests::stderr(&o).contains("may not grant \"readings:GS-M000001"),
         "{o:?}"
     );
     let o = n.cli(&["meter", "show", "NOPE-1"]);
@@ -654,25 +697,45 @@ async fn the_client_refuses_rows_that_do_not_answer_the_question() {
     use gridledger_client::records::{Query, verify_view};
     let n = DevNode::start(20);
     let policy = gridledger_client::profile::load_policy(&n.trust()).unwrap();
-    let mut c =
-        gpb::data_service_client::DataServiceClient::new(n.channel(Port::ApiWithCert).await);
-    let settle = |asset: &str, from: &str, to: &str| gpb::SettlementRequest {
-        asset_no: asset.into(),
-        from: from.into(),
-        to: to.into(),
-        receipts: true,
+    let channel = n.channel(Port::ApiWithCert).await;
+    let mut c = gpb::data_service_client::DataServiceClient::new(channel.clone());
+    let auth = gpb::auth_service_client::AuthServiceClient::new(channel);
+    // Readings are class II: each request carries a dynamic token for its meter,
+    // granted to the grid company's system certificate.
+    let settle = |asset: &str, from: &str, to: &str| {
+        let mut auth = auth.clone();
+        let r = gpb::SettlementRequest {
+            asset_no: asset.into(),
+            from: from.into(),
+            to: to.into(),
+            receipts: true,
+        };
+        let scope = format!("readings:{asset}");
+        async move {
+            let t = auth
+                .issue_dynamic_token(gpb::DynamicTokenRequest {
+                    scope: vec![scope],
+                    ttl_seconds: 60,
+                    single_use: false,
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .token;
+            gridledger_client::grpc::with_bearer(r, &t).unwrap()
+        }
     };
     let q = |asset: &str, from: &str, to: &str| Query {
         asset: Some(asset.into()),
         period: Some((from.into(), to.into())),
     };
     let a = c
-        .settlement_check(settle("GN-M000002", "2026-11-01", "2026-11-01"))
+        .settlement_check(settle("GN-M000002", "2026-11-01", "2026-11-01").await)
         .await
         .unwrap()
         .into_inner();
     let b = c
-        .settlement_check(settle("GN-M000004", "2026-11-01", "2026-11-01"))
+        .settlement_check(settle("GN-M000004", "2026-11-01", "2026-11-01").await)
         .await
         .unwrap()
         .into_inner();
@@ -698,9 +761,26 @@ async fn the_client_refuses_rows_that_do_not_answer_the_question() {
     let mut wrong_table = a.clone();
     wrong_table.tables[0].rows = a.tables[1].rows.clone();
     assert!(refused(&wrong_table, "wrong type").contains("proves a record_reading"));
+    // Class II: a reading whose value was edited, or whose salt does not open the
+    // commitment, or a reading claimed purged while showing values.
+    let mut edited = a.clone();
+    let mut row: Value = json(&edited.tables[1].rows[0].json);
+    row["import_wh"] = (row["import_wh"].as_u64().unwrap() + 1).into();
+    edited.tables[1].rows[0].json = row.to_string();
+    assert!(refused(&edited, "edited reading").contains("committed payload says"));
+    let mut salted = a.clone();
+    let mut row: Value = json(&salted.tables[1].rows[0].json);
+    row["salt"] = hex::encode([0u8; 32]).into();
+    salted.tables[1].rows[0].json = row.to_string();
+    assert!(refused(&salted, "wrong salt").contains("do not match the proven leaf's commitment"));
+    let mut half = a.clone();
+    let mut row: Value = json(&half.tables[1].rows[0].json);
+    row["purged_by"] = 1.into();
+    half.tables[1].rows[0].json = row.to_string();
+    assert!(refused(&half, "purged with values").contains("purged row carries values"));
     // A coverage summary the certificates do not support.
     let old = c
-        .settlement_check(settle("GN-M000000", "2026-01-01", "2026-01-31"))
+        .settlement_check(settle("GN-M000000", "2026-01-01", "2026-01-31").await)
         .await
         .unwrap()
         .into_inner();

@@ -350,6 +350,7 @@ async fn oversized_messages_are_resource_exhausted_and_bodies_413() {
     // Over limits.max_message_bytes (4 MiB): refused before decoding.
     let e = chain
         .submit(pb::SubmitRequest {
+            private_payload: None,
             signed_tx: vec![0u8; 5 << 20].into(),
         })
         .await
@@ -358,6 +359,7 @@ async fn oversized_messages_are_resource_exhausted_and_bodies_413() {
     assert!(e.message().contains("too large"), "{e:?}");
     // Same limit on a stream item.
     let items = futures::stream::iter(vec![pb::SubmitRequest {
+        private_payload: None,
         signed_tx: vec![0u8; 5 << 20].into(),
     }]);
     let r = chain.submit_stream(items).await;

@@ -36,6 +36,20 @@ pub struct BlockProposal {
     /// SignedTx bytes, in order.
     #[serde(with = "b64_vec")]
     pub leaves: Vec<Vec<u8>>,
+    /// Sealed class II payloads of some of the leaves (DESIGN.md §4).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub private: Vec<Sidecar>,
+}
+
+/// A class II payload riding beside its leaf, sealed under the collection key (see
+/// [`crate::private`]): never part of the leaf, so never hashed into the tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sidecar {
+    /// Position of its leaf in the block's (or the proposal's) leaves.
+    pub position: u32,
+    /// Nonce and ciphertext.
+    #[serde(with = "b64")]
+    pub sealed: Vec<u8>,
 }
 
 /// What applying a block did, per transaction.
@@ -158,6 +172,21 @@ pub(crate) fn write_sm(e: impl std::fmt::Display) -> StorageError<u64> {
 
 pub(crate) fn read_sm(e: impl std::fmt::Display) -> StorageError<u64> {
     StorageIOError::read_state_machine(store_err(e)).into()
+}
+
+mod b64 {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&B64.encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        B64.decode(String::deserialize(d)?)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 mod b64_vec {

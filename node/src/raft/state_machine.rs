@@ -50,6 +50,9 @@ struct SnapBlock {
     proposer: String,
     #[serde(with = "super::b64_vec")]
     leaves: Vec<Vec<u8>>,
+    /// Sealed class II payloads this node holds for the block's leaves.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    private: Vec<super::Sidecar>,
 }
 
 /// The last snapshot built or installed: its meta only. The ledger is append-only, so
@@ -195,6 +198,7 @@ impl<S: Store> RaftStateMachine<TypeConfig> for StateMachine<S> {
                         timestamp_ms: p.timestamp_ms,
                         proposer: p.proposer,
                         index: Some(e.log_id.index),
+                        private: p.private,
                     };
                     out.push(apply_proposal(self.channels.clone(), a, extra).await?);
                 }
@@ -309,6 +313,7 @@ impl<S: Store> RaftStateMachine<TypeConfig> for StateMachine<S> {
                 timestamp_ms: b.timestamp_ms,
                 proposer: b.proposer,
                 index: Some(b.index),
+                private: b.private,
             };
             apply_proposal(self.channels.clone(), a, extra).await?;
             if hex::encode(ledger.tip().block_hash) != b.hash {
@@ -367,6 +372,15 @@ fn snapshot_data<S: Store>(
         let leaves = ledger
             .leaves(header.first_index, header.leaf_count)
             .map_err(read_sm)?;
+        let private = ledger
+            .sealed_payloads(header.first_index, header.leaf_count)
+            .map_err(read_sm)?
+            .into_iter()
+            .map(|(i, sealed)| super::Sidecar {
+                position: (i - header.first_index) as u32,
+                sealed,
+            })
+            .collect();
         blocks.push(SnapBlock {
             index: j.index,
             channel: j.channel,
@@ -375,6 +389,7 @@ fn snapshot_data<S: Store>(
             timestamp_ms: header.timestamp_ms,
             proposer: header.proposer,
             leaves,
+            private,
         });
     }
     serde_json::to_vec(&blocks).map_err(read_sm)

@@ -46,11 +46,16 @@ pub enum Cf {
     RaftLog,
     /// Raft metadata: vote, committed and purged log ids.
     RaftMeta,
+    /// Class II payloads (DESIGN.md §4): leaf index (u64 BE) → sealed salt and payload
+    /// (XChaCha20-Poly1305 under the collection key). Written at apply from the Raft
+    /// entry's sidecar, deleted by a purge, never hashed, and kept across a reindex (the
+    /// log holds only commitments, so this cannot be rebuilt from it).
+    Private,
 }
 
 impl Cf {
     /// Every column family, in a fixed order.
-    pub const ALL: [Cf; 10] = [
+    pub const ALL: [Cf; 11] = [
         Cf::Leaves,
         Cf::Nodes,
         Cf::Blocks,
@@ -61,6 +66,7 @@ impl Cf {
         Cf::Auth,
         Cf::RaftLog,
         Cf::RaftMeta,
+        Cf::Private,
     ];
 
     /// The column family's name on disk.
@@ -76,6 +82,7 @@ impl Cf {
             Cf::Auth => "auth",
             Cf::RaftLog => "raft_log",
             Cf::RaftMeta => "raft_meta",
+            Cf::Private => "private",
         }
     }
 }

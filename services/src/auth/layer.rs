@@ -215,6 +215,13 @@ pub async fn authorize(
             ServiceError::Unauthenticated(
                 "this operation needs credentials: a bearer token or a client certificate".into(),
             )
+        } else if op == Operation::ReadingsRead {
+            ServiceError::PermissionDenied(format!(
+                "readings are class II: {} must present a dynamic token scoped to the meter \
+                 (POST /v1/auth/dynamic-tokens or AuthService.IssueDynamicToken), which is \
+                 granted only to readers the on-ledger policy admits",
+                principal.describe()
+            ))
         } else {
             ServiceError::PermissionDenied(format!(
                 "{} may not perform {op:?}",

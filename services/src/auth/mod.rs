@@ -233,13 +233,18 @@ pub enum Operation {
     /// A meter's readings (class II) and the settlement check over them, with the
     /// per-meter check in the handler.
     ReadingsRead,
+    /// Class III documents: anchors and bytes (any authenticated caller).
+    DocumentRead,
+    /// Uploading a class III document with its signed anchor (the anchor's key then
+    /// decides, as for submissions).
+    DocumentUpload,
     /// Anything else (unknown routes): needs some authentication, then 404.
     Other,
 }
 
 impl Operation {
     /// Every operation, in matrix order.
-    pub const ALL: [Operation; 11] = [
+    pub const ALL: [Operation; 13] = [
         Operation::ChainPublic,
         Operation::ChainReadLeaves,
         Operation::ChainSubmit,
@@ -250,6 +255,8 @@ impl Operation {
         Operation::MeterRead,
         Operation::MyMeters,
         Operation::ReadingsRead,
+        Operation::DocumentRead,
+        Operation::DocumentUpload,
         Operation::Other,
     ];
 
@@ -291,6 +298,8 @@ impl Operation {
                 ("DataService", "SettlementCheck") => O::ReadingsRead,
                 ("DataService", "ListMyMeters") => O::MyMeters,
                 ("DataService", "GetReadings") => O::ReadingsRead,
+                ("DataService", "UploadDocument") => O::DocumentUpload,
+                ("DataService", "GetDocument" | "DownloadDocument") => O::DocumentRead,
                 _ => O::Other,
             };
         }
@@ -318,6 +327,8 @@ impl Operation {
             ["v1", "meters", _, "readings"] | ["v1", "settlement", "check"] if get => {
                 O::ReadingsRead
             }
+            ["v1", "documents"] if post => O::DocumentUpload,
+            ["v1", "documents", _] | ["v1", "documents", _, "content"] if get => O::DocumentRead,
             _ => O::Other,
         }
     }
@@ -356,13 +367,12 @@ pub fn permits(p: &Principal, op: Operation) -> bool {
         }
         O::AccountsManage => p.is_user() && p.has(R::Admin),
         O::MyMeters => p.is_user() && p.has(R::Resident),
-        O::ReadingsRead => {
-            p.is_dynamic()
-                || (user_or_system
-                    && [R::Admin, R::Operator, R::Market, R::Resident]
-                        .into_iter()
-                        .any(|r| p.has(r)))
-        }
+        // Class II (DESIGN.md §4): the on-ledger policy decides who may be granted a
+        // dynamic token (`may_grant`), and only a dynamic token reads.
+        O::ReadingsRead => p.is_dynamic(),
+        O::DocumentRead => !matches!(p.kind, PrincipalKind::Anonymous),
+        // An upload carries a signed anchor transaction: whoever may submit may upload.
+        O::DocumentUpload => permits(p, O::ChainSubmit),
         O::Other => !matches!(p.kind, PrincipalKind::Anonymous),
     }
 }

@@ -1,0 +1,602 @@
+//! Readings (DOMAIN.md §4.6) and data classes II and III (DESIGN.md §4) as tables: each
+//! case changes one thing in a world where everything is valid and names the rule it
+//! must break (or none). Also the commitment's known-answer vectors (testdata, computed
+//! with Python's hashlib) and the payload and document checks.
+
+use std::collections::BTreeMap;
+
+use gridledger_core::contract::{
+    self, ApprovalPolicy, BlockContext, ChannelDef, CollectionDef, Effect, NodeRecord, Proposal,
+    RULES, RecordSource, RejectKind, SignerInfo, StateView,
+};
+use gridledger_core::metrology::{self, keys};
+use gridledger_core::pb::{self, OrgKind, tx_body::Payload};
+use gridledger_core::private::{self, DocumentHasher, PrivateError};
+use prost::Message as _;
+
+const ORIGIN: &str = "test.example/ledger";
+const GRID: [u8; 32] = [1; 32];
+const GRID_ADMIN: [u8; 32] = [2; 32];
+const OTHER_GRID: [u8; 32] = [3; 32];
+const REG: [u8; 32] = [4; 32];
+const LAB: [u8; 32] = [5; 32];
+const SUPPLIER: [u8; 32] = [6; 32];
+
+/// Signers, instruments, readings, collections and records in maps.
+#[derive(Clone)]
+struct World {
+    signers: BTreeMap<[u8; 32], SignerInfo>,
+    orgs: BTreeMap<String, OrgKind>,
+    instruments: BTreeMap<String, String>,
+    readings: BTreeMap<(String, String), u64>,
+    collections: BTreeMap<String, CollectionDef>,
+    records: BTreeMap<Vec<u8>, (u64, Vec<u8>)>,
+    leaf: u64,
+}
+
+fn signer(org: &str, roles: &[&str]) -> SignerInfo {
+    SignerInfo {
+        org_id: org.into(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        active: true,
+    }
+}
+
+impl World {
+    fn new() -> Self {
+        let mut w = World {
+            signers: BTreeMap::new(),
+            orgs: BTreeMap::new(),
+            instruments: BTreeMap::new(),
+            readings: BTreeMap::new(),
+            collections: BTreeMap::new(),
+            records: BTreeMap::new(),
+            leaf: 100,
+        };
+        for (k, org, kind, roles) in [
+            (GRID, "grid-north", OrgKind::GridCompany, &["operator"][..]),
+            (
+                GRID_ADMIN,
+                "grid-north",
+                OrgKind::GridCompany,
+                &["admin"][..],
+            ),
+            (
+                OTHER_GRID,
+                "grid-south",
+                OrgKind::GridCompany,
+                &["admin", "operator"][..],
+            ),
+            (REG, "reg", OrgKind::Regulator, &["regulator", "admin"][..]),
+            (LAB, "lab", OrgKind::Institution, &["verifier"][..]),
+            (SUPPLIER, "sup", OrgKind::Supplier, &["supplier"][..]),
+        ] {
+            w.signers.insert(k, signer(org, roles));
+            w.orgs.insert(org.into(), kind);
+        }
+        w.instruments.insert("M1".into(), "grid-north".into());
+        w.instruments.insert("S1".into(), "grid-south".into());
+        w.collections.insert(
+            "readings".into(),
+            CollectionDef {
+                name: "readings".into(),
+                members: vec!["grid-north".into(), "mkt".into()],
+                record_types: vec!["reading".into()],
+                version: 1,
+            },
+        );
+        w.collections.insert(
+            "batches".into(),
+            CollectionDef {
+                name: "batches".into(),
+                members: vec!["grid-north".into()],
+                record_types: vec!["factory_test_batch".into()],
+                version: 1,
+            },
+        );
+        w
+    }
+
+    /// Checks `payload` signed by `key` on block day `day`.
+    fn check(
+        &self,
+        key: [u8; 32],
+        payload: Payload,
+        day: &str,
+    ) -> Result<Vec<Effect>, contract::Rejection> {
+        let ctx = BlockContext {
+            origin: ORIGIN,
+            channel: None,
+            day,
+        };
+        let body = pb::TxBody {
+            origin: ORIGIN.into(),
+            nonce: self.leaf,
+            client_time_ms: 0,
+            payload: Some(payload),
+        };
+        contract::check(self, &ctx, &key, &body)
+    }
+
+    /// Applies accepted effects the way the ledger does.
+    fn apply(&mut self, effects: Vec<Effect>) -> u64 {
+        let index = self.leaf;
+        for e in effects {
+            match e {
+                Effect::Record(k, v) => {
+                    self.records.insert(k, (index, v));
+                }
+                Effect::Reading(a, d) => {
+                    self.readings.insert((a, d), index);
+                }
+                _ => {}
+            }
+        }
+        self.leaf += 1;
+        index
+    }
+}
+
+impl StateView for World {
+    fn signer(&self, key: &[u8; 32]) -> Option<SignerInfo> {
+        self.signers.get(key).cloned()
+    }
+    fn has_signers(&self) -> bool {
+        true
+    }
+    fn nonce_used(&self, _: &[u8; 32], _: u64) -> bool {
+        false
+    }
+    fn org_kind(&self, org_id: &str) -> Option<OrgKind> {
+        self.orgs.get(org_id).copied()
+    }
+    fn instrument_owner(&self, asset_no: &str) -> Option<String> {
+        self.instruments.get(asset_no).cloned()
+    }
+    fn reading(&self, asset_no: &str, day: &str) -> Option<u64> {
+        self.readings.get(&(asset_no.into(), day.into())).copied()
+    }
+    fn proposal(&self, _: &str) -> Option<Proposal> {
+        None
+    }
+    fn org_count(&self) -> usize {
+        self.orgs.len()
+    }
+    fn node(&self, _: u64) -> Option<NodeRecord> {
+        None
+    }
+    fn channel(&self, _: &str) -> Option<ChannelDef> {
+        None
+    }
+    fn collection(&self, name: &str) -> Option<CollectionDef> {
+        self.collections.get(name).cloned()
+    }
+    fn approval_policy(&self) -> ApprovalPolicy {
+        ApprovalPolicy::default()
+    }
+}
+
+impl RecordSource for World {
+    fn record(&self, key: &[u8]) -> Option<(u64, Vec<u8>)> {
+        self.records.get(key).cloned()
+    }
+    fn records(&self, prefix: &[u8], limit: usize) -> Vec<contract::RecordEntry> {
+        self.records
+            .range(prefix.to_vec()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(k, (l, v))| (k.clone(), *l, v.clone()))
+            .collect()
+    }
+}
+
+fn reading(asset: &str, day: &str, commitment: u8, corrects: Option<u64>) -> Payload {
+    Payload::RecordReading(pb::RecordReading {
+        asset_no: asset.into(),
+        day: day.into(),
+        corrects,
+        commitment: vec![commitment; 32],
+        collection: "readings".into(),
+    })
+}
+
+/// The rule a verdict names, or `None` for acceptance.
+fn verdict(r: &Result<Vec<Effect>, contract::Rejection>) -> Option<&'static str> {
+    r.as_ref().err().map(|e| e.rule)
+}
+
+#[test]
+fn reading_rules() {
+    let today = "2026-11-24";
+    let mut w = World::new();
+    let first = w.check(GRID, reading("M1", "2026-11-20", 1, None), today);
+    assert_eq!(verdict(&first), None, "{first:?}");
+    let first = w.apply(first.unwrap());
+
+    let mut wrong_collection = reading("M1", "2026-11-21", 9, None);
+    if let Payload::RecordReading(r) = &mut wrong_collection {
+        r.collection = "batches".into();
+    }
+    let mut missing_collection = reading("M1", "2026-11-21", 9, None);
+    if let Payload::RecordReading(r) = &mut missing_collection {
+        r.collection = "nope".into();
+    }
+    let mut short = reading("M1", "2026-11-21", 9, None);
+    if let Payload::RecordReading(r) = &mut short {
+        r.commitment.truncate(31);
+    }
+    let cases: Vec<(&str, [u8; 32], Payload, Option<&str>)> = vec![
+        (
+            "a new day",
+            GRID,
+            reading("M1", "2026-11-21", 2, None),
+            None,
+        ),
+        (
+            "the admin may write too",
+            GRID_ADMIN,
+            reading("M1", "2026-11-22", 3, None),
+            None,
+        ),
+        // Dates at the edge: one day past the block's day is allowed, two are not.
+        (
+            "tomorrow (slack)",
+            GRID,
+            reading("M1", "2026-11-25", 4, None),
+            None,
+        ),
+        (
+            "the day after",
+            GRID,
+            reading("M1", "2026-11-26", 4, None),
+            Some("4.6/date"),
+        ),
+        (
+            "a bad date",
+            GRID,
+            reading("M1", "2026-02-30", 4, None),
+            Some("shape"),
+        ),
+        (
+            "unknown meter",
+            GRID,
+            reading("X9", "2026-11-21", 5, None),
+            Some("4.6/instrument"),
+        ),
+        (
+            "another grid's meter",
+            GRID,
+            reading("S1", "2026-11-21", 5, None),
+            Some("4.6/owner"),
+        ),
+        (
+            "a lab's key",
+            LAB,
+            reading("M1", "2026-11-21", 5, None),
+            Some("4.6/owner"),
+        ),
+        (
+            "the day exists",
+            GRID,
+            reading("M1", "2026-11-20", 6, None),
+            Some("4.6/correction"),
+        ),
+        (
+            "a correction of the current reading",
+            GRID,
+            reading("M1", "2026-11-20", 6, Some(first)),
+            None,
+        ),
+        (
+            "a correction naming another leaf",
+            GRID,
+            reading("M1", "2026-11-20", 6, Some(first + 7)),
+            Some("4.6/correction"),
+        ),
+        (
+            "a correction of nothing",
+            GRID,
+            reading("M1", "2026-11-23", 6, Some(first)),
+            Some("4.6/correction"),
+        ),
+        (
+            "a reused commitment",
+            GRID,
+            reading("M1", "2026-11-21", 1, None),
+            Some("shape"),
+        ),
+        ("a short commitment", GRID, short, Some("shape")),
+        (
+            "a collection of other types",
+            GRID,
+            wrong_collection,
+            Some("4.6/collection"),
+        ),
+        (
+            "no such collection",
+            GRID,
+            missing_collection,
+            Some("4.6/collection"),
+        ),
+    ];
+    for (what, key, payload, want) in cases {
+        let r = w.check(key, payload, today);
+        assert_eq!(verdict(&r), want, "{what}: {r:?}");
+        if let Some(rule) = want {
+            assert!(RULES.contains(&rule), "{rule} is listed");
+        }
+    }
+    // A collection that does not include the meter's owner.
+    let mut w2 = w.clone();
+    w2.collections.get_mut("readings").unwrap().members = vec!["mkt".into()];
+    let r = w2.check(GRID, reading("M1", "2026-11-21", 8, None), today);
+    assert_eq!(verdict(&r), Some("4.6/collection"), "{r:?}");
+    assert!(r.unwrap_err().detail.contains("does not include"));
+}
+
+fn purge(commitment: u8, reason: &str) -> Payload {
+    Payload::PurgePrivate(pb::PurgePrivate {
+        commitment: vec![commitment; 32],
+        reason: reason.into(),
+    })
+}
+
+#[test]
+fn purge_rules() {
+    let today = "2026-11-24";
+    let mut w = World::new();
+    let r = w
+        .check(GRID, reading("M1", "2026-11-20", 1, None), today)
+        .unwrap();
+    let leaf = w.apply(r);
+    let cases: Vec<(&str, [u8; 32], Payload, Option<&str>)> = vec![
+        (
+            "the operator may not",
+            GRID,
+            purge(1, "retention"),
+            Some("3/purge"),
+        ),
+        (
+            "another grid company may not",
+            OTHER_GRID,
+            purge(1, "retention"),
+            Some("3/purge"),
+        ),
+        ("a lab may not", LAB, purge(1, "retention"), Some("3/purge")),
+        ("no reason", GRID_ADMIN, purge(1, "  "), Some("3/purge")),
+        (
+            "unknown commitment",
+            GRID_ADMIN,
+            purge(2, "retention"),
+            Some("3/purge"),
+        ),
+        ("the owner's admin", GRID_ADMIN, purge(1, "retention"), None),
+        ("the regulator", REG, purge(1, "court order"), None),
+    ];
+    for (what, key, payload, want) in cases {
+        let r = w.check(key, payload, today);
+        assert_eq!(verdict(&r), want, "{what}: {r:?}");
+    }
+    // Accepted: the ledger deletes the payload of the reading's leaf, and only once.
+    let effects = w.check(GRID_ADMIN, purge(1, "retention"), today).unwrap();
+    assert!(effects.contains(&Effect::Purge(leaf)), "{effects:?}");
+    w.apply(effects);
+    let again = w.check(REG, purge(1, "again"), today);
+    assert_eq!(verdict(&again), Some("3/purge"));
+    assert_eq!(again.unwrap_err().kind, RejectKind::AlreadyExists);
+    let rec: private::PurgeRec = metrology::get(&w, &keys::purged(&hex::encode([1u8; 32])))
+        .unwrap()
+        .1;
+    assert_eq!(
+        (rec.leaf_index, rec.purged_by_org.as_str()),
+        (leaf, "grid-north")
+    );
+}
+
+fn anchor(edit: impl FnOnce(&mut pb::AnchorDocument)) -> Payload {
+    let mut a = pb::AnchorDocument {
+        sha256: "ab".repeat(32),
+        md5: "cd".repeat(16),
+        size: 1000,
+        media_type: "application/pdf".into(),
+        file_name: "scan.pdf".into(),
+        subject: "VC-2026-000001".into(),
+    };
+    edit(&mut a);
+    Payload::AnchorDocument(a)
+}
+
+#[test]
+fn document_anchor_rules() {
+    let today = "2026-11-24";
+    let mut w = World::new();
+    let cases: Vec<(&str, [u8; 32], Payload, Option<&str>)> = vec![
+        ("a lab's verifier", LAB, anchor(|_| {}), None),
+        ("a supplier", SUPPLIER, anchor(|_| {}), None),
+        (
+            "upper-case hex",
+            LAB,
+            anchor(|a| a.sha256 = "AB".repeat(32)),
+            Some("3/document"),
+        ),
+        (
+            "short sha256",
+            LAB,
+            anchor(|a| a.sha256 = "ab".repeat(31)),
+            Some("3/document"),
+        ),
+        (
+            "md5 as sha256 length",
+            LAB,
+            anchor(|a| a.md5 = "cd".repeat(32)),
+            Some("3/document"),
+        ),
+        ("empty", LAB, anchor(|a| a.size = 0), Some("3/document")),
+        (
+            "over the contract limit",
+            LAB,
+            anchor(|a| a.size = private::MAX_DOCUMENT_BYTES + 1),
+            Some("3/document"),
+        ),
+        (
+            "at the contract limit",
+            LAB,
+            anchor(|a| a.size = private::MAX_DOCUMENT_BYTES),
+            None,
+        ),
+        (
+            "no media type",
+            LAB,
+            anchor(|a| a.media_type = "pdf".into()),
+            Some("3/document"),
+        ),
+        (
+            "a path",
+            LAB,
+            anchor(|a| a.file_name = "../etc/passwd".into()),
+            Some("3/document"),
+        ),
+        (
+            "no file name",
+            LAB,
+            anchor(|a| a.file_name = String::new()),
+            Some("3/document"),
+        ),
+        (
+            "no subject",
+            LAB,
+            anchor(|a| a.subject = String::new()),
+            Some("shape"),
+        ),
+    ];
+    for (what, key, payload, want) in cases {
+        let r = w.check(key, payload, today);
+        assert_eq!(verdict(&r), want, "{what}: {r:?}");
+    }
+    let r = w.check(LAB, anchor(|_| {}), today).unwrap();
+    let leaf = w.apply(r);
+    let dup = w.check(SUPPLIER, anchor(|_| {}), today);
+    assert_eq!(verdict(&dup), Some("3/document"));
+    let e = dup.unwrap_err();
+    assert_eq!(e.kind, RejectKind::AlreadyExists);
+    assert!(e.detail.contains(&format!("leaf {leaf}")), "{}", e.detail);
+}
+
+#[test]
+fn commitment_known_answers() {
+    let v: serde_json::Value =
+        serde_json::from_str(include_str!("../testdata/commitment-v1.json")).unwrap();
+    let vectors = v["vectors"].as_array().unwrap();
+    assert!(vectors.len() >= 3);
+    for t in vectors {
+        let salt: [u8; 32] = hex::decode(t["salt"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let payload = hex::decode(t["payload"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            hex::encode(private::commitment(&salt, &payload)),
+            t["commitment"].as_str().unwrap(),
+            "{}",
+            t["note"]
+        );
+    }
+}
+
+#[test]
+fn payload_checks() {
+    let values = pb::ReadingValues {
+        import_wh: vec![1, 2, 3],
+        ..Default::default()
+    };
+    let payload = values.encode_to_vec();
+    let salt = [5u8; 32];
+    let commitment = private::commitment(&salt, &payload).to_vec();
+    let body = |c: Vec<u8>| pb::TxBody {
+        origin: ORIGIN.into(),
+        nonce: 1,
+        client_time_ms: 0,
+        payload: Some(Payload::RecordReading(pb::RecordReading {
+            asset_no: "M1".into(),
+            day: "2026-11-20".into(),
+            corrects: None,
+            commitment: c,
+            collection: "readings".into(),
+        })),
+    };
+    let ok = body(commitment.clone());
+    assert_eq!(
+        private::check_payload(&ok, &salt, &payload)
+            .unwrap()
+            .collection,
+        "readings"
+    );
+    assert_eq!(
+        private::check_payload(&ok, &[5u8; 31], &payload),
+        Err(PrivateError::Salt(31))
+    );
+    assert_eq!(
+        private::check_payload(&ok, &[6u8; 32], &payload),
+        Err(PrivateError::Mismatch)
+    );
+    // Garbage that happens to be committed is still refused: it is not a reading.
+    let garbage = vec![0xff; 10];
+    let g = body(private::commitment(&salt, &garbage).to_vec());
+    assert!(matches!(
+        private::check_payload(&g, &salt, &garbage),
+        Err(PrivateError::Invalid("reading", _))
+    ));
+    let big = pb::ReadingValues {
+        export_wh: vec![1; 97],
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let b = body(private::commitment(&salt, &big).to_vec());
+    assert!(matches!(
+        private::check_payload(&b, &salt, &big),
+        Err(PrivateError::Invalid(..))
+    ));
+    let overflow = pb::ReadingValues {
+        import_wh: vec![u64::MAX, 1],
+        ..Default::default()
+    }
+    .encode_to_vec();
+    let o = body(private::commitment(&salt, &overflow).to_vec());
+    assert!(private::check_payload(&o, &salt, &overflow).is_err());
+    let plain = pb::TxBody {
+        payload: Some(Payload::CastVote(pb::CastVote::default())),
+        ..ok.clone()
+    };
+    assert_eq!(
+        private::check_payload(&plain, &salt, &payload),
+        Err(PrivateError::Unexpected)
+    );
+}
+
+#[test]
+fn document_digests_name_what_differs() {
+    let mut h = DocumentHasher::default();
+    h.update(b"hello ");
+    h.update(b"world");
+    let d = h.finish();
+    // Independent values: `printf 'hello world' | sha256sum / md5sum`.
+    assert_eq!(
+        d.sha256,
+        "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+    );
+    assert_eq!(d.md5, "5eb63bbbe01eeed093cb22bb8f5acdc3");
+    let a = pb::AnchorDocument {
+        sha256: d.sha256.clone(),
+        md5: d.md5.clone(),
+        size: 11,
+        ..Default::default()
+    };
+    assert!(d.check(&a).is_ok());
+    let wrong_md5 = pb::AnchorDocument {
+        md5: "0".repeat(32),
+        ..a.clone()
+    };
+    assert!(d.check(&wrong_md5).unwrap_err().contains("MD5"));
+    let wrong_size = pb::AnchorDocument { size: 12, ..a };
+    assert!(d.check(&wrong_size).unwrap_err().contains("size"));
+}
