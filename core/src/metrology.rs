@@ -1711,11 +1711,16 @@ pub fn open_dispute(
                 format!("meter {:?} is not registered", d.asset_no),
             )
         })?;
-    if i.org_id != inst.owner_org || !has_role(i, &["operator", "admin"]) {
+    // The grid company's operators record a dispute for a resident; a resident opening
+    // one through the gateway is recorded by the org's token key, which vouches for the
+    // resident's identity in every token it signs (the dispute names the account).
+    if i.org_id != inst.owner_org
+        || !has_role(i, &["operator", "admin", crate::contract::TOKEN_ISSUER])
+    {
         return Err(reject(
             "dispute",
             RejectKind::PermissionDenied,
-            "disputes are recorded by the meter's grid company",
+            "disputes are recorded by the meter's grid company (its operators, or its token key for a resident)",
         ));
     }
     if view.record(&keys::dispute(&d.dispute_id)).is_some() {

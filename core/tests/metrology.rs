@@ -894,6 +894,31 @@ fn qualifications_equipment_plans_and_disputes_have_their_issuers() {
         rule_of(&metrology::open_dispute(&w, &grid, &unknown)),
         Some("dispute")
     );
+    // A resident's dispute through the gateway: the owner's token key records it, another
+    // org's token key may not, and a lab's verifier may not either.
+    let token_key = |org: &str| who(org, &[gridledger_core::contract::TOKEN_ISSUER]);
+    let mut by_resident = d.clone();
+    by_resident.dispute_id = "D-10".into();
+    assert_eq!(
+        rule_of(&metrology::open_dispute(
+            &w,
+            &token_key(&grid.org_id),
+            &by_resident
+        )),
+        None
+    );
+    assert_eq!(
+        rule_of(&metrology::open_dispute(
+            &w,
+            &token_key("grid2"),
+            &by_resident
+        )),
+        Some("dispute")
+    );
+    assert_eq!(
+        rule_of(&metrology::open_dispute(&w, &lab(), &by_resident)),
+        Some("dispute")
+    );
 }
 
 #[test]

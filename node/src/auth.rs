@@ -607,6 +607,23 @@ impl<S: Store> KeyDirectory for NodeAuth<S> {
 }
 
 impl<S: Store> AuthBackend for NodeAuth<S> {
+    fn sign_for_user(
+        &self,
+        caller: &Principal,
+        payload: gridledger_core::pb::tx_body::Payload,
+    ) -> Result<Vec<u8>> {
+        use prost::Message as _;
+        let signer = self.signer_for(&caller.org)?;
+        let body = gridledger_core::pb::TxBody {
+            origin: self.ledger.origin().to_string(),
+            // The key signs for many users at once: a random nonce never repeats.
+            nonce: rand::random(),
+            client_time_ms: ((self.now)() * 1000) as i64,
+            payload: Some(payload),
+        };
+        Ok(signer.sign_tx(&body).encode_to_vec())
+    }
+
     async fn login(&self, username: String, password: String) -> Result<TokenPair> {
         const FAILED: &str = "invalid username or password";
         if username.is_empty() || username.len() > MAX_USERNAME || password.len() > MAX_PASSWORD {

@@ -515,10 +515,7 @@ impl<S: Store> DataBackend for NodeChain<S> {
         self.documents.clone()
     }
 
-    fn submit_anchor(
-        &self,
-        signed_tx: Bytes,
-    ) -> BoxFuture<'static, Result<Committed, ServiceError>> {
+    fn submit_tx(&self, signed_tx: Bytes) -> BoxFuture<'static, Result<Committed, ServiceError>> {
         let r = self.router.clone();
         Box::pin(async move { r.submit(signed_tx, None).await })
     }

@@ -238,6 +238,16 @@ pub trait AuthBackend: Send + Sync + 'static {
         caller: &crate::auth::Principal,
         update: AccountUpdate,
     ) -> impl std::future::Future<Output = Result<AccountView>> + Send;
+    /// Signs a transaction the node records for its caller, a user of one of its orgs
+    /// (a resident's dispute), with that org's token key.
+    ///
+    /// # Errors
+    /// FAILED_PRECONDITION when the node holds no registered token key for the org.
+    fn sign_for_user(
+        &self,
+        caller: &crate::auth::Principal,
+        payload: gridledger_core::pb::tx_body::Payload,
+    ) -> Result<Vec<u8>>;
 }
 
 /// What DataService and the gateway's data routes need from the node.
@@ -269,6 +279,7 @@ pub trait DataBackend: Send + Sync + 'static {
     fn position(&self) -> Result<(String, u64)>;
     /// The class III document store.
     fn documents(&self) -> std::sync::Arc<dyn crate::documents::DocumentStore>;
-    /// Submits a document's anchor transaction; resolves once committed (or rejected).
-    fn submit_anchor(&self, signed_tx: Bytes) -> BoxFuture<'static, Result<Committed>>;
+    /// Submits a class I transaction (a document's anchor, a resident's dispute);
+    /// resolves once committed (or rejected).
+    fn submit_tx(&self, signed_tx: Bytes) -> BoxFuture<'static, Result<Committed>>;
 }

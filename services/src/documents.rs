@@ -163,7 +163,7 @@ impl<B: DataBackend> Data<B> {
         }
         let sha = anchor.sha256.clone();
         store.put(anchor, data).await?;
-        match self.backend().submit_anchor(signed_tx).await {
+        match self.backend().submit_tx(signed_tx).await {
             Ok(_) => self.document(&sha, false).await,
             Err(e) => {
                 // Keep the bytes only if some anchor holds them (a concurrent upload of

@@ -101,6 +101,7 @@ pub fn router<A: AuthBackend, D: DataBackend, C: super::backend::ChainBackend>(
         )
         .route("/v1/accounts/{username}", patch(update_account::<A, D, C>))
         .route("/v1/me/meters", get(my_meters::<A, D, C>))
+        .route("/v1/me/disputes", post(open_dispute::<A, D, C>))
         .route("/v1/meters/{asset}", get(meter::<A, D, C>))
         .route("/v1/meters/{asset}/readings", get(readings::<A, D, C>))
         .route(
@@ -597,4 +598,56 @@ async fn document_content<A: AuthBackend, D: DataBackend, C: ChainBackend>(
         h.insert("x-gridledger-md5", v);
     }
     Ok(r)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DisputeBody {
+    asset_no: String,
+    reason: String,
+}
+
+/// `POST /v1/me/disputes`: a resident disputes one of their own meters. The node records
+/// the dispute on the ledger, signed with the resident's org's token key and naming the
+/// account; the grid company then has the meter tested, and the returned-meter
+/// certificate that answers the dispute appears on the meter (`GET /v1/meters/{asset}`).
+async fn open_dispute<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+    State(g): G<A, D, C>,
+    Extension(p): Extension<Principal>,
+    body: axum::body::Bytes,
+) -> Result<Response> {
+    use rand::Rng as _;
+    let b: DisputeBody = parse(&body)?;
+    if !p.bound_meters().any(|m| m == b.asset_no) {
+        // The same answer for someone else's meter and for no meter at all.
+        return Err(ServiceError::PermissionDenied(format!(
+            "{} is not bound to meter {:?}",
+            p.describe(),
+            b.asset_no
+        )));
+    }
+    let reason = b.reason.trim();
+    if reason.is_empty() || reason.len() > 1024 {
+        return Err(ServiceError::InvalidArgument(
+            "reason must say, in 1-1024 bytes, what is doubted about the meter".into(),
+        ));
+    }
+    let dispute_id = format!("D-{}-{:08x}", b.asset_no, rand::thread_rng().r#gen::<u32>());
+    let payload =
+        gridledger_core::pb::tx_body::Payload::OpenDispute(gridledger_core::pb::OpenDispute {
+            dispute_id: dispute_id.clone(),
+            asset_no: b.asset_no.clone(),
+            account: p.subject.clone(),
+            reason: reason.to_string(),
+        });
+    let signed = g.auth.sign_for_user(&p, payload)?;
+    let c = g.data.backend().submit_tx(signed.into()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "dispute_id": dispute_id, "asset_no": b.asset_no, "account": p.subject,
+            "leaf_index": c.leaf_index,
+        })),
+    )
+        .into_response())
 }

@@ -22,6 +22,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/accounts"),
     ("patch", "/v1/accounts/{username}"),
     ("get", "/v1/me/meters"),
+    ("post", "/v1/me/disputes"),
     ("get", "/v1/meters/{asset_no}"),
     ("get", "/v1/meters/{asset_no}/readings"),
     ("get", "/v1/meters/{asset_no}/traceability"),
@@ -165,7 +166,30 @@ pub fn document() -> Value {
         "requestBody": {"required": true, "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
         "responses": upload_responses,
     });
+    let mut dispute_responses = errors(&["400", "401", "403"]);
+    dispute_responses.insert(
+        "201".into(),
+        json_ok(
+            "The dispute, recorded",
+            obj(
+                json!({
+        "dispute_id": {"type": "string"}, "asset_no": {"type": "string"},
+        "account": {"type": "string"}, "leaf_index": {"type": "integer"}}),
+                &["dispute_id", "asset_no", "account", "leaf_index"],
+            ),
+        ),
+    );
+    let dispute = json!({
+        "summary": "Dispute one of my meters",
+        "description": "A resident doubts one of their own meters. The node records the dispute on the ledger (rule `dispute`), signed with the resident's org's token key and naming the account; the grid company has the meter tested, and the returned-meter certificate that answers the dispute then appears on the meter. A meter not bound to the caller is 403, like one that does not exist.",
+        "tags": ["data"],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": obj(json!({
+            "asset_no": {"type": "string"}, "reason": {"type": "string", "minLength": 1, "maxLength": 1024}}),
+            &["asset_no", "reason"])}}},
+        "responses": dispute_responses,
+    });
     let paths = json!({
+        "/v1/me/disputes": {"post": dispute},
         "/v1/documents": {"post": upload},
         "/v1/documents/{sha256}": {"get": op("A document's anchor", "The anchor as ImageJson: both digests, size, media type, file name, subject, the anchoring leaf and a download link; with `receipt=true` the leaf's receipt. Any authenticated caller.", &["documents"],
             vec![sha_param.clone(), receipt_param()], None, json_ok("anchor", json!({"$ref": "#/components/schemas/ImageJson"})), &["400", "401", "404"], false)},

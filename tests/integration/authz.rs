@@ -149,6 +149,17 @@ async fn try_op(n: &DevNode, c: &Caller, op: &str) -> bool {
             )
             .await
         }
+        // Past the layer, an empty body is a bad request: allowed (and nothing recorded).
+        "DisputeOpen" => {
+            let (s, b) = n
+                .http(c.port, "POST", "/v1/me/disputes", t, Some("{}"))
+                .await;
+            if s == 400 {
+                true
+            } else {
+                verdict(op, c.name, s, &b)
+            }
+        }
         // Past the layer, an anchor nobody made is NOT_FOUND and an upload without its
         // anchor is a bad request: both count as allowed.
         "DocumentRead" => {
@@ -211,6 +222,7 @@ const MATRIX: &[(&str, [u8; 11])] = &[
     // AuthDynamicToken), and only the meter its scope names.
     ("ReadingsRead(own)", [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
     ("ReadingsRead(foreign)", [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+    ("DisputeOpen", [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
     ("DocumentRead", [0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
     ("DocumentUpload", [0, 0, 1, 1, 0, 1, 1, 1, 0, 1, 0]),
 ];

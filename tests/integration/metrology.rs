@@ -318,8 +318,8 @@ async fn traceability_institution_and_plans_views() {
     assert!(s == 400 || s == 404, "{s} {v}");
 }
 
-/// A resident doubts a meter: the grid company records the dispute for the resident,
-/// the institution tests the returned meter and issues a returned-meter certificate
+/// A resident doubts a meter and opens a dispute through the gateway (the node records
+/// it with the org's token key, naming the account), the institution tests the returned meter and issues a returned-meter certificate
 /// answering it, and the resident then sees that certificate on their meter.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dispute_ends_in_a_returned_meter_certificate_the_resident_sees() {
@@ -342,20 +342,78 @@ async fn a_dispute_ends_in_a_returned_meter_certificate_the_resident_sees() {
             signed_tx: tx.encode_to_vec().into(),
         }
     };
-    let grid = org_key("grid-north");
     let nmc = org_key("inst-nmc");
-    c.submit(submit(
-        &grid,
-        9_000_001,
-        Payload::OpenDispute(pb::OpenDispute {
-            dispute_id: "D-2026-0001".into(),
-            asset_no: meter.clone(),
-            account: "resident-1".into(),
-            reason: "consumption doubled in November".into(),
-        }),
-    ))
-    .await
-    .expect("the grid company records the dispute");
+    // The resident opens the dispute through the gateway; the node records it on the
+    // ledger with grid-north's token key, naming the account.
+    let open = |token: &str, body: serde_json::Value| {
+        let (n, token) = (&n, token.to_string());
+        async move {
+            let (s, b) = n
+                .http(
+                    Port::Public,
+                    "POST",
+                    "/v1/me/disputes",
+                    Some(&token),
+                    Some(&body.to_string()),
+                )
+                .await;
+            (s, json(&b))
+        }
+    };
+    // Someone else's meter, a meter that does not exist, no reason, another role: refused.
+    for (body, want) in [
+        (
+            serde_json::json!({"asset_no": "GN-M000004", "reason": "x"}),
+            403,
+        ),
+        (
+            serde_json::json!({"asset_no": "NO-SUCH", "reason": "x"}),
+            403,
+        ),
+        (serde_json::json!({"asset_no": meter, "reason": " "}), 400),
+        (serde_json::json!({"asset_no": meter}), 400),
+    ] {
+        let (s, v) = open(&resident, body.clone()).await;
+        assert_eq!(s, want, "{body}: {v}");
+    }
+    let operator = n.login("gn-operator").await;
+    let (s, _) = open(
+        &operator,
+        serde_json::json!({"asset_no": meter, "reason": "x"}),
+    )
+    .await;
+    assert_eq!(s, 403, "only residents open disputes here");
+    let (s, v) = open(
+        &resident,
+        serde_json::json!({"asset_no": meter, "reason": "consumption doubled in November"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["account"], "resident-1");
+    let dispute = v["dispute_id"].as_str().unwrap().to_string();
+    // The dispute is on the ledger, proven by its receipt, signed by the token key.
+    let (s, r) = n
+        .http(
+            Port::ApiWithCert,
+            "GET",
+            &format!("/v1/records/{}/receipt", v["leaf_index"]),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let policy = gridledger_client::profile::load_policy(&n.trust()).unwrap();
+    let proven = Receipt::parse(&r).unwrap().verify(&policy).unwrap();
+    let tx = pb::SignedTx::decode(proven.leaf.as_slice()).unwrap();
+    match pb::TxBody::decode(tx.body.as_slice()).unwrap().payload {
+        Some(Payload::OpenDispute(d)) => {
+            assert_eq!(
+                (d.dispute_id.as_str(), d.account.as_str()),
+                (dispute.as_str(), "resident-1")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     let returned = |cert_no: &str, dispute: &str| pb::IssueCertificate {
         cert_no: cert_no.into(),
         asset_no: meter.clone(),
@@ -382,7 +440,7 @@ async fn a_dispute_ends_in_a_returned_meter_certificate_the_resident_sees() {
         dispute_id: dispute.into(),
     };
     // A certificate dated after the block's day is refused by rule.
-    let mut future = returned("RM-F", "D-2026-0001");
+    let mut future = returned("RM-F", &dispute);
     future.test_date = "2099-01-01".into();
     future.valid_until = "2105-01-01".into();
     let e = c
@@ -405,7 +463,7 @@ async fn a_dispute_ends_in_a_returned_meter_certificate_the_resident_sees() {
     c.submit(submit(
         &nmc,
         9_000_003,
-        Payload::IssueCertificate(returned("RM-2026-0001", "D-2026-0001")),
+        Payload::IssueCertificate(returned("RM-2026-0001", &dispute)),
     ))
     .await
     .expect("the returned-meter certificate answers the dispute");
@@ -414,7 +472,7 @@ async fn a_dispute_ends_in_a_returned_meter_certificate_the_resident_sees() {
         .submit(submit(
             &nmc,
             9_000_004,
-            Payload::IssueCertificate(returned("RM-2026-0002", "D-2026-0001")),
+            Payload::IssueCertificate(returned("RM-2026-0002", &dispute)),
         ))
         .await
         .unwrap_err();
@@ -437,7 +495,7 @@ async fn a_dispute_ends_in_a_returned_meter_certificate_the_resident_sees() {
         .expect("listed");
     assert_eq!(rm["kind"], "CERTIFICATE_KIND_RETURNED_METER");
     match verified_payload(&n, &rm) {
-        Payload::IssueCertificate(c) => assert_eq!(c.dispute_id, "D-2026-0001"),
+        Payload::IssueCertificate(c) => assert_eq!(c.dispute_id, dispute),
         other => panic!("{other:?}"),
     }
 }

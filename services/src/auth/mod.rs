@@ -233,6 +233,8 @@ pub enum Operation {
     /// A meter's readings (class II) and the settlement check over them, with the
     /// per-meter check in the handler.
     ReadingsRead,
+    /// A resident opening a dispute about one of their meters.
+    DisputeOpen,
     /// Class III documents: anchors and bytes (any authenticated caller).
     DocumentRead,
     /// Uploading a class III document with its signed anchor (the anchor's key then
@@ -244,7 +246,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in matrix order.
-    pub const ALL: [Operation; 13] = [
+    pub const ALL: [Operation; 14] = [
         Operation::ChainPublic,
         Operation::ChainReadLeaves,
         Operation::ChainSubmit,
@@ -255,6 +257,7 @@ impl Operation {
         Operation::MeterRead,
         Operation::MyMeters,
         Operation::ReadingsRead,
+        Operation::DisputeOpen,
         Operation::DocumentRead,
         Operation::DocumentUpload,
         Operation::Other,
@@ -327,6 +330,7 @@ impl Operation {
             ["v1", "meters", _, "readings"] | ["v1", "settlement", "check"] if get => {
                 O::ReadingsRead
             }
+            ["v1", "me", "disputes"] if post => O::DisputeOpen,
             ["v1", "documents"] if post => O::DocumentUpload,
             ["v1", "documents", _] | ["v1", "documents", _, "content"] if get => O::DocumentRead,
             _ => O::Other,
@@ -366,7 +370,7 @@ pub fn permits(p: &Principal, op: Operation) -> bool {
                     .any(|r| p.has(r))
         }
         O::AccountsManage => p.is_user() && p.has(R::Admin),
-        O::MyMeters => p.is_user() && p.has(R::Resident),
+        O::MyMeters | O::DisputeOpen => p.is_user() && p.has(R::Resident),
         // Class II (DESIGN.md §4): the on-ledger policy decides who may be granted a
         // dynamic token (`may_grant`), and only a dynamic token reads.
         O::ReadingsRead => p.is_dynamic(),

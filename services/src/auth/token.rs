@@ -135,6 +135,9 @@ pub struct TokenSigner {
     key: EncodingKey,
     public: [u8; 32],
     org: String,
+    // The same key signs the transactions the node records for the org's users (a
+    // resident's dispute): it already vouches for those users in every token.
+    tx_key: SigningKey,
 }
 
 impl std::fmt::Debug for TokenSigner {
@@ -153,7 +156,14 @@ impl TokenSigner {
             key: EncodingKey::from_ed_der(&pkcs8_ed25519(key.as_bytes())),
             public: key.verifying_key().to_bytes(),
             org: org.to_string(),
+            tx_key: key.clone(),
         }
+    }
+
+    /// Signs a transaction on behalf of one of the org's users (contract rule `dispute`
+    /// accepts a token-issuer key only for transactions that name the user's account).
+    pub fn sign_tx(&self, body: &gridledger_core::pb::TxBody) -> gridledger_core::pb::SignedTx {
+        gridledger_core::tx::sign(&self.tx_key, body)
     }
 
     /// The public key (to register on the ledger, and in the JWKS).
