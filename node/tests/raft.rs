@@ -16,7 +16,7 @@ use gridledger_node::channels::Channels;
 use gridledger_node::ledger::Ledger;
 use gridledger_node::raft::log_store::LogStore;
 use gridledger_node::raft::state_machine::StateMachine;
-use gridledger_node::raft::{BlockProposal, NodeInfo, Raft, TypeConfig};
+use gridledger_node::raft::{BlockProposal, NodeInfo, Raft, Sidecar, TypeConfig};
 use gridledger_node::store::rocks::RocksStore;
 use openraft::Config;
 use openraft::error::{InstallSnapshotError, RPCError, RaftError, RemoteError, Unreachable};
@@ -204,10 +204,31 @@ async fn replicas_apply_the_same_blocks_and_a_late_replica_catches_up_by_snapsho
     let leader_id = l.metrics().borrow().id;
 
     let mut accepted = 0;
-    for (i, phase) in phases().into_iter().enumerate() {
+    let all = phases();
+    let readings = all.len() - 1;
+    let mut sealed_count = 0;
+    for (i, phase) in all.into_iter().enumerate() {
+        // The readings (class II) ride with their sealed payloads, which the ledger keeps
+        // opaque under each leaf's index; a sidecar beside a class I leaf is not kept.
+        let private: Vec<Sidecar> = if i == readings {
+            sealed_count = phase.len();
+            (0..phase.len())
+                .map(|p| Sidecar {
+                    position: p as u32,
+                    sealed: format!("sealed payload {p}").into_bytes(),
+                })
+                .collect()
+        } else if i == 0 {
+            vec![Sidecar {
+                position: 0,
+                sealed: b"beside a class I leaf".to_vec(),
+            }]
+        } else {
+            Vec::new()
+        };
         let r = l
             .client_write(BlockProposal {
-                private: Vec::new(),
+                private,
                 timestamp_ms: 1_800_000_000_000 + i as u64,
                 proposer: format!("node-{leader_id}"),
                 channel: String::new(),
@@ -284,6 +305,13 @@ async fn replicas_apply_the_same_blocks_and_a_late_replica_catches_up_by_snapsho
     }
     // Every replica signed its own checkpoint of the same tree.
     assert_ne!(a.ledger.tip().checkpoint, b.ledger.tip().checkpoint);
+    // Every replica holds the same sealed payloads, one per reading.
+    let held = a.ledger.sealed_payloads(0, tip.size).unwrap();
+    assert_eq!(held.len(), sealed_count);
+    assert!(held.iter().all(|(_, s)| s.starts_with(b"sealed payload")));
+    for x in [&b, &c] {
+        assert_eq!(x.ledger.sealed_payloads(0, tip.size).unwrap(), held);
+    }
 
     // A fourth replica joins after the leader's log was compacted into a snapshot.
     l.trigger().snapshot().await.unwrap();
@@ -317,6 +345,11 @@ async fn replicas_apply_the_same_blocks_and_a_late_replica_catches_up_by_snapsho
     assert!(
         d.raft.metrics().borrow().snapshot.is_some(),
         "the late replica installed a snapshot"
+    );
+    assert_eq!(
+        d.ledger.sealed_payloads(0, tip.size).unwrap(),
+        held,
+        "the snapshot carried the sealed payloads"
     );
 }
 
