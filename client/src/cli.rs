@@ -175,6 +175,19 @@ pub enum DocumentCommand {
         #[arg(long, default_value = "application/pdf")]
         media_type: String,
     },
+    /// Print the signed anchor of a file (base64 of the encoded SignedTx), for an upload
+    /// by other means: `curl -H "x-gridledger-anchor: $(gridledger document anchor F
+    /// --subject S)" --data-binary @F .../v1/documents`.
+    Anchor {
+        /// The file.
+        file: PathBuf,
+        /// What it is about: an asset number, certificate number or org id.
+        #[arg(long)]
+        subject: String,
+        /// Media type.
+        #[arg(long, default_value = "application/pdf")]
+        media_type: String,
+    },
     /// Download a document, verified: the anchor's receipt against the trust policy, the
     /// bytes against the proven size, SHA-256 and MD5. The file appears only if all hold.
     Get {
@@ -891,6 +904,14 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
                         "anchored: leaf {} sha256 {} md5 {} size {}",
                         d.leaf_index, d.sha256, d.md5, d.size
                     );
+                }
+                DocumentCommand::Anchor {
+                    file,
+                    subject,
+                    media_type,
+                } => {
+                    let signed = crate::documents::signed_anchor(&p, &file, &subject, &media_type)?;
+                    println!("{}", B64.encode(signed));
                 }
                 DocumentCommand::Get { sha256, out, json } => {
                     let policy = load_policy(&p.trust)?;

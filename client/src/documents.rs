@@ -39,18 +39,17 @@ pub fn digest_file(path: &Path) -> Result<gridledger_core::private::Digests, Cli
     }
 }
 
-/// Signs an anchor for `path` and uploads it with the file's bytes; returns what the
-/// node recorded.
+/// The signed anchor of `path` (encoded SignedTx of an AnchorDocument with the file's
+/// SHA-256, MD5 and size), signed with the profile's key.
 ///
 /// # Errors
-/// Unreadable file or key; the node's refusal (over its limit, digests that do not
-/// match, a rule of the anchor).
-pub async fn upload(
+/// Unreadable file or key.
+pub fn signed_anchor(
     p: &Profile,
     path: &Path,
     subject: &str,
     media_type: &str,
-) -> Result<gpb::DocumentInfo, ClientError> {
+) -> Result<Vec<u8>, ClientError> {
     let d = digest_file(path)?;
     let file_name = path
         .file_name()
@@ -65,7 +64,22 @@ pub async fn upload(
         file_name,
         subject: subject.to_string(),
     };
-    let signed = p.sign(Payload::AnchorDocument(anchor))?.encode_to_vec();
+    Ok(p.sign(Payload::AnchorDocument(anchor))?.encode_to_vec())
+}
+
+/// Signs an anchor for `path` and uploads it with the file's bytes; returns what the
+/// node recorded.
+///
+/// # Errors
+/// Unreadable file or key; the node's refusal (over its limit, digests that do not
+/// match, a rule of the anchor).
+pub async fn upload(
+    p: &Profile,
+    path: &Path,
+    subject: &str,
+    media_type: &str,
+) -> Result<gpb::DocumentInfo, ClientError> {
+    let signed = signed_anchor(p, path, subject, media_type)?;
     // Read the file again as the stream is sent: it is never held whole in memory.
     let mut f = std::fs::File::open(path).map_err(|e| io(path, e))?;
     let first = gpb::DocumentChunk {

@@ -488,4 +488,24 @@ async fn class_iii_documents_stream_in_verified_and_bad_uploads_leave_nothing() 
     assert_eq!(s, 201, "{b}");
     let img: Value = serde_json::from_str(&b).unwrap();
     assert_eq!(img["size"], real.len());
+    // The curl way: the CLI prints a signed anchor, the body is the file.
+    let letter = n.dir.join("authorisation-letter.txt");
+    std::fs::write(&letter, b"authorisation letter for inst-nmc").unwrap();
+    let o = n.cli(&[
+        "document",
+        "anchor",
+        letter.to_str().unwrap(),
+        "--subject",
+        "inst-nmc",
+        "--media-type",
+        "text/plain",
+    ]);
+    assert!(o.status.success(), "{}", gridledger_tests::stderr(&o));
+    let a = gridledger_tests::stdout(&o).trim().to_string();
+    let (s, b) = upload(Some(a), std::fs::read(&letter).unwrap()).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&b).unwrap()["media_type"],
+        "text/plain"
+    );
 }
