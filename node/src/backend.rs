@@ -380,8 +380,11 @@ impl<S: Store> ChainBackend for NodeChain<S> {
 }
 
 fn payload_at<S: Store>(ledger: &Ledger<S>, index: u64) -> Result<Payload, ServiceError> {
-    let e = ledger.entry(index)?;
-    let (_, body) = gridledger_core::tx::decode(&e.leaf)
+    payload_of(&ledger.entry(index)?.leaf, index)
+}
+
+fn payload_of(leaf: &[u8], index: u64) -> Result<Payload, ServiceError> {
+    let (_, body) = gridledger_core::tx::decode(leaf)
         .map_err(|err| ServiceError::Internal(format!("leaf {index} does not decode: {err}")))?;
     body.payload
         .ok_or_else(|| ServiceError::Internal(format!("leaf {index} has no payload")))
@@ -427,7 +430,7 @@ impl<S: Store> DataBackend for NodeChain<S> {
         let mut out = Vec::with_capacity(days.len());
         for (day, index) in days {
             let leaf = self.ledger.entry(index)?.leaf;
-            let Payload::RecordReading(r) = payload_at(&self.ledger, index)? else {
+            let Payload::RecordReading(r) = payload_of(&leaf, index)? else {
                 return Err(ServiceError::Internal(format!(
                     "reading {asset_no:?}/{day} points at leaf {index}, which is not a reading"
                 )));
