@@ -14,12 +14,15 @@ use tonic::Code;
 
 use crate::util::DEV_ORIGIN;
 
+/// A transaction signed by a demo org key. Nonces are offset far above the demo seed's
+/// (whose order among token-key registrations varies from run to run), so a test's
+/// nonce never collides with one the seed used.
 fn signed(key: &ed25519_dalek::SigningKey, nonce: u64, payload: Payload) -> Vec<u8> {
     gridledger_core::tx::sign(
         key,
         &pb::TxBody {
             origin: DEV_ORIGIN.into(),
-            nonce,
+            nonce: 9_100_000 + nonce,
             client_time_ms: 0,
             payload: Some(payload),
         },
