@@ -257,11 +257,14 @@ pub async fn run(
         let client_key =
             read_signing_key(&dir.join("client-signing.key")).map_err(anyhow::Error::msg)?;
         let started = std::time::Instant::now();
-        let token_keys: Vec<(String, [u8; 32])> = running
+        let mut token_keys: Vec<(String, [u8; 32])> = running
             .auth
             .token_signers()
             .map(|s| (s.org().to_string(), s.public_key()))
             .collect();
+        // The signers come from a map: sort, so the genesis (and every leaf index and
+        // nonce after it) is the same on every run.
+        token_keys.sort();
         let phases = crate::demo::seed(
             &cfg.origin,
             client_key.verifying_key().as_bytes(),
