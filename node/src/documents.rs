@@ -39,8 +39,14 @@ fn internal(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Internal(format!("document store: {e}"))
 }
 
-fn path_of(sha256: &str) -> ObjectPath {
-    ObjectPath::from(format!("sha256/{}/{sha256}", &sha256[..2]))
+// Content addressing needs a well-formed digest: anything else is refused here, so no
+// caller of the store can slice a short name or reach outside `sha256/`.
+fn path_of(sha256: &str) -> Result<ObjectPath, ServiceError> {
+    gridledger_services::documents::check_sha(sha256)?;
+    Ok(ObjectPath::from(format!(
+        "sha256/{}/{sha256}",
+        &sha256[..2]
+    )))
 }
 
 impl ObjectDocuments {
@@ -74,7 +80,7 @@ impl DocumentStore for ObjectDocuments {
         let max = self.max_bytes;
         Box::pin(async move {
             let upload = store
-                .put_multipart(&path_of(&anchor.sha256))
+                .put_multipart(&path_of(&anchor.sha256)?)
                 .await
                 .map_err(internal)?;
             let mut w = WriteMultipart::new(upload);
@@ -135,6 +141,7 @@ impl DocumentStore for ObjectDocuments {
         let store = self.store.clone();
         let path = path_of(sha256);
         Box::pin(async move {
+            let path = path?;
             match store.get(&path).await {
                 Ok(r) => Ok(Some(r.into_stream().map(|c| c.map_err(internal)).boxed())),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -147,6 +154,7 @@ impl DocumentStore for ObjectDocuments {
         let store = self.store.clone();
         let path = path_of(sha256);
         Box::pin(async move {
+            let path = path?;
             match store.head(&path).await {
                 Ok(_) => Ok(true),
                 Err(object_store::Error::NotFound { .. }) => Ok(false),
@@ -159,10 +167,30 @@ impl DocumentStore for ObjectDocuments {
         let store = self.store.clone();
         let path = path_of(sha256);
         Box::pin(async move {
+            let path = path?;
             match store.delete(&path).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
                 Err(e) => Err(internal(e)),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn malformed_ids_are_refused_not_sliced() {
+        let d = ObjectDocuments::new(Arc::new(object_store::memory::InMemory::new()), 1 << 20);
+        for bad in ["", "a", "é", "../etc/passwd", &"A".repeat(64)] {
+            assert!(
+                matches!(d.contains(bad).await, Err(ServiceError::InvalidArgument(_))),
+                "{bad:?}"
+            );
+            assert!(d.get(bad).await.is_err(), "{bad:?}");
+            assert!(d.delete(bad).await.is_err(), "{bad:?}");
+        }
+        assert!(!d.contains(&"a".repeat(64)).await.unwrap());
     }
 }

@@ -639,6 +639,12 @@ impl<S: Store> Ledger<S> {
             durability,
             private,
         } = write;
+        // By position, once: a block of readings carries one sidecar per leaf, and a scan
+        // per leaf would make the apply quadratic in the block size.
+        let private: HashMap<usize, Vec<u8>> = private
+            .into_iter()
+            .map(|s| (s.position as usize, s.sealed))
+            .collect();
         let mut frontier = self.frontier.lock();
         let tip = self.tip.read().clone();
         let mut decoded: Vec<_> = leaves.iter().map(|l| tx::decode(l)).collect();
@@ -767,10 +773,8 @@ impl<S: Store> Ledger<S> {
                     });
                     batch.put(Cf::Leaves, keys::u64k(index), leaf.clone());
                     // Before the effects, so a purge later in the block finds it.
-                    if class_ii
-                        && let Some(s) = private.iter().find(|s| s.position as usize == position)
-                    {
-                        batch.put(Cf::Private, keys::u64k(index), s.sealed.clone());
+                    if class_ii && let Some(sealed) = private.get(&position) {
+                        batch.put(Cf::Private, keys::u64k(index), sealed.clone());
                     }
                     for e in effects {
                         view.apply_effect(e, index, &mut batch);

@@ -13,10 +13,9 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use gridledger_core::metrology::keys;
-use gridledger_core::pb::{AnchorDocument, SignedTx, TxBody, tx_body::Payload};
+use gridledger_core::pb::{AnchorDocument, tx_body::Payload};
 use gridledger_core::private::{DocumentRec, is_hex};
 use gridledger_proto::v1 as pb;
-use prost::Message as _;
 use serde_json::{Value, json};
 
 use crate::backend::DataBackend;
@@ -60,17 +59,46 @@ pub fn check_sha(sha: &str) -> Result<()> {
     }
 }
 
+// The anchor of an upload, from a transaction whose signature verifies: a forged or
+// garbled anchor is refused before a single byte is stored.
 fn anchor_of(signed_tx: &[u8]) -> Result<AnchorDocument> {
     let bad = |why: String| {
         ServiceError::InvalidArgument(format!(
             "an upload starts with a signed AnchorDocument transaction: {why}"
         ))
     };
-    let tx = SignedTx::decode(signed_tx).map_err(|e| bad(format!("not a SignedTx: {e}")))?;
-    let body = TxBody::decode(tx.body.as_slice()).map_err(|e| bad(format!("bad body: {e}")))?;
+    let (tx, body) = gridledger_core::tx::decode(signed_tx).map_err(|e| bad(e.to_string()))?;
+    gridledger_core::tx::verify(&tx).map_err(|e| {
+        ServiceError::Unauthenticated(format!("the anchor's signature does not verify: {e}"))
+    })?;
     match body.payload {
         Some(Payload::AnchorDocument(a)) => Ok(a),
         _ => Err(bad("the transaction is not an AnchorDocument".into())),
+    }
+}
+
+/// Deletes stored bytes when dropped armed: an upload whose anchor is refused, or whose
+/// request is dropped (client gone, timeout) between storing the bytes and committing
+/// the anchor, leaves nothing behind. Bytes some anchor holds are kept (a concurrent
+/// upload of the same document may have won).
+struct Unanchored<B: DataBackend> {
+    backend: std::sync::Arc<B>,
+    sha: Option<String>,
+}
+
+impl<B: DataBackend> Drop for Unanchored<B> {
+    fn drop(&mut self) {
+        let (Some(sha), Ok(rt)) = (self.sha.take(), tokio::runtime::Handle::try_current()) else {
+            return;
+        };
+        let b = self.backend.clone();
+        rt.spawn(async move {
+            if matches!(b.record(&keys::document(&sha)), Ok(None))
+                && let Err(e) = b.documents().delete(&sha).await
+            {
+                tracing::warn!(sha256 = %sha, error = %e, "could not delete unanchored document");
+            }
+        });
     }
 }
 
@@ -163,17 +191,13 @@ impl<B: DataBackend> Data<B> {
         }
         let sha = anchor.sha256.clone();
         store.put(anchor, data).await?;
-        match self.backend().submit_tx(signed_tx).await {
-            Ok(_) => self.document(&sha, false).await,
-            Err(e) => {
-                // Keep the bytes only if some anchor holds them (a concurrent upload of
-                // the same document may have won).
-                if self.backend().record(&keys::document(&sha))?.is_none() {
-                    store.delete(&sha).await?;
-                }
-                Err(e)
-            }
-        }
+        let mut guard = Unanchored {
+            backend: self.backend().clone(),
+            sha: Some(sha.clone()),
+        };
+        self.backend().submit_tx(signed_tx).await?;
+        guard.sha = None;
+        self.document(&sha, false).await
     }
 }
 

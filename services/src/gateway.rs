@@ -632,7 +632,17 @@ async fn open_dispute<A: AuthBackend, D: DataBackend, C: ChainBackend>(
             "reason must say, in 1-1024 bytes, what is doubted about the meter".into(),
         ));
     }
-    let dispute_id = format!("D-{}-{:08x}", b.asset_no, rand::thread_rng().r#gen::<u32>());
+    // Readable when it fits the contracts' identifier limit; with a very long asset
+    // number only the random part (the dispute record names the meter anyway).
+    // (The generator is not Send: it must not live across the await below.)
+    let dispute_id = {
+        let mut rng = rand::thread_rng();
+        if b.asset_no.len() + 11 <= gridledger_core::contract::MAX_ID_LEN {
+            format!("D-{}-{:08x}", b.asset_no, rng.r#gen::<u32>())
+        } else {
+            format!("D-{:016x}", rng.r#gen::<u64>())
+        }
+    };
     let payload =
         gridledger_core::pb::tx_body::Payload::OpenDispute(gridledger_core::pb::OpenDispute {
             dispute_id: dispute_id.clone(),

@@ -754,9 +754,15 @@ impl<B: DataBackend> Data<B> {
     /// Storage failures.
     pub fn my_meters_view(&self, p: &Principal, receipts: bool) -> Result<pb::DataView> {
         let mut rows = Vec::new();
-        for m in self.my_meters(p)? {
-            if let Ok((leaf, rec)) = self.instrument_rec(&m.asset_no) {
-                rows.extend(self.rows("instrument", [(leaf, rec)], receipts, |_| json!({}))?);
+        for asset in p.bound_meters().take(crate::data::MAX_BOUND_METERS) {
+            // A bound meter not (or no longer) registered is left out; any other failure
+            // is the caller's to see.
+            match self.instrument_rec(asset) {
+                Ok((leaf, rec)) => {
+                    rows.extend(self.rows("instrument", [(leaf, rec)], receipts, |_| json!({}))?)
+                }
+                Err(ServiceError::NotFound(_) | ServiceError::InvalidArgument(_)) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(pb::DataView {

@@ -294,6 +294,21 @@ async fn class_ii_readings_are_committed_sealed_verified_and_purgeable() {
     let (s, b) = n.http(Port::Public, "GET", &path, Some(&grant), None).await;
     assert_eq!(s, 200, "{b}");
     check_purged(&b);
+    let (s, b) = n
+        .http(
+            Port::Public,
+            "GET",
+            &format!("/v1/meters/{meter}/readings?from=2026-11-01&to=2026-11-01"),
+            Some(&grant),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let rows = table_rows(&serde_json::from_str(&b).unwrap(), "readings");
+    assert!(
+        rows[0]["import_wh"].is_u64() && rows[0]["salt"].is_string(),
+        "{b}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -465,7 +480,34 @@ async fn class_iii_documents_stream_in_verified_and_bad_uploads_leave_nothing() 
         assert_eq!(s, want, "{what}: {b}");
         assert!(b.contains(needle), "{what}: {b}");
     }
+    // A forged anchor (its signature's last byte flipped) is refused before any byte is
+    // stored.
+    {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut forged = b64.decode(anchor(6, &real, None, None)).unwrap();
+        *forged.last_mut().unwrap() ^= 1;
+        let (s, b) = upload(Some(b64.encode(forged)), real.clone()).await;
+        assert_eq!(s, 401, "{b}");
+        assert!(b.contains("does not verify"), "{b}");
+    }
     assert_eq!(tree_size(&n).await, before, "no anchor was written");
+    // Nor any bytes: the object store has no file for the refused digests.
+    let stored = |sha: &str| {
+        n.dir
+            .join("documents/sha256")
+            .join(&sha[..2])
+            .join(sha)
+            .exists()
+    };
+    assert!(stored(&d.sha256), "the store layout this check relies on");
+    let mut h = gridledger_core::private::DocumentHasher::default();
+    h.update(&real);
+    let real_sha = h.finish().sha256;
+    assert!(
+        !stored(&other_sha) && !stored(&real_sha),
+        "refused uploads left bytes"
+    );
     let (s, b) = n
         .http(
             Port::Public,
