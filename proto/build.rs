@@ -58,6 +58,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "ReadingValues",
         "PurgePrivate",
         "AnchorDocument",
+        "BindCustomer",
+        "CustomerBinding",
     ] {
         b = b.extern_path(
             format!(".gridledger.v1.{m}"),

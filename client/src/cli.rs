@@ -122,6 +122,33 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Bind a meter to a customer (DOMAIN.md §2.3): who and where, class II. Signed with
+    /// the profile's key (the owning grid company's operator or admin); the payload is
+    /// committed to in the leaf and sealed by the node. A meter that already has a
+    /// binding gets this one as its replacement (move-out, move-in).
+    Bind {
+        /// Asset number.
+        asset: String,
+        /// The customer's account (the resident's user name); omit for a vacancy.
+        #[arg(long, default_value = "")]
+        account: String,
+        /// The installation point: a metering point id or an address.
+        #[arg(long)]
+        point: String,
+        /// First day of the binding, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// The class II collection that holds the payload.
+        #[arg(long, default_value = "bindings")]
+        collection: String,
+        /// The leaf of the binding this one replaces (default: the meter's current one,
+        /// looked up with a dynamic token).
+        #[arg(long)]
+        replaces: Option<u64>,
+        /// This is the meter's first binding: do not look one up.
+        #[arg(long, conflicts_with = "replaces")]
+        first: bool,
+    },
     /// Verification plans and their status today.
     Plans {
         /// Only this status: done, overdue, due or open.
@@ -223,6 +250,15 @@ pub enum MeterCommand {
         /// Last day, YYYY-MM-DD.
         #[arg(long)]
         to: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The meter's customer bindings and installation points (class II; read with a
+    /// dynamic token for `binding:<asset>`).
+    Binding {
+        /// Asset number.
+        asset: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -790,6 +826,7 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
                 asset: Some(match &command {
                     MeterCommand::Show { asset, .. }
                     | MeterCommand::Readings { asset, .. }
+                    | MeterCommand::Binding { asset, .. }
                     | MeterCommand::Trace { asset, .. } => asset.clone(),
                 }),
                 period: None,
@@ -836,6 +873,9 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
                         .retain(|f| f.name != "certified_throughout" && f.name != "uncovered");
                     (tonic::Response::new(v), json)
                 }
+                MeterCommand::Binding { asset, json } => {
+                    (tonic::Response::new(bindings_view(&p, &asset).await?), json)
+                }
                 MeterCommand::Trace { asset, date, json } => (
                     c.get_traceability(pb::RecordQuery {
                         id: asset,
@@ -878,6 +918,56 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
                 )?)
                 .await?;
             print_verified(&p, &v.into_inner(), json, &query)
+        }
+        Command::Bind {
+            asset,
+            account,
+            point,
+            from,
+            collection,
+            replaces,
+            first,
+        } => {
+            use gridledger_core::pb::tx_body::Payload;
+            use gridledger_core::pb::{BindCustomer, CustomerBinding};
+            let replaces = match (replaces, first) {
+                (Some(r), _) => Some(r),
+                (None, true) => None,
+                (None, false) => {
+                    let v = bindings_view(&profile(&cli.profile)?, &asset).await?;
+                    v.summary
+                        .iter()
+                        .find(|f| f.name == "current")
+                        .and_then(|f| serde_json::from_str::<Option<u64>>(&f.json).ok())
+                        .flatten()
+                }
+            };
+            let value = prost::Message::encode_to_vec(&CustomerBinding {
+                account,
+                installation_point: point,
+                from,
+            });
+            // Checked here too, so a typo is named before anything is signed.
+            gridledger_core::private::decode_binding(&value).map_err(ClientError::Config)?;
+            let salt: [u8; 32] = rand::random();
+            let commitment = gridledger_core::private::commitment(&salt, &value);
+            let p = profile(&cli.profile)?;
+            submit_private(
+                &p,
+                Payload::BindCustomer(BindCustomer {
+                    asset_no: asset,
+                    commitment: commitment.to_vec(),
+                    collection,
+                    replaces,
+                }),
+                pb::PrivatePayload {
+                    salt: salt.to_vec(),
+                    payload: value,
+                },
+            )
+            .await?;
+            println!("commitment: {}", hex::encode(commitment));
+            Ok(())
         }
         Command::Institution { id, json } => {
             let p = profile(&cli.profile)?;
@@ -1136,6 +1226,47 @@ async fn admin_show(p: &Profile, what: AdminView, json: bool) -> Result<(), Clie
         let rows = rows.as_array().cloned().unwrap_or_default();
         print!("{}", crate::table::render(&rows));
     }
+    Ok(())
+}
+
+/// A meter's customer bindings with receipts, read with a single-use dynamic token for
+/// `binding:<asset>` that the profile's certificate obtains first.
+async fn bindings_view(p: &Profile, asset: &str) -> Result<pb::DataView, ClientError> {
+    let token = crate::grpc::dynamic_token(p, vec![format!("binding:{asset}")]).await?;
+    Ok(data_client(p)
+        .await?
+        .get_bindings(crate::grpc::with_bearer(
+            pb::RecordQuery {
+                id: asset.to_string(),
+                receipts: true,
+                date: String::new(),
+            },
+            &token,
+        )?)
+        .await?
+        .into_inner())
+}
+
+/// Signs a class II payload's transaction with the profile's key and submits it with
+/// its salt and payload to the leader.
+async fn submit_private(
+    p: &Profile,
+    payload: gridledger_core::pb::tx_body::Payload,
+    private: pb::PrivatePayload,
+) -> Result<(), ClientError> {
+    let tx = p.sign(payload)?;
+    let mut c = crate::grpc::connect_leader(p).await?;
+    let r = c
+        .submit(pb::SubmitRequest {
+            private_payload: Some(private),
+            signed_tx: prost::Message::encode_to_vec(&tx).into(),
+        })
+        .await?
+        .into_inner();
+    println!(
+        "committed: leaf {} in block {}",
+        r.leaf_index, r.block_height
+    );
     Ok(())
 }
 

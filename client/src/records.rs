@@ -53,6 +53,7 @@ fn expected_kinds(table: &str) -> &'static [&'static str] {
         "instrument" | "meters" => &["register_instrument"],
         "certificates" | "certificates_issued" => &["issue_certificate"],
         "readings" => &["record_reading"],
+        "bindings" => &["bind_customer"],
         "chain" => &["issue_calibration", "register_equipment"],
         "equipment" => &["register_equipment"],
         "authorisations" => &["grant_authorisation"],
@@ -105,6 +106,7 @@ pub fn verify_view(
                     Payload::RegisterInstrument(i) => Some(&i.asset_no),
                     Payload::IssueCertificate(c) => Some(&c.asset_no),
                     Payload::RecordReading(r) => Some(&r.asset_no),
+                    Payload::BindCustomer(b) => Some(&b.asset_no),
                     _ => None,
                 };
                 if let Some(a) = about.filter(|a| *a != asset) {
@@ -194,22 +196,23 @@ fn verify_row(
     })
 }
 
-// A class II reading row: the salt and payload must hash to the proven leaf's
-// commitment, and every value shown must be the payload's. A purged row shows no values.
-fn check_reading(
+// A class II row: unless purged (then it may show no values), its salt and payload must
+// hash to the proven leaf's commitment. Returns the payload (None when purged).
+fn check_committed(
     f: &serde_json::Map<String, Value>,
-    r: &pb::RecordReading,
-    leaf: u64,
-) -> Result<(), ClientError> {
-    let bad = |why: String| ClientError::Malformed(format!("reading at leaf {leaf}: {why}"));
+    commitment: &[u8],
+    value_fields: &[&str],
+    bad: &dyn Fn(String) -> ClientError,
+) -> Result<Option<Vec<u8>>, ClientError> {
     if f.get("purged_by").is_some_and(|v| !v.is_null()) {
-        if ["import_wh", "payload", "salt"]
+        if value_fields
             .iter()
+            .chain(&["payload", "salt"])
             .any(|k| f.get(*k).is_some_and(|v| !v.is_null()))
         {
             return Err(bad("a purged row carries values".into()));
         }
-        return Ok(());
+        return Ok(None);
     }
     let hex_field = |k: &str| {
         f.get(k)
@@ -221,11 +224,60 @@ fn check_reading(
         .try_into()
         .map_err(|_| bad("the salt is not 32 bytes".into()))?;
     let payload = hex_field("payload")?;
-    if gridledger_core::private::commitment(&salt, &payload).as_slice() != r.commitment {
+    if gridledger_core::private::commitment(&salt, &payload).as_slice() != commitment {
         return Err(bad(
             "salt and payload do not match the proven leaf's commitment".into(),
         ));
     }
+    Ok(Some(payload))
+}
+
+// A customer binding row: the committed payload's account, installation point and first
+// day are what the row shows, and so is the replaced binding.
+fn check_binding(
+    f: &serde_json::Map<String, Value>,
+    b: &pb::BindCustomer,
+    leaf: u64,
+) -> Result<(), ClientError> {
+    let bad = |why: String| ClientError::Malformed(format!("binding at leaf {leaf}: {why}"));
+    let replaces = f.get("replaces").and_then(Value::as_u64);
+    if replaces != b.replaces {
+        return Err(bad(format!(
+            "the server shows replaces = {replaces:?}, the proven leaf says {:?}",
+            b.replaces
+        )));
+    }
+    let fields = ["account", "installation_point", "from"];
+    let Some(payload) = check_committed(f, &b.commitment, &fields, &bad)? else {
+        return Ok(());
+    };
+    let c = gridledger_core::private::decode_binding(&payload).map_err(bad)?;
+    for (k, want) in [
+        ("account", &c.account),
+        ("installation_point", &c.installation_point),
+        ("from", &c.from),
+    ] {
+        let got = f.get(k).and_then(Value::as_str);
+        if got != Some(want.as_str()) {
+            return Err(bad(format!(
+                "the server shows {k} = {got:?}, the committed payload says {want:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+// A class II reading row: the salt and payload must hash to the proven leaf's
+// commitment, and every value shown must be the payload's. A purged row shows no values.
+fn check_reading(
+    f: &serde_json::Map<String, Value>,
+    r: &pb::RecordReading,
+    leaf: u64,
+) -> Result<(), ClientError> {
+    let bad = |why: String| ClientError::Malformed(format!("reading at leaf {leaf}: {why}"));
+    let Some(payload) = check_committed(f, &r.commitment, &["import_wh"], &bad)? else {
+        return Ok(());
+    };
     let v = gridledger_core::private::decode_reading(&payload).map_err(bad)?;
     let num = |k: &str| f.get(k).and_then(Value::as_u64);
     let list = |k: &str| {
@@ -312,6 +364,10 @@ fn check_matches(
         Payload::RecordReading(r) => {
             check_reading(f, r, leaf)?;
             vec![("day", s("day"), r.day.clone())]
+        }
+        Payload::BindCustomer(b) => {
+            check_binding(f, b, leaf)?;
+            vec![]
         }
         Payload::IssueCalibration(c) => vec![
             ("calibration_cert", s("calibration_cert"), c.cert_no.clone()),

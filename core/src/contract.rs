@@ -46,6 +46,9 @@ pub fn role_fits_org(role: &str, kind: crate::pb::OrgKind) -> bool {
 /// this list turns the text back into the `'static` id without allocating.
 pub const RULES: &[&str] = &[
     "shape",
+    "2.3/binding",
+    "2.3/instrument",
+    "2.3/owner",
     "3/document",
     "3/purge",
     "4.1/genesis",
@@ -1214,6 +1217,10 @@ pub fn check(
         Payload::AnchorDocument(a) => {
             let i = info.as_ref().expect("not genesis");
             effects.extend(crate::private::anchor_document(view, i, a)?);
+        }
+        Payload::BindCustomer(b) => {
+            let i = info.as_ref().expect("not genesis");
+            effects.extend(crate::private::bind_customer(view, i, body, b)?);
         }
         Payload::AcceptCalibration(a) => {
             let i = info.as_ref().expect("not genesis");

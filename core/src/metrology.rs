@@ -145,6 +145,18 @@ pub mod keys {
     pub fn purged(commitment_hex: &str) -> Vec<u8> {
         k(&["m/purged", commitment_hex])
     }
+    /// A meter's current customer binding (class II), stamped with the binding's leaf.
+    pub fn binding(asset: &str) -> Vec<u8> {
+        k(&["m/bind", asset])
+    }
+    /// Every customer binding of one meter (history, prefix).
+    pub fn bindings_of(asset: &str) -> Vec<u8> {
+        k(&["m/bind-of", asset, ""])
+    }
+    /// One binding in a meter's history, by its commitment (hex).
+    pub fn binding_of(asset: &str, commitment_hex: &str) -> Vec<u8> {
+        k(&["m/bind-of", asset, commitment_hex])
+    }
     /// A class III document's anchor, by SHA-256 (hex).
     pub fn document(sha256_hex: &str) -> Vec<u8> {
         k(&["m/doc", sha256_hex])

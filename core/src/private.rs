@@ -9,7 +9,7 @@ use prost::Message as _;
 use sha2::{Digest as _, Sha256};
 
 use crate::pb::tx_body::Payload;
-use crate::pb::{ReadingValues, TxBody};
+use crate::pb::{CustomerBinding, ReadingValues, TxBody};
 
 /// Domain separator of class II commitments.
 pub const COMMIT_DOMAIN: &[u8] = b"gridledger/commit/v1";
@@ -48,6 +48,11 @@ pub fn class_ii(body: &TxBody) -> Option<ClassII<'_>> {
             collection: &r.collection,
             commitment: &r.commitment,
         }),
+        Some(Payload::BindCustomer(b)) => Some(ClassII {
+            record_type: "binding",
+            collection: &b.collection,
+            commitment: &b.commitment,
+        }),
         _ => None,
     }
 }
@@ -59,7 +64,7 @@ pub enum PrivateError {
     #[error("a {0} is class II: send its salt and payload in private_payload")]
     Missing(&'static str),
     /// A payload came with a class I transaction.
-    #[error("private_payload is only for class II transactions (readings)")]
+    #[error("private_payload is only for class II transactions (readings, customer bindings)")]
     Unexpected,
     /// Salt of the wrong length.
     #[error("the salt must be {SALT_LEN} bytes, got {0}")]
@@ -97,10 +102,49 @@ pub fn check_payload<'a>(
     if commitment(salt, payload).as_slice() != c.commitment {
         return Err(PrivateError::Mismatch);
     }
-    if c.record_type == "reading" {
-        decode_reading(payload).map_err(|e| PrivateError::Invalid("reading", e))?;
+    match c.record_type {
+        "reading" => {
+            drop(decode_reading(payload).map_err(|e| PrivateError::Invalid("reading", e))?)
+        }
+        "binding" => {
+            drop(decode_binding(payload).map_err(|e| PrivateError::Invalid("binding", e))?)
+        }
+        _ => {}
     }
     Ok(c)
+}
+
+/// Largest installation point, bytes.
+pub const MAX_INSTALLATION_POINT: usize = 256;
+
+/// Decodes and checks a customer binding: the account is an identifier or empty
+/// (vacancy), the installation point is printable text, `from` is a day.
+///
+/// # Errors
+/// What is wrong.
+pub fn decode_binding(payload: &[u8]) -> Result<CustomerBinding, String> {
+    let b = CustomerBinding::decode(payload).map_err(|e| e.to_string())?;
+    // The account is embedded in token scopes (`binding:<asset>:<account>`), so it obeys
+    // the identifier rule: no whitespace or ':'.
+    if !b.account.is_empty() && !crate::contract::valid_ident(&b.account) {
+        return Err(format!(
+            "account must be empty (no customer) or 1..={} printable characters without whitespace or ':'",
+            crate::contract::MAX_ID_LEN
+        ));
+    }
+    let point = b.installation_point.trim();
+    if point.is_empty()
+        || b.installation_point.len() > MAX_INSTALLATION_POINT
+        || b.installation_point.chars().any(char::is_control)
+    {
+        return Err(format!(
+            "installation_point must be 1..={MAX_INSTALLATION_POINT} printable bytes"
+        ));
+    }
+    if crate::contract::check_day("from", &b.from).is_err() {
+        return Err(format!("from must be a day YYYY-MM-DD, got {:?}", b.from));
+    }
+    Ok(b)
 }
 
 /// Decodes and checks a reading's values.
@@ -237,6 +281,87 @@ pub struct PurgeRec {
     pub reason: String,
     /// Who purged it.
     pub purged_by_org: String,
+}
+
+/// A customer binding as the ledger keeps it (keys [`keys::binding`], the meter's current
+/// one, and [`keys::binding_of`], its history): only the commitment and collection, the
+/// payload being class II.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BindingRec {
+    /// The commitment, hex.
+    pub commitment: String,
+    /// The collection.
+    pub collection: String,
+    /// The binding this one replaced.
+    pub replaces: Option<u64>,
+}
+
+/// Rules `2.3/*`: a customer binding is written by the meter's owning grid company, is a
+/// well-formed class II record, and names the meter's current binding when it has one
+/// (so no two bindings are current and the history keeps all of them).
+///
+/// # Errors
+/// A [`Rejection`] naming the rule.
+pub fn bind_customer(
+    view: &dyn StateView,
+    i: &SignerInfo,
+    body: &TxBody,
+    b: &crate::pb::BindCustomer,
+) -> Result<Vec<Effect>, Rejection> {
+    crate::contract::check_ident("asset_no", &b.asset_no)?;
+    let Some(owner) = view.instrument_owner(&b.asset_no) else {
+        return Err(reject(
+            "2.3/instrument",
+            RejectKind::FailedPrecondition,
+            format!("meter {:?} is not registered", b.asset_no),
+        ));
+    };
+    if owner != i.org_id || !has_role(i, &["operator", "admin"]) {
+        return Err(reject(
+            "2.3/owner",
+            RejectKind::PermissionDenied,
+            "customers are bound only by the owning grid company's operators and admins",
+        ));
+    }
+    let class = class_ii(body).expect("a binding is class II");
+    let mut effects = check_class_ii(view, &class, &owner, &b.asset_no)?;
+    let rule = "2.3/binding";
+    match (view.record(&keys::binding(&b.asset_no)), b.replaces) {
+        (Some((cur, _)), None) => {
+            return Err(reject(
+                rule,
+                RejectKind::AlreadyExists,
+                format!(
+                    "meter {} is bound by leaf {cur}; a new binding names it in replaces",
+                    b.asset_no
+                ),
+            ));
+        }
+        (Some((cur, _)), Some(r)) if r != cur => {
+            return Err(reject(
+                rule,
+                RejectKind::FailedPrecondition,
+                format!("replaces names leaf {r}, the meter's current binding is leaf {cur}"),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(reject(
+                rule,
+                RejectKind::FailedPrecondition,
+                format!("nothing to replace: meter {} has no binding", b.asset_no),
+            ));
+        }
+        _ => {}
+    }
+    let hex_c = hex::encode(&b.commitment);
+    let rec = BindingRec {
+        commitment: hex_c.clone(),
+        collection: b.collection.clone(),
+        replaces: b.replaces,
+    };
+    effects.push(put(keys::binding(&b.asset_no), &rec));
+    effects.push(put(keys::binding_of(&b.asset_no, &hex_c), &rec));
+    Ok(effects)
 }
 
 /// A class III anchor (key [`keys::document`]).

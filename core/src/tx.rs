@@ -264,5 +264,6 @@ pub fn payload_kind(body: &TxBody) -> &'static str {
         Some(Payload::AcceptCalibration(_)) => "accept_calibration",
         Some(Payload::PurgePrivate(_)) => "purge_private",
         Some(Payload::AnchorDocument(_)) => "anchor_document",
+        Some(Payload::BindCustomer(_)) => "bind_customer",
     }
 }

@@ -86,6 +86,15 @@ impl World {
             },
         );
         w.collections.insert(
+            "bindings".into(),
+            CollectionDef {
+                name: "bindings".into(),
+                members: vec!["grid-north".into(), "grid-south".into()],
+                record_types: vec!["binding".into()],
+                version: 1,
+            },
+        );
+        w.collections.insert(
             "batches".into(),
             CollectionDef {
                 name: "batches".into(),
@@ -393,6 +402,139 @@ fn purge_rules() {
     );
 }
 
+fn bind(asset: &str, commitment: u8, replaces: Option<u64>) -> Payload {
+    Payload::BindCustomer(pb::BindCustomer {
+        asset_no: asset.into(),
+        commitment: vec![commitment; 32],
+        collection: "bindings".into(),
+        replaces,
+    })
+}
+
+#[test]
+fn binding_rules() {
+    let today = "2026-11-24";
+    let mut w = World::new();
+    let first = w.check(GRID, bind("M1", 1, None), today);
+    assert_eq!(verdict(&first), None, "{first:?}");
+    let first = w.apply(first.unwrap());
+    let in_collection = |c: &str| {
+        let mut p = bind("M1", 9, Some(first));
+        if let Payload::BindCustomer(b) = &mut p {
+            b.collection = c.into();
+        }
+        p
+    };
+    let mut short = bind("M1", 9, Some(first));
+    if let Payload::BindCustomer(b) = &mut short {
+        b.commitment.truncate(31);
+    }
+    let cases: Vec<(&str, [u8; 32], Payload, Option<&str>)> = vec![
+        (
+            "unknown meter",
+            GRID,
+            bind("X9", 2, None),
+            Some("2.3/instrument"),
+        ),
+        (
+            "another grid's meter",
+            GRID,
+            bind("S1", 2, None),
+            Some("2.3/owner"),
+        ),
+        (
+            "a lab's key",
+            LAB,
+            bind("M1", 2, Some(first)),
+            Some("2.3/owner"),
+        ),
+        (
+            "the regulator's key",
+            REG,
+            bind("M1", 2, Some(first)),
+            Some("2.3/owner"),
+        ),
+        (
+            "a second binding without replaces",
+            GRID,
+            bind("M1", 2, None),
+            Some("2.3/binding"),
+        ),
+        (
+            "replaces names another leaf",
+            GRID,
+            bind("M1", 2, Some(first + 1)),
+            Some("2.3/binding"),
+        ),
+        (
+            "replaces on an unbound meter",
+            OTHER_GRID,
+            bind("S1", 2, Some(first)),
+            Some("2.3/binding"),
+        ),
+        (
+            "a reused commitment",
+            GRID,
+            bind("M1", 1, Some(first)),
+            Some("shape"),
+        ),
+        ("a short commitment", GRID, short, Some("shape")),
+        (
+            "a collection of readings",
+            GRID,
+            in_collection("readings"),
+            Some("4.6/collection"),
+        ),
+        (
+            "no such collection",
+            GRID,
+            in_collection("nope"),
+            Some("4.6/collection"),
+        ),
+        (
+            "a bad asset number",
+            GRID,
+            bind("M 1", 2, None),
+            Some("shape"),
+        ),
+        (
+            "the admin replaces it",
+            GRID_ADMIN,
+            bind("M1", 2, Some(first)),
+            None,
+        ),
+        (
+            "another grid binds its own",
+            OTHER_GRID,
+            bind("S1", 3, None),
+            None,
+        ),
+    ];
+    for (what, key, payload, want) in cases {
+        let r = w.check(key, payload, today);
+        assert_eq!(verdict(&r), want, "{what}: {r:?}");
+        if let Some(rule) = want {
+            assert!(RULES.contains(&rule), "{rule} is listed");
+        }
+    }
+    // A replacement becomes current and the history keeps both.
+    let second = w.apply(w.check(GRID, bind("M1", 4, Some(first)), today).unwrap());
+    let (cur, rec): (u64, private::BindingRec) = metrology::get(&w, &keys::binding("M1")).unwrap();
+    assert_eq!((cur, rec.replaces), (second, Some(first)));
+    let history: Vec<(u64, private::BindingRec)> = metrology::list(&w, &keys::bindings_of("M1"));
+    let mut leaves: Vec<u64> = history.iter().map(|(l, _)| *l).collect();
+    leaves.sort_unstable();
+    assert_eq!(leaves, vec![first, second]);
+    // The first binding is no longer current: replacing it again is refused.
+    let stale = w.check(GRID, bind("M1", 5, Some(first)), today);
+    assert_eq!(verdict(&stale), Some("2.3/binding"));
+    // The payload can be purged like any class II record.
+    let r = w
+        .check(GRID_ADMIN, purge(4, "contract ended"), today)
+        .unwrap();
+    assert!(r.contains(&Effect::Purge(second)), "{r:?}");
+}
+
 fn anchor(edit: impl FnOnce(&mut pb::AnchorDocument)) -> Payload {
     let mut a = pb::AnchorDocument {
         sha256: "ab".repeat(32),
@@ -599,4 +741,99 @@ fn document_digests_name_what_differs() {
     assert!(d.check(&wrong_md5).unwrap_err().contains("MD5"));
     let wrong_size = pb::AnchorDocument { size: 12, ..a };
     assert!(d.check(&wrong_size).unwrap_err().contains("size"));
+}
+
+#[test]
+fn binding_payload_checks() {
+    let good = pb::CustomerBinding {
+        account: "resident-1".into(),
+        installation_point: "MP-1, 1 Elm Street".into(),
+        from: "2026-11-01".into(),
+    };
+    let check = |b: &pb::CustomerBinding| {
+        let payload = b.encode_to_vec();
+        let salt = [3u8; 32];
+        let body = pb::TxBody {
+            origin: ORIGIN.into(),
+            nonce: 1,
+            client_time_ms: 0,
+            payload: Some(Payload::BindCustomer(pb::BindCustomer {
+                asset_no: "M1".into(),
+                commitment: private::commitment(&salt, &payload).to_vec(),
+                collection: "bindings".into(),
+                replaces: None,
+            })),
+        };
+        private::check_payload(&body, &salt, &payload).map(|c| c.record_type)
+    };
+    assert_eq!(check(&good), Ok("binding"));
+    let vacant = pb::CustomerBinding {
+        account: String::new(),
+        ..good.clone()
+    };
+    assert_eq!(check(&vacant), Ok("binding"), "a vacancy has no account");
+    for (what, edit) in [
+        (
+            "account with a space",
+            pb::CustomerBinding {
+                account: "a b".into(),
+                ..good.clone()
+            },
+        ),
+        (
+            "account with ':'",
+            pb::CustomerBinding {
+                account: "a:b".into(),
+                ..good.clone()
+            },
+        ),
+        (
+            "account too long",
+            pb::CustomerBinding {
+                account: "a".repeat(129),
+                ..good.clone()
+            },
+        ),
+        (
+            "blank point",
+            pb::CustomerBinding {
+                installation_point: "  ".into(),
+                ..good.clone()
+            },
+        ),
+        (
+            "long point",
+            pb::CustomerBinding {
+                installation_point: "p".repeat(257),
+                ..good.clone()
+            },
+        ),
+        (
+            "control in point",
+            pb::CustomerBinding {
+                installation_point: "a\nb".into(),
+                ..good.clone()
+            },
+        ),
+        (
+            "no from",
+            pb::CustomerBinding {
+                from: String::new(),
+                ..good.clone()
+            },
+        ),
+        (
+            "bad from",
+            pb::CustomerBinding {
+                from: "2026-02-29".into(),
+                ..good.clone()
+            },
+        ),
+    ] {
+        assert!(
+            matches!(check(&edit), Err(PrivateError::Invalid("binding", _))),
+            "{what}: {:?}",
+            check(&edit)
+        );
+    }
 }

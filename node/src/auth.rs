@@ -169,6 +169,8 @@ pub struct NodeAuth<S: Store> {
     write: Mutex<()>,
     // argon2id is CPU-heavy: at most this many run at once, the rest wait their turn.
     hashing: tokio::sync::Semaphore,
+    // To read customer bindings (class II) when binding meters to resident accounts.
+    collection_keys: Arc<crate::private::CollectionKeys>,
     now: fn() -> u64,
 }
 
@@ -189,6 +191,7 @@ impl<S: Store> NodeAuth<S> {
         ledger: Arc<Ledger<S>>,
         cfg: AuthConfig,
         secret: Option<&SigningKey>,
+        collection_keys: Arc<crate::private::CollectionKeys>,
         now: fn() -> u64,
     ) -> anyhow::Result<Self> {
         let signers = match secret {
@@ -230,6 +233,7 @@ impl<S: Store> NodeAuth<S> {
                     .unwrap_or(2),
             ),
             cfg,
+            collection_keys,
             now,
         })
     }
@@ -291,7 +295,7 @@ impl<S: Store> NodeAuth<S> {
         password: &str,
     ) -> Result<()> {
         check_username(username)?;
-        self.check_account_fields(org, roles, meters, password)?;
+        self.check_account_fields(org, username, roles, meters, password)?;
         let hash = hash_password(password).map_err(internal)?;
         let mut b = WriteBatch::new();
         let epoch = self.account(username)?.map(|a| a.epoch + 1).unwrap_or(0);
@@ -313,6 +317,7 @@ impl<S: Store> NodeAuth<S> {
     fn check_account_fields(
         &self,
         org: &str,
+        username: &str,
         roles: &[String],
         meters: &[String],
         password: &str,
@@ -326,7 +331,7 @@ impl<S: Store> NodeAuth<S> {
             ServiceError::FailedPrecondition(format!("org {org:?} is not registered on the ledger"))
         })?;
         self.check_roles(roles, kind)?;
-        self.check_meters(org, roles, meters)?;
+        self.check_meters(org, username, roles, meters, &[])?;
         self.check_password(password)
     }
 
@@ -366,7 +371,20 @@ impl<S: Store> NodeAuth<S> {
         Ok(())
     }
 
-    fn check_meters(&self, org: &str, roles: &[String], meters: &[String]) -> Result<()> {
+    /// Meters go only to resident accounts, and only meters the org owns whose current
+    /// customer binding on the ledger (DOMAIN.md §2.3, class II) names this account:
+    /// the grid company binds the customer on the ledger first, and the node's account
+    /// follows the ledger, never the other way round. Meters in `already` (an update
+    /// keeping them) are not re-checked, so an account can still be edited or disabled
+    /// after its customer moved out.
+    fn check_meters(
+        &self,
+        org: &str,
+        username: &str,
+        roles: &[String],
+        meters: &[String],
+        already: &[String],
+    ) -> Result<()> {
         if meters.is_empty() {
             return Ok(());
         }
@@ -390,8 +408,38 @@ impl<S: Store> NodeAuth<S> {
                     )));
                 }
             }
+            if already.contains(m) {
+                continue;
+            }
+            match self.customer_of(m)? {
+                Some(c) if c == username => {}
+                Some(c) if c.is_empty() => {
+                    return Err(ServiceError::FailedPrecondition(format!(
+                        "meter {m:?} has no customer on the ledger (its current binding is vacant or purged); \
+                         bind account {username:?} to it first (BindCustomer, gridledger bind)"
+                    )));
+                }
+                Some(_) => {
+                    return Err(ServiceError::FailedPrecondition(format!(
+                        "meter {m:?} is bound to another customer on the ledger; \
+                         bind account {username:?} to it first (BindCustomer, gridledger bind)"
+                    )));
+                }
+                None => {
+                    return Err(ServiceError::FailedPrecondition(format!(
+                        "meter {m:?} has no customer binding on the ledger; \
+                         bind account {username:?} to it first (BindCustomer, gridledger bind)"
+                    )));
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The customer the ledger's current binding of `asset` names (see
+    /// [`crate::private::current_customer`]).
+    fn customer_of(&self, asset: &str) -> Result<Option<String>> {
+        crate::private::current_customer(&self.ledger, &self.collection_keys, asset)
     }
 
     fn signer_for(&self, org: &str) -> Result<&TokenSigner> {
@@ -423,12 +471,22 @@ impl<S: Store> NodeAuth<S> {
         let signer = self.signer_for(&a.org)?;
         let now = (self.now)();
         let ttl = self.cfg.access_ttl_secs.min(MAX_ACCESS_TTL_SECS);
-        let scope = a
-            .meters
-            .iter()
-            .map(|m| format!("meter:{m}"))
-            .collect::<Vec<_>>()
-            .join(" ");
+        // A meter counts only while the ledger's current binding names this account: a
+        // customer who moved out loses it at the next login or refresh (access tokens
+        // already issued run out within their lifetime).
+        let mut bound = Vec::with_capacity(a.meters.len());
+        for m in &a.meters {
+            match self.customer_of(m) {
+                Ok(Some(c)) if c == username => bound.push(format!("meter:{m}")),
+                Ok(_) => {
+                    tracing::info!(user = username, meter = %m, "meter left out of the token: the ledger binds it to another customer")
+                }
+                Err(e) => {
+                    tracing::warn!(user = username, meter = %m, error = %e, "meter left out of the token: its binding could not be read")
+                }
+            }
+        }
+        let scope = bound.join(" ");
         let access = signer
             .sign(&Claims {
                 iss: self.issuer.clone(),
@@ -830,7 +888,7 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
 
     async fn create_account(&self, caller: &Principal, a: NewAccount) -> Result<AccountView> {
         check_username(&a.username)?;
-        self.check_account_fields(&caller.org, &a.roles, &a.meters, &a.password)?;
+        self.check_account_fields(&caller.org, &a.username, &a.roles, &a.meters, &a.password)?;
         let _permit = self.hashing.acquire().await.map_err(internal)?;
         let password = a.password.clone();
         let hash = tokio::task::spawn_blocking(move || hash_password(&password))
@@ -913,7 +971,7 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
         let roles = u.roles.clone().unwrap_or_else(|| a.roles.clone());
         let meters = u.meters.clone().unwrap_or_else(|| a.meters.clone());
         self.check_roles(&roles, kind)?;
-        self.check_meters(&caller.org, &roles, &meters)?;
+        self.check_meters(&caller.org, &u.username, &roles, &meters, &a.meters)?;
         let ends_sessions = new_hash.is_some() || (u.disabled == Some(true) && !a.disabled);
         if let Some(h) = new_hash {
             a.hash = h;

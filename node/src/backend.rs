@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use gridledger_core::merkle::{self, Hash};
-use gridledger_core::metrology::keys;
+use gridledger_core::merkle::Hash;
 use gridledger_core::pb::tx_body::Payload;
 use gridledger_proto::v1 as pb;
 use gridledger_services::ServiceError;
@@ -429,46 +428,24 @@ impl<S: Store> DataBackend for NodeChain<S> {
         let days = self.ledger.reading_days(asset_no, from, to, limit)?;
         let mut out = Vec::with_capacity(days.len());
         for (day, index) in days {
-            let leaf = self.ledger.entry(index)?.leaf;
-            let Payload::RecordReading(r) = payload_of(&leaf, index)? else {
+            let rec = crate::private::open_record(&self.ledger, &self.collection_keys, index)?;
+            if rec.record_type != "reading" {
                 return Err(ServiceError::Internal(format!(
                     "reading {asset_no:?}/{day} points at leaf {index}, which is not a reading"
                 )));
-            };
+            }
             let mut d = pb::DailyReading {
                 day,
                 leaf_index: index,
-                collection: r.collection.clone(),
+                collection: rec.collection,
                 ..Default::default()
             };
-            let purge = self
-                .ledger
-                .metrology_record(&keys::purged(&hex::encode(&r.commitment)))?;
-            if let Some((by, _)) = purge {
+            if let Some(by) = rec.purged_by {
                 d.purged_by = Some(by);
                 out.push(d);
                 continue;
             }
-            let sealed = self.ledger.sealed_payload(index)?.ok_or_else(|| {
-                ServiceError::FailedPrecondition(format!(
-                    "this node does not hold the class II payload of leaf {index}"
-                ))
-            })?;
-            let (salt, payload) = self
-                .collection_keys
-                .open(&r.collection, &merkle::leaf_hash(&leaf), index, &sealed)
-                .map_err(|e| match e {
-                    crate::private::PrivateError::NoKey(_) => {
-                        ServiceError::FailedPrecondition(e.to_string())
-                    }
-                    e => ServiceError::Internal(e.to_string()),
-                })?;
-            // The store is not trusted either: what is served must match the leaf.
-            if gridledger_core::private::commitment(&salt, &payload).as_slice() != r.commitment {
-                return Err(ServiceError::Internal(format!(
-                    "the stored payload of leaf {index} does not match its commitment"
-                )));
-            }
+            let (salt, payload) = (rec.salt, rec.payload);
             let v = gridledger_core::private::decode_reading(&payload).map_err(|e| {
                 ServiceError::Internal(format!("stored reading of leaf {index}: {e}"))
             })?;
@@ -478,11 +455,18 @@ impl<S: Store> DataBackend for NodeChain<S> {
             d.register_export_wh = v.register_export_wh;
             d.import_intervals_wh = v.import_wh;
             d.export_intervals_wh = v.export_wh;
-            d.salt = salt.to_vec();
+            d.salt = salt;
             d.payload = payload;
             out.push(d);
         }
         Ok(out)
+    }
+
+    fn private_record(
+        &self,
+        index: u64,
+    ) -> Result<gridledger_services::backend::PrivateRecord, ServiceError> {
+        crate::private::open_record(&self.ledger, &self.collection_keys, index)
     }
 
     fn collection_members(&self, name: &str) -> Result<Option<Vec<String>>, ServiceError> {

@@ -114,6 +114,8 @@ fn body(origin: &str, nonce: u64, payload: Payload) -> pb::TxBody {
 
 /// The collection of the demo's readings.
 pub const READINGS_COLLECTION: &str = "readings";
+/// The collection of the demo's customer bindings.
+pub const BINDINGS_COLLECTION: &str = "bindings";
 
 /// One transaction of the seed: its leaf and, for class II, its private payload.
 #[derive(Debug, Clone)]
@@ -273,6 +275,38 @@ pub fn seed(
             next(),
             Payload::CastVote(pb::CastVote {
                 proposal_id: "collection-readings".into(),
+                approve: true,
+            }),
+        ),
+    )));
+
+    // The customer bindings collection (DOMAIN.md §2.3): only the grid companies hold who
+    // lives where; the market operator settles without it.
+    genesis.push(enc(tx::sign(
+        &reg,
+        &body(
+            origin,
+            next(),
+            Payload::ProposeChange(pb::ProposeChange {
+                proposal_id: "collection-bindings".into(),
+                reason: "customer bindings are class II personal data".into(),
+                change: Some(pb::propose_change::Change::DefineCollection(
+                    pb::DefineCollection {
+                        name: BINDINGS_COLLECTION.into(),
+                        member_orgs: vec!["grid-north".into(), "grid-south".into()],
+                        record_types: vec!["binding".into()],
+                    },
+                )),
+            }),
+        ),
+    )));
+    genesis.push(enc(tx::sign(
+        &reg,
+        &body(
+            origin,
+            next(),
+            Payload::CastVote(pb::CastVote {
+                proposal_id: "collection-bindings".into(),
                 approve: true,
             }),
         ),
@@ -447,6 +481,8 @@ pub fn seed(
     for (i, p) in private {
         readings[i].private = Some(p);
     }
+    // Customer bindings ride in the readings phase (both need only the instruments).
+    readings.extend(bindings(origin, meters));
     let plain = |phase: Phase| phase.into_iter().map(Submission::from).collect::<Vec<_>>();
     vec![
         plain(genesis),
@@ -460,6 +496,76 @@ pub fn seed(
         plain(plans),
         readings,
     ]
+}
+
+/// The demo's customer bindings (class II): every meter bound to a customer account at
+/// an installation point, the demo residents' meters to their accounts. A separate random
+/// stream, so adding bindings left every other seeded value as it was.
+fn bindings(origin: &str, meters: usize) -> Vec<Submission> {
+    let residents = accounts(meters, String::new);
+    let mut rng = Rng(0xB1D5);
+    let streets = [
+        "Elm Street",
+        "Mill Lane",
+        "Station Road",
+        "Harbour Way",
+        "Church Row",
+    ];
+    (0..meters)
+        .map(|i| {
+            let owner = if i % 2 == 0 {
+                "grid-north"
+            } else {
+                "grid-south"
+            };
+            let asset = format!("{}-M{:06}", if i % 2 == 0 { "GN" } else { "GS" }, i);
+            let account = residents
+                .iter()
+                .find(|a| a.meters.contains(&asset))
+                .map(|a| a.username.clone())
+                .unwrap_or_else(|| format!("cust-{i:06}"));
+            let town = if i % 2 == 0 { "Northtown" } else { "Southport" };
+            let value = pb::CustomerBinding {
+                account,
+                installation_point: format!(
+                    "MP-{asset}, {} {}, {town}",
+                    1 + rng.next() % 200,
+                    streets[(rng.next() % 5) as usize]
+                ),
+                from: format!(
+                    "20{:02}-{:02}-01",
+                    15 + rng.next() % 11,
+                    1 + rng.next() % 12
+                ),
+            }
+            .encode_to_vec();
+            let mut salt = [0u8; 32];
+            for c in salt.chunks_mut(8) {
+                c.copy_from_slice(&rng.next().to_le_bytes());
+            }
+            let commitment = gridledger_core::private::commitment(&salt, &value);
+            Submission {
+                leaf: tx::sign(
+                    &org_key(owner),
+                    &body(
+                        origin,
+                        rng.next(),
+                        Payload::BindCustomer(pb::BindCustomer {
+                            asset_no: asset,
+                            commitment: commitment.to_vec(),
+                            collection: BINDINGS_COLLECTION.into(),
+                            replaces: None,
+                        }),
+                    ),
+                )
+                .encode_to_vec(),
+                private: Some(gridledger_proto::v1::PrivatePayload {
+                    salt: salt.to_vec(),
+                    payload: value,
+                }),
+            }
+        })
+        .collect()
 }
 
 /// The demo's qualifications and traceability chain, as five phases (each depends on

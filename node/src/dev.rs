@@ -144,10 +144,12 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<NodeConfig> {
     };
     cfg.validate()?;
     // The dev node stands in for every member org, so it holds every collection's key.
-    crate::private::CollectionKeys::ensure_key(
-        &dir.join("collection-keys"),
+    for c in [
         crate::demo::READINGS_COLLECTION,
-    )?;
+        crate::demo::BINDINGS_COLLECTION,
+    ] {
+        crate::private::CollectionKeys::ensure_key(&dir.join("collection-keys"), c)?;
+    }
     std::fs::write(&config_path, toml::to_string_pretty(&cfg)?)?;
 
     let signer = NoteSigner::new(

@@ -86,10 +86,12 @@ fn prepare(dir: &Path, opts: &DevOptions, n: usize) -> anyhow::Result<Vec<PathBu
         });
     }
     let mut keys = Vec::new();
-    crate::private::CollectionKeys::ensure_key(
-        &dir.join("collection-keys"),
+    for c in [
         crate::demo::READINGS_COLLECTION,
-    )?;
+        crate::demo::BINDINGS_COLLECTION,
+    ] {
+        crate::private::CollectionKeys::ensure_key(&dir.join("collection-keys"), c)?;
+    }
     for (i, m) in members.iter().enumerate() {
         let nd = node_dir(dir, i + 1);
         std::fs::create_dir_all(&nd)?;

@@ -196,6 +196,95 @@ impl CollectionKeys {
     }
 }
 
+/// Opens the class II record at leaf `index` of `ledger`: the leaf's collection and
+/// commitment, and either the purge that deleted its payload or the salt and payload,
+/// checked against the commitment (the store is not trusted either).
+///
+/// # Errors
+/// NOT_FOUND for a leaf past the tree, FAILED_PRECONDITION when the leaf is not class II,
+/// this node lacks the collection's key or the payload; INTERNAL when the stored bytes do
+/// not open or match.
+pub fn open_record<S: crate::store::Store>(
+    ledger: &crate::ledger::Ledger<S>,
+    keys: &CollectionKeys,
+    index: u64,
+) -> Result<gridledger_services::backend::PrivateRecord, gridledger_services::ServiceError> {
+    use gridledger_core::metrology::keys as k;
+    use gridledger_services::ServiceError;
+    let leaf = ledger.entry(index)?.leaf;
+    let (_, body) = gridledger_core::tx::decode(&leaf)
+        .map_err(|e| ServiceError::Internal(format!("leaf {index} does not decode: {e}")))?;
+    let Some(c) = gridledger_core::private::class_ii(&body) else {
+        return Err(ServiceError::FailedPrecondition(format!(
+            "leaf {index} is not a class II record"
+        )));
+    };
+    let mut rec = gridledger_services::backend::PrivateRecord {
+        leaf_index: index,
+        record_type: c.record_type.to_string(),
+        collection: c.collection.to_string(),
+        commitment: c.commitment.to_vec(),
+        purged_by: None,
+        salt: Vec::new(),
+        payload: Vec::new(),
+    };
+    if let Some((by, _)) = ledger.metrology_record(&k::purged(&hex::encode(c.commitment)))? {
+        rec.purged_by = Some(by);
+        return Ok(rec);
+    }
+    let sealed = ledger.sealed_payload(index)?.ok_or_else(|| {
+        ServiceError::FailedPrecondition(format!(
+            "this node does not hold the class II payload of leaf {index}"
+        ))
+    })?;
+    let (salt, payload) = keys
+        .open(
+            c.collection,
+            &gridledger_core::merkle::leaf_hash(&leaf),
+            index,
+            &sealed,
+        )
+        .map_err(|e| match e {
+            PrivateError::NoKey(_) => ServiceError::FailedPrecondition(e.to_string()),
+            e => ServiceError::Internal(e.to_string()),
+        })?;
+    if gridledger_core::private::commitment(&salt, &payload).as_slice() != c.commitment {
+        return Err(ServiceError::Internal(format!(
+            "the stored payload of leaf {index} does not match its commitment"
+        )));
+    }
+    rec.salt = salt.to_vec();
+    rec.payload = payload;
+    Ok(rec)
+}
+
+/// The customer of meter `asset` according to its current binding on the ledger: `None`
+/// when the meter has no binding, `Some("")` when the binding says vacant or its payload
+/// was purged, else the account.
+///
+/// # Errors
+/// As [`open_record`]: notably FAILED_PRECONDITION when this node holds no key for the
+/// binding's collection.
+pub fn current_customer<S: crate::store::Store>(
+    ledger: &crate::ledger::Ledger<S>,
+    keys: &CollectionKeys,
+    asset: &str,
+) -> Result<Option<String>, gridledger_services::ServiceError> {
+    let Some((index, _)) =
+        ledger.metrology_record(&gridledger_core::metrology::keys::binding(asset))?
+    else {
+        return Ok(None);
+    };
+    let rec = open_record(ledger, keys, index)?;
+    if rec.purged_by.is_some() {
+        return Ok(Some(String::new()));
+    }
+    let b = gridledger_core::private::decode_binding(&rec.payload).map_err(|e| {
+        gridledger_services::ServiceError::Internal(format!("stored binding of leaf {index}: {e}"))
+    })?;
+    Ok(Some(b.account))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

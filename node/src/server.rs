@@ -169,6 +169,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<Running> {
         ledger.clone(),
         cfg.auth.clone(),
         secret.as_ref(),
+        collection_keys.clone(),
         unix_now,
     )?);
     match auth.prune() {

@@ -702,7 +702,8 @@ fn consortium_records_orgs_collections_policy_and_node_validity() {
         .unwrap();
     assert!(out.results.iter().all(Result::is_ok), "{:?}", rules(&out));
     assert_eq!(l.org_kind("sup-delta"), Some(pb::OrgKind::Supplier));
-    let c = &l.collections().unwrap()[0];
+    let cs = l.collections().unwrap();
+    let c = cs.iter().find(|c| c.name == "readings").unwrap();
     // The demo genesis defines `readings` (version 1); the two approvals above make 2 and 3.
     assert_eq!((c.name.as_str(), c.version), ("readings", 3));
     assert_eq!(c.members, vec!["grid-north", "grid-south", "mkt-px"]);

@@ -250,6 +250,28 @@ pub trait AuthBackend: Send + Sync + 'static {
     ) -> Result<Vec<u8>>;
 }
 
+/// A class II record's payload, as a node that holds its collection's key reads it: the
+/// salt and payload match the leaf's commitment (checked by the backend), or the payload
+/// was purged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivateRecord {
+    /// The record's leaf index.
+    pub leaf_index: u64,
+    /// The record type (`reading`, `binding`).
+    pub record_type: String,
+    /// The collection named in the leaf.
+    pub collection: String,
+    /// The commitment in the leaf.
+    pub commitment: Vec<u8>,
+    /// The PurgePrivate leaf that deleted the payload, if one did (salt and payload are
+    /// then empty).
+    pub purged_by: Option<u64>,
+    /// The 32-byte salt.
+    pub salt: Vec<u8>,
+    /// The encoded payload message.
+    pub payload: Vec<u8>,
+}
+
 /// What DataService and the gateway's data routes need from the node.
 pub trait DataBackend: Send + Sync + 'static {
     /// An instrument.
@@ -262,6 +284,9 @@ pub trait DataBackend: Send + Sync + 'static {
         to: &str,
         limit: usize,
     ) -> Result<Vec<gridledger_proto::v1::DailyReading>>;
+    /// The payload of the class II record at leaf `index`, opened with this node's
+    /// collection key and checked against the leaf's commitment.
+    fn private_record(&self, index: u64) -> Result<PrivateRecord>;
     /// The member orgs of a class II collection (on the ledger), if it exists.
     fn collection_members(&self, name: &str) -> Result<Option<Vec<String>>>;
     /// A metrology record by state key (`gridledger_core::metrology::keys`): its leaf

@@ -319,6 +319,17 @@ impl<B: DataBackend> pb::data_service_server::DataService for Data<B> {
         }))))
     }
 
+    async fn get_bindings(
+        &self,
+        r: Request<pb::RecordQuery>,
+    ) -> std::result::Result<Response<pb::DataView>, Status> {
+        let p = principal(r.extensions())?;
+        let q = r.get_ref();
+        Ok(Response::new(
+            self.stamped(self.bindings_view(p, &q.id, q.receipts)?)?,
+        ))
+    }
+
     async fn get_readings(
         &self,
         r: Request<pb::GetReadingsRequest>,

@@ -104,6 +104,7 @@ pub fn router<A: AuthBackend, D: DataBackend, C: super::backend::ChainBackend>(
         .route("/v1/me/disputes", post(open_dispute::<A, D, C>))
         .route("/v1/meters/{asset}", get(meter::<A, D, C>))
         .route("/v1/meters/{asset}/readings", get(readings::<A, D, C>))
+        .route("/v1/meters/{asset}/binding", get(bindings::<A, D, C>))
         .route(
             "/v1/meters/{asset}/traceability",
             get(traceability::<A, D, C>),
@@ -464,6 +465,17 @@ async fn readings<A: AuthBackend, D: DataBackend, C: ChainBackend>(
         .data
         .readings_view(&p, &asset, required(&q, "from")?, required(&q, "to")?, r)?;
     view(&g.data, v, r)
+}
+
+async fn bindings<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+    State(g): G<A, D, C>,
+    Extension(p): Extension<Principal>,
+    Path(asset): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>> {
+    let q = params(q, &["receipt"])?;
+    let r = flag(&q, "receipt")?;
+    view(&g.data, g.data.bindings_view(&p, &asset, r)?, r)
 }
 
 async fn traceability<A: AuthBackend, D: DataBackend, C: ChainBackend>(

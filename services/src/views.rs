@@ -139,6 +139,32 @@ const READING: Cols = &[
     ),
 ];
 
+const BINDING: Cols = &[
+    ("from", "date", "YYYY-MM-DD, first day of the binding"),
+    ("account", "string", "customer account (empty: no customer)"),
+    ("installation_point", "string", "metering point or address"),
+    ("current", "boolean", "the meter's current binding"),
+    (
+        "replaces",
+        "integer",
+        "leaf index of the binding this one replaced",
+    ),
+    ("collection", "string", "class II collection"),
+    ("salt", "string", "hex, 32 bytes"),
+    (
+        "payload",
+        "string",
+        "hex, encoded CustomerBinding (the commitment covers salt and payload)",
+    ),
+    (
+        "purged_by",
+        "integer",
+        "leaf index of the purge; values absent",
+    ),
+];
+/// Most bindings one meter's view lists.
+pub const MAX_BINDINGS: usize = 1000;
+
 const READING_INTERVALS: Cols = &[
     ("day", "date", "YYYY-MM-DD"),
     ("import_wh", "integer", "Wh"),
@@ -773,6 +799,113 @@ impl<B: DataBackend> Data<B> {
                 "the meters bound to this resident",
                 "I",
                 INSTRUMENT,
+                rows,
+            )],
+            ..Default::default()
+        })
+    }
+}
+
+impl<B: DataBackend> Data<B> {
+    /// A meter's customer bindings (class II, DOMAIN.md §2.3), oldest first: all of them
+    /// for a dynamic token with `binding:<asset>`, only those naming the account for one
+    /// with `binding:<asset>:<account>` (what a resident is granted). Each row carries the
+    /// salt and payload its leaf's commitment covers.
+    ///
+    /// A meter the caller may not read and one that does not exist get the same
+    /// PERMISSION_DENIED, as for readings.
+    ///
+    /// # Errors
+    /// INVALID_ARGUMENT, PERMISSION_DENIED; FAILED_PRECONDITION when this node does not
+    /// hold the collection's payloads.
+    pub fn bindings_view(
+        &self,
+        p: &Principal,
+        asset: &str,
+        receipts: bool,
+    ) -> Result<pb::DataView> {
+        check_id("asset_no", asset)?;
+        let denied = || {
+            ServiceError::PermissionDenied(format!(
+                "{} may not read the customer bindings of meter {asset:?}",
+                p.describe()
+            ))
+        };
+        let owner = match self.backend().meter(asset)? {
+            Some(m) => m.owner_org,
+            None => return Err(denied()),
+        };
+        let Some(only) = crate::auth::binding_grant(p, asset, &owner) else {
+            return Err(denied());
+        };
+        let current = self
+            .backend()
+            .record(&keys::binding(asset))?
+            .map(|(l, _)| l);
+        let mut history: Vec<(u64, gridledger_core::private::BindingRec)> = self
+            .backend()
+            .records(&keys::bindings_of(asset), MAX_BINDINGS)?
+            .into_iter()
+            .map(|(_, leaf, v)| {
+                serde_json::from_slice(&v)
+                    .map(|r| (leaf, r))
+                    .map_err(|e| ServiceError::Internal(format!("binding record: {e}")))
+            })
+            .collect::<Result<_>>()?;
+        history.sort_by_key(|(leaf, _)| *leaf);
+        let mut members_ok: Vec<String> = Vec::new();
+        let mut rows = Vec::new();
+        for (leaf, b) in history {
+            // The on-ledger half of the policy, as for readings.
+            if !members_ok.contains(&b.collection) {
+                let members = self
+                    .backend()
+                    .collection_members(&b.collection)?
+                    .unwrap_or_default();
+                if !members.contains(&p.org) {
+                    return Err(ServiceError::PermissionDenied(format!(
+                        "org {:?} is not a member of collection {:?}, which holds these bindings",
+                        p.org, b.collection
+                    )));
+                }
+                members_ok.push(b.collection.clone());
+            }
+            let rec = self.backend().private_record(leaf)?;
+            let mut v = json!({"current": Some(leaf) == current, "replaces": b.replaces,
+                               "collection": rec.collection});
+            match rec.purged_by {
+                // A purged binding names nobody, so an account-scoped grant cannot claim it.
+                Some(_) if only.is_some() => continue,
+                Some(by) => v["purged_by"] = json!(by),
+                None => {
+                    let c =
+                        gridledger_core::private::decode_binding(&rec.payload).map_err(|e| {
+                            ServiceError::Internal(format!("stored binding of leaf {leaf}: {e}"))
+                        })?;
+                    if only.is_some_and(|a| a != c.account) {
+                        continue;
+                    }
+                    v["account"] = json!(c.account);
+                    v["installation_point"] = json!(c.installation_point);
+                    v["from"] = json!(c.from);
+                    v["salt"] = json!(hex::encode(&rec.salt));
+                    v["payload"] = json!(hex::encode(&rec.payload));
+                }
+            }
+            rows.push(self.row(leaf, "binding", v, receipts)?);
+        }
+        Ok(pb::DataView {
+            title: format!("customer bindings of {asset}"),
+            summary: vec![
+                fact("asset_no", json!(asset)),
+                fact("bindings", json!(rows.len())),
+                fact("current", json!(current)),
+            ],
+            tables: vec![table(
+                "bindings",
+                "customer bindings and installation points, oldest first",
+                "II",
+                BINDING,
                 rows,
             )],
             ..Default::default()

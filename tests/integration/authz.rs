@@ -133,7 +133,7 @@ async fn try_op(n: &DevNode, c: &Caller, op: &str) -> bool {
         "AccountsManage" => http("GET", "/v1/accounts".into(), None).await,
         "MeterRead" => http("GET", format!("/v1/meters/{OWN}"), None).await,
         "MyMeters" => http("GET", "/v1/me/meters".into(), None).await,
-        "ReadingsRead(own)" => {
+        "PrivateRead(own)" => {
             http(
                 "GET",
                 format!("/v1/meters/{OWN}/readings?from=2026-01-01&to=2026-12-31"),
@@ -141,7 +141,7 @@ async fn try_op(n: &DevNode, c: &Caller, op: &str) -> bool {
             )
             .await
         }
-        "ReadingsRead(foreign)" => {
+        "PrivateRead(foreign)" => {
             http(
                 "GET",
                 format!("/v1/meters/{FOREIGN}/readings?from=2026-01-01&to=2026-12-31"),
@@ -220,8 +220,8 @@ const MATRIX: &[(&str, [u8; 11])] = &[
     ("MyMeters", [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
     // Class II: only a dynamic token reads (the policy decides who is granted one, see
     // AuthDynamicToken), and only the meter its scope names.
-    ("ReadingsRead(own)", [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
-    ("ReadingsRead(foreign)", [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+    ("PrivateRead(own)", [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),
+    ("PrivateRead(foreign)", [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
     ("DisputeOpen", [0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
     ("DocumentRead", [0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
     ("DocumentUpload", [0, 0, 1, 1, 0, 1, 1, 1, 0, 1, 0]),

@@ -5,6 +5,7 @@ mod util;
 mod audit;
 mod authz;
 mod bad_input;
+mod bindings;
 mod classes;
 mod cli_errors;
 mod cluster;

@@ -541,6 +541,18 @@ async fn admins_manage_their_own_orgs_accounts_only() {
             .await
         }
     };
+    // The account follows the ledger: the grid company binds the customer first.
+    let o = n.cli(&[
+        "bind",
+        "GN-M000006",
+        "--account",
+        "new-resident",
+        "--point",
+        "MP-GN-M000006",
+        "--from",
+        "2026-11-01",
+    ]);
+    assert!(o.status.success(), "{}", gridledger_tests::stderr(&o));
     let (s, b) = post(
         "/v1/accounts",
         &admin,

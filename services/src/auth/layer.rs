@@ -215,9 +215,14 @@ pub async fn authorize(
             ServiceError::Unauthenticated(
                 "this operation needs credentials: a bearer token or a client certificate".into(),
             )
-        } else if op == Operation::ReadingsRead {
+        } else if op == Operation::PrivateRead {
+            let what = if req.uri().path().contains("inding") {
+                "customer bindings"
+            } else {
+                "readings"
+            };
             ServiceError::PermissionDenied(format!(
-                "readings are class II: {} must present a dynamic token scoped to the meter \
+                "{what} are class II: {} must present a dynamic token scoped to the meter \
                  (POST /v1/auth/dynamic-tokens or AuthService.IssueDynamicToken), which is \
                  granted only to readers the on-ledger policy admits",
                 principal.describe()

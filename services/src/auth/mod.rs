@@ -230,9 +230,9 @@ pub enum Operation {
     MeterRead,
     /// A resident's own meters.
     MyMeters,
-    /// A meter's readings (class II) and the settlement check over them, with the
-    /// per-meter check in the handler.
-    ReadingsRead,
+    /// Class II records: a meter's readings, the settlement check over them, and its
+    /// customer bindings, with the per-meter check in the handler.
+    PrivateRead,
     /// A resident opening a dispute about one of their meters.
     DisputeOpen,
     /// Class III documents: anchors and bytes (any authenticated caller).
@@ -256,7 +256,7 @@ impl Operation {
         Operation::AccountsManage,
         Operation::MeterRead,
         Operation::MyMeters,
-        Operation::ReadingsRead,
+        Operation::PrivateRead,
         Operation::DisputeOpen,
         Operation::DocumentRead,
         Operation::DocumentUpload,
@@ -298,9 +298,9 @@ impl Operation {
                     "GetMeter" | "GetInstrument" | "GetTraceability" | "GetInstitution"
                     | "ListPlans",
                 ) => O::MeterRead,
-                ("DataService", "SettlementCheck") => O::ReadingsRead,
+                ("DataService", "SettlementCheck") => O::PrivateRead,
                 ("DataService", "ListMyMeters") => O::MyMeters,
-                ("DataService", "GetReadings") => O::ReadingsRead,
+                ("DataService", "GetReadings" | "GetBindings") => O::PrivateRead,
                 ("DataService", "UploadDocument") => O::DocumentUpload,
                 ("DataService", "GetDocument" | "DownloadDocument") => O::DocumentRead,
                 _ => O::Other,
@@ -327,8 +327,8 @@ impl Operation {
             ["v1", "me", "meters"] if get => O::MyMeters,
             ["v1", "meters", _] | ["v1", "meters", _, "traceability"] if get => O::MeterRead,
             ["v1", "institutions", _] | ["v1", "plans"] if get => O::MeterRead,
-            ["v1", "meters", _, "readings"] | ["v1", "settlement", "check"] if get => {
-                O::ReadingsRead
+            ["v1", "meters", _, "readings" | "binding"] | ["v1", "settlement", "check"] if get => {
+                O::PrivateRead
             }
             ["v1", "me", "disputes"] if post => O::DisputeOpen,
             ["v1", "documents"] if post => O::DocumentUpload,
@@ -373,7 +373,7 @@ pub fn permits(p: &Principal, op: Operation) -> bool {
         O::MyMeters | O::DisputeOpen => p.is_user() && p.has(R::Resident),
         // Class II (DESIGN.md §4): the on-ledger policy decides who may be granted a
         // dynamic token (`may_grant`), and only a dynamic token reads.
-        O::ReadingsRead => p.is_dynamic(),
+        O::PrivateRead => p.is_dynamic(),
         O::DocumentRead => !matches!(p.kind, PrincipalKind::Anonymous),
         // An upload carries a signed anchor transaction: whoever may submit may upload.
         O::DocumentUpload => permits(p, O::ChainSubmit),
@@ -428,15 +428,40 @@ pub fn scope_covers(item: &str, asset: &str, from: &str, to: &str) -> bool {
     }
 }
 
-/// Parses and checks one dynamic-token scope item; returns the asset it names.
+/// One grant a dynamic token carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeItem<'a> {
+    /// `readings:<asset>[:<from>:<to>]`: the meter's readings (and settlement check).
+    Readings {
+        /// The meter.
+        asset: &'a str,
+        /// The days covered, when named.
+        days: Option<(&'a str, &'a str)>,
+    },
+    /// `binding:<asset>[:<account>]`: the meter's customer bindings, all of them or only
+    /// those naming one account.
+    Binding {
+        /// The meter.
+        asset: &'a str,
+        /// Only bindings of this account, when named.
+        account: Option<&'a str>,
+    },
+}
+
+impl ScopeItem<'_> {
+    /// The meter the item names.
+    pub fn asset(&self) -> &str {
+        match self {
+            ScopeItem::Readings { asset, .. } | ScopeItem::Binding { asset, .. } => asset,
+        }
+    }
+}
+
+/// Parses and checks one dynamic-token scope item.
 ///
 /// # Errors
 /// What is wrong with the item.
-pub fn parse_scope_item(item: &str) -> Result<&str, String> {
-    let rest = item
-        .strip_prefix("readings:")
-        .ok_or_else(|| format!("scope item {item:?}: expected readings:<asset>[:<from>:<to>]"))?;
-    let parts: Vec<&str> = rest.split(':').collect();
+pub fn parse_scope(item: &str) -> Result<ScopeItem<'_>, String> {
     let ok_day = |d: &str| {
         d.len() == 10
             && d.bytes().enumerate().all(|(i, b)| {
@@ -448,22 +473,106 @@ pub fn parse_scope_item(item: &str) -> Result<&str, String> {
             })
     };
     let ident = |a: &str| gridledger_core::contract::valid_ident(a);
+    if let Some(rest) = item.strip_prefix("binding:") {
+        let parts: Vec<&str> = rest.split(':').collect();
+        return match parts.as_slice() {
+            [a] if ident(a) => Ok(ScopeItem::Binding {
+                asset: a,
+                account: None,
+            }),
+            [a, acct] if ident(a) && ident(acct) => Ok(ScopeItem::Binding {
+                asset: a,
+                account: Some(acct),
+            }),
+            _ => Err(format!(
+                "scope item {item:?}: expected binding:<asset> or binding:<asset>:<account>"
+            )),
+        };
+    }
+    let rest = item.strip_prefix("readings:").ok_or_else(|| {
+        format!(
+            "scope item {item:?}: expected readings:<asset>[:<from>:<to>] or binding:<asset>[:<account>]"
+        )
+    })?;
+    let parts: Vec<&str> = rest.split(':').collect();
     match parts.as_slice() {
-        [a] if ident(a) => Ok(a),
-        [a, f, t] if ident(a) && ok_day(f) && ok_day(t) && f <= t => Ok(a),
+        [a] if ident(a) => Ok(ScopeItem::Readings {
+            asset: a,
+            days: None,
+        }),
+        [a, f, t] if ident(a) && ok_day(f) && ok_day(t) && f <= t => Ok(ScopeItem::Readings {
+            asset: a,
+            days: Some((f, t)),
+        }),
         _ => Err(format!(
             "scope item {item:?}: expected readings:<asset> or readings:<asset>:<YYYY-MM-DD>:<YYYY-MM-DD> with from <= to"
         )),
     }
 }
 
-/// Whether `p` may hand a dynamic token with `item` to someone else: only for readings
-/// it may read itself (whole history), so a grant never widens access.
+/// Parses and checks one dynamic-token scope item; returns the asset it names.
+///
+/// # Errors
+/// What is wrong with the item.
+pub fn parse_scope_item(item: &str) -> Result<&str, String> {
+    parse_scope(item).map(|i| match i {
+        ScopeItem::Readings { asset, .. } | ScopeItem::Binding { asset, .. } => asset,
+    })
+}
+
+/// Whether `p` may hand a dynamic token with `item` to someone else: only for records it
+/// may read itself (readings: the whole history), so a grant never widens access.
+///
+/// Customer bindings: the owning grid company's operators, admins and systems grant any
+/// binding item of its meters; a resident grants only `binding:<asset>:<own user name>`
+/// for a meter bound to them, so a new tenant never reads the previous one's binding.
 pub fn may_grant(p: &Principal, item: &str, owner_org: &str) -> bool {
-    let Ok(asset) = parse_scope_item(item) else {
+    if p.is_dynamic() {
         return false;
-    };
-    !p.is_dynamic() && may_read_readings(p, asset, owner_org, "0000-00-00", "9999-99-99")
+    }
+    match parse_scope(item) {
+        Err(_) => false,
+        Ok(ScopeItem::Readings { asset, .. }) => {
+            may_read_readings(p, asset, owner_org, "0000-00-00", "9999-99-99")
+        }
+        Ok(ScopeItem::Binding { asset, account }) => {
+            if !(p.is_user() || p.is_system()) || p.org != owner_org {
+                return false;
+            }
+            let grid = p.org_kind == OrgKind::GridCompany
+                && (p.is_system() || p.has(Role::Operator) || p.has(Role::Admin));
+            let resident = p.is_user()
+                && p.has(Role::Resident)
+                && p.bound_meters().any(|m| m == asset)
+                && account == Some(p.subject.as_str());
+            grid || resident
+        }
+    }
+}
+
+/// Which customer bindings of meter `asset` (owned by `owner_org`) a caller may read:
+/// `None` none; `Some(None)` all; `Some(Some(account))` only those naming `account`. Only
+/// a dynamic token reads them, and only one its owner's token key signed.
+pub fn binding_grant<'a>(
+    p: &'a Principal,
+    asset: &str,
+    owner_org: &str,
+) -> Option<Option<&'a str>> {
+    if !p.is_dynamic() || p.org != owner_org {
+        return None;
+    }
+    let mut best = None;
+    for item in &p.scope {
+        if let Ok(ScopeItem::Binding { asset: a, account }) = parse_scope(item)
+            && a == asset
+        {
+            match account {
+                None => return Some(None),
+                Some(acct) => best = Some(Some(acct)),
+            }
+        }
+    }
+    best
 }
 
 #[cfg(test)]
@@ -517,7 +626,7 @@ mod tests {
         );
         assert_eq!(
             Operation::of(&Method::GET, "/v1/meters/X/readings"),
-            Operation::ReadingsRead
+            Operation::PrivateRead
         );
         assert_eq!(
             Operation::of(&Method::GET, "/v1/meters/X"),
