@@ -60,6 +60,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "AnchorDocument",
         "BindCustomer",
         "CustomerBinding",
+        "RegisterModel",
+        "PublishDemandPlan",
+        "DemandPlanBody",
+        "DemandLine",
+        "AcknowledgeDemand",
+        "AckBody",
+        "Delivery",
+        "PublishTestBatch",
+        "TestBatchResults",
+        "InstrumentTest",
     ] {
         b = b.extern_path(
             format!(".gridledger.v1.{m}"),

@@ -77,6 +77,11 @@ pub const RULES: &[&str] = &[
     "4.3/date",
     "4.3/equipment",
     "4.3/level",
+    "4.4/ack",
+    "4.4/batch",
+    "4.4/collection",
+    "4.4/demand",
+    "4.4/model",
     "4.5/approval",
     "4.5/channel",
     "4.5/collection",
@@ -1221,6 +1226,22 @@ pub fn check(
         Payload::BindCustomer(b) => {
             let i = info.as_ref().expect("not genesis");
             effects.extend(crate::private::bind_customer(view, i, body, b)?);
+        }
+        Payload::RegisterModel(m) => {
+            let i = info.as_ref().expect("not genesis");
+            effects.extend(crate::supply::register_model(view, i, m)?);
+        }
+        Payload::PublishDemandPlan(d) => {
+            let i = info.as_ref().expect("not genesis");
+            effects.extend(crate::supply::publish_demand(view, i, body, d)?);
+        }
+        Payload::AcknowledgeDemand(a) => {
+            let i = info.as_ref().expect("not genesis");
+            effects.extend(crate::supply::acknowledge(view, i, body, a)?);
+        }
+        Payload::PublishTestBatch(b) => {
+            let i = info.as_ref().expect("not genesis");
+            effects.extend(crate::supply::publish_batch(view, i, body, b)?);
         }
         Payload::AcceptCalibration(a) => {
             let i = info.as_ref().expect("not genesis");

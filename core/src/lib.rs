@@ -30,6 +30,7 @@ pub mod metrology;
 pub mod note;
 pub mod private;
 pub mod receipt;
+pub mod supply;
 pub mod trust;
 pub mod tx;
 

@@ -157,6 +157,40 @@ pub mod keys {
     pub fn binding_of(asset: &str, commitment_hex: &str) -> Vec<u8> {
         k(&["m/bind-of", asset, commitment_hex])
     }
+    /// A supplier's model.
+    pub fn model(supplier: &str, model: &str) -> Vec<u8> {
+        k(&["m/model", supplier, model])
+    }
+    /// A supplier's models (prefix).
+    pub fn models_of(supplier: &str) -> Vec<u8> {
+        k(&["m/model", supplier, ""])
+    }
+    /// A demand plan.
+    pub fn demand_plan(plan_id: &str) -> Vec<u8> {
+        k(&["m/dplan", plan_id])
+    }
+    /// Every demand plan (prefix).
+    pub const DEMAND_PLANS: &[u8] = b"m/dplan\0";
+    /// A supplier's current acknowledgement of a plan.
+    pub fn demand_ack(plan_id: &str, supplier: &str) -> Vec<u8> {
+        k(&["m/dack", plan_id, supplier])
+    }
+    /// The acknowledgements of a plan (prefix).
+    pub fn demand_acks(plan_id: &str) -> Vec<u8> {
+        k(&["m/dack", plan_id, ""])
+    }
+    /// A factory test batch.
+    pub fn batch(batch_id: &str) -> Vec<u8> {
+        k(&["m/batch", batch_id])
+    }
+    /// Batches that tested one instrument (prefix).
+    pub fn batches_of(asset: &str) -> Vec<u8> {
+        k(&["m/batch-of", asset, ""])
+    }
+    /// Index entry: batch `batch_id` tested `asset`.
+    pub fn batch_of(asset: &str, batch_id: &str) -> Vec<u8> {
+        k(&["m/batch-of", asset, batch_id])
+    }
     /// A class III document's anchor, by SHA-256 (hex).
     pub fn document(sha256_hex: &str) -> Vec<u8> {
         k(&["m/doc", sha256_hex])
@@ -805,7 +839,7 @@ pub fn chain(view: &dyn RecordSource, equipment_no: &str, day: &str) -> Result<V
 // ---------------------------------------------------------------------------------------
 // Contract rules
 
-fn org_of_kind(
+pub(crate) fn org_of_kind(
     view: &dyn StateView,
     rule: &'static str,
     org: &str,
@@ -830,7 +864,7 @@ fn org_of_kind(
     }
 }
 
-fn instrument_kind(v: i32) -> Result<InstrumentKind, Rejection> {
+pub(crate) fn instrument_kind(v: i32) -> Result<InstrumentKind, Rejection> {
     match InstrumentKind::try_from(v) {
         Ok(k) if k != InstrumentKind::Unspecified => Ok(k),
         _ => Err(reject(

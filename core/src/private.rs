@@ -53,6 +53,21 @@ pub fn class_ii(body: &TxBody) -> Option<ClassII<'_>> {
             collection: &b.collection,
             commitment: &b.commitment,
         }),
+        Some(Payload::PublishDemandPlan(d)) => Some(ClassII {
+            record_type: "demand_plan",
+            collection: &d.collection,
+            commitment: &d.commitment,
+        }),
+        Some(Payload::AcknowledgeDemand(a)) => Some(ClassII {
+            record_type: "demand_ack",
+            collection: &a.collection,
+            commitment: &a.commitment,
+        }),
+        Some(Payload::PublishTestBatch(b)) => Some(ClassII {
+            record_type: "test_batch",
+            collection: &b.collection,
+            commitment: &b.commitment,
+        }),
         _ => None,
     }
 }
@@ -64,7 +79,9 @@ pub enum PrivateError {
     #[error("a {0} is class II: send its salt and payload in private_payload")]
     Missing(&'static str),
     /// A payload came with a class I transaction.
-    #[error("private_payload is only for class II transactions (readings, customer bindings)")]
+    #[error(
+        "private_payload is only for class II transactions (readings, customer bindings, demand plans, acknowledgements, test batches)"
+    )]
     Unexpected,
     /// Salt of the wrong length.
     #[error("the salt must be {SALT_LEN} bytes, got {0}")]
@@ -108,6 +125,22 @@ pub fn check_payload<'a>(
         }
         "binding" => {
             drop(decode_binding(payload).map_err(|e| PrivateError::Invalid("binding", e))?)
+        }
+        "demand_plan" => drop(
+            crate::supply::decode_demand(payload)
+                .map_err(|e| PrivateError::Invalid("demand plan", e))?,
+        ),
+        "demand_ack" => drop(
+            crate::supply::decode_ack(payload)
+                .map_err(|e| PrivateError::Invalid("acknowledgement", e))?,
+        ),
+        "test_batch" => {
+            if let Some(Payload::PublishTestBatch(b)) = &body.payload {
+                drop(
+                    crate::supply::decode_batch(payload, b)
+                        .map_err(|e| PrivateError::Invalid("test batch", e))?,
+                );
+            }
         }
         _ => {}
     }

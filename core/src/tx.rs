@@ -265,5 +265,9 @@ pub fn payload_kind(body: &TxBody) -> &'static str {
         Some(Payload::PurgePrivate(_)) => "purge_private",
         Some(Payload::AnchorDocument(_)) => "anchor_document",
         Some(Payload::BindCustomer(_)) => "bind_customer",
+        Some(Payload::RegisterModel(_)) => "register_model",
+        Some(Payload::PublishDemandPlan(_)) => "publish_demand_plan",
+        Some(Payload::AcknowledgeDemand(_)) => "acknowledge_demand",
+        Some(Payload::PublishTestBatch(_)) => "publish_test_batch",
     }
 }

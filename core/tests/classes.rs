@@ -837,3 +837,432 @@ fn binding_payload_checks() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Supplier collaboration (DOMAIN.md §4.4)
+
+const SUPPLIER2: [u8; 32] = [7; 32];
+
+/// The world with a second supplier, a `supply` collection, and instruments made by
+/// `sup`: G1, G2 owned by grid-north, S2 by grid-south; and O1 made by `sup2`.
+fn supply_world() -> World {
+    let mut w = World::new();
+    w.signers.insert(SUPPLIER2, signer("sup2", &["supplier"]));
+    w.orgs.insert("sup2".into(), OrgKind::Supplier);
+    w.orgs.insert("sup3".into(), OrgKind::Supplier);
+    w.collections.insert(
+        "supply".into(),
+        CollectionDef {
+            name: "supply".into(),
+            members: vec![
+                "grid-north".into(),
+                "grid-south".into(),
+                "sup".into(),
+                "sup2".into(),
+            ],
+            record_types: vec![
+                "demand_plan".into(),
+                "demand_ack".into(),
+                "test_batch".into(),
+            ],
+            version: 1,
+        },
+    );
+    for (asset, maker, owner) in [
+        ("G1", "sup", "grid-north"),
+        ("G2", "sup", "grid-north"),
+        ("S2", "sup", "grid-south"),
+        ("O1", "sup2", "grid-north"),
+    ] {
+        w.instruments.insert(asset.into(), owner.into());
+        let rec = metrology::InstrumentRec {
+            asset_no: asset.into(),
+            kind: "INSTRUMENT_KIND_METER".into(),
+            accuracy_class: "1".into(),
+            manufacturer_org: maker.into(),
+            model: "M".into(),
+            owner_org: owner.into(),
+        };
+        w.records.insert(
+            keys::instrument(asset),
+            (1, serde_json::to_vec(&rec).unwrap()),
+        );
+    }
+    w
+}
+
+fn demand(id: &str, suppliers: &[&str], commitment: u8) -> Payload {
+    Payload::PublishDemandPlan(pb::PublishDemandPlan {
+        plan_id: id.into(),
+        suppliers: suppliers.iter().map(|s| s.to_string()).collect(),
+        commitment: vec![commitment; 32],
+        collection: "supply".into(),
+    })
+}
+
+fn ack(id: &str, commitment: u8, revises: Option<u64>) -> Payload {
+    Payload::AcknowledgeDemand(pb::AcknowledgeDemand {
+        plan_id: id.into(),
+        commitment: vec![commitment; 32],
+        collection: "supply".into(),
+        revises,
+    })
+}
+
+fn batch(id: &str, buyer: &str, assets: &[&str], commitment: u8) -> Payload {
+    Payload::PublishTestBatch(pb::PublishTestBatch {
+        batch_id: id.into(),
+        buyer_org: buyer.into(),
+        asset_nos: assets.iter().map(|s| s.to_string()).collect(),
+        commitment: vec![commitment; 32],
+        collection: "supply".into(),
+    })
+}
+
+fn model(id: &str, class: &str) -> Payload {
+    Payload::RegisterModel(pb::RegisterModel {
+        model: id.into(),
+        kind: pb::InstrumentKind::Meter as i32,
+        accuracy_class: class.into(),
+        description: "single-phase smart meter".into(),
+    })
+}
+
+#[test]
+fn supply_rules() {
+    let today = "2026-11-24";
+    let mut w = supply_world();
+    let plan = w.apply(
+        w.check(GRID, demand("P1", &["sup", "sup2"], 1), today)
+            .unwrap(),
+    );
+    w.apply(w.check(GRID, demand("P2", &["sup"], 20), today).unwrap());
+    let cases: Vec<(&str, [u8; 32], Payload, Option<&str>)> = vec![
+        // Models.
+        ("a model", SUPPLIER, model("DDZY-1", "1"), None),
+        (
+            "a model of a class meters do not have",
+            SUPPLIER,
+            model("DDZY-2", "0.1"),
+            Some("shape"),
+        ),
+        (
+            "a model from a grid company",
+            GRID,
+            model("DDZY-3", "1"),
+            Some("4.4/model"),
+        ),
+        // Demand plans come only from grid companies, to suppliers that can read them.
+        ("a demand plan", GRID_ADMIN, demand("P4", &["sup"], 2), None),
+        (
+            "from a supplier",
+            SUPPLIER,
+            demand("P3", &["sup2"], 3),
+            Some("4.4/demand"),
+        ),
+        (
+            "from a lab",
+            LAB,
+            demand("P3", &["sup"], 3),
+            Some("4.4/demand"),
+        ),
+        ("to nobody", GRID, demand("P3", &[], 3), Some("4.4/demand")),
+        (
+            "to a grid company",
+            GRID,
+            demand("P3", &["grid-south"], 3),
+            Some("4.4/demand"),
+        ),
+        (
+            "to an unknown org",
+            GRID,
+            demand("P3", &["nobody"], 3),
+            Some("4.4/demand"),
+        ),
+        (
+            "to a supplier twice",
+            GRID,
+            demand("P3", &["sup", "sup"], 3),
+            Some("4.4/demand"),
+        ),
+        (
+            "a supplier outside the collection",
+            GRID,
+            demand("P3", &["sup3"], 3),
+            Some("4.4/collection"),
+        ),
+        (
+            "an existing plan id",
+            GRID,
+            demand("P1", &["sup"], 3),
+            Some("4.4/demand"),
+        ),
+        (
+            "a reused commitment",
+            GRID,
+            demand("P3", &["sup"], 1),
+            Some("shape"),
+        ),
+        // Acknowledgements answer a plan addressed to the signer.
+        ("an acknowledgement", SUPPLIER, ack("P1", 4, None), None),
+        (
+            "of an unknown plan",
+            SUPPLIER,
+            ack("P9", 5, None),
+            Some("4.4/ack"),
+        ),
+        (
+            "of a plan addressed to it alone",
+            SUPPLIER,
+            ack("P2", 5, None),
+            None,
+        ),
+        (
+            "by a grid company",
+            GRID,
+            ack("P1", 5, None),
+            Some("4.4/ack"),
+        ),
+        (
+            "a revision of nothing",
+            SUPPLIER2,
+            ack("P1", 5, Some(plan)),
+            Some("4.4/ack"),
+        ),
+        // Batches come only from the maker, for the owner of every instrument.
+        (
+            "a batch",
+            SUPPLIER,
+            batch("B1", "grid-north", &["G1", "G2"], 6),
+            None,
+        ),
+        (
+            "another maker's instrument",
+            SUPPLIER,
+            batch("B2", "grid-north", &["G1", "O1"], 7),
+            Some("4.4/batch"),
+        ),
+        (
+            "another buyer's instrument",
+            SUPPLIER,
+            batch("B2", "grid-north", &["G1", "S2"], 7),
+            Some("4.4/batch"),
+        ),
+        (
+            "an unknown instrument",
+            SUPPLIER,
+            batch("B2", "grid-north", &["X9"], 7),
+            Some("4.4/batch"),
+        ),
+        (
+            "an instrument twice",
+            SUPPLIER,
+            batch("B2", "grid-north", &["G1", "G1"], 7),
+            Some("4.4/batch"),
+        ),
+        (
+            "no instruments",
+            SUPPLIER,
+            batch("B2", "grid-north", &[], 7),
+            Some("4.4/batch"),
+        ),
+        (
+            "a buyer that is no grid company",
+            SUPPLIER,
+            batch("B2", "sup2", &["G1"], 7),
+            Some("4.4/batch"),
+        ),
+        (
+            "from a grid company",
+            GRID,
+            batch("B2", "grid-north", &["G1"], 7),
+            Some("4.4/batch"),
+        ),
+    ];
+    for (what, key, payload, want) in cases {
+        let r = w.check(key, payload, today);
+        assert_eq!(verdict(&r), want, "{what}: {r:?}");
+        if let Some(rule) = want {
+            assert!(RULES.contains(&rule), "{rule} is listed");
+        }
+    }
+    // P2 is addressed to `sup` alone: `sup2` may not answer it.
+    let r = w.check(SUPPLIER2, ack("P2", 8, None), today);
+    assert_eq!(verdict(&r), Some("4.4/ack"));
+    assert_eq!(r.unwrap_err().kind, RejectKind::PermissionDenied);
+
+    // One current acknowledgement per supplier and plan; revisions name it.
+    let first = w.apply(w.check(SUPPLIER, ack("P1", 10, None), today).unwrap());
+    let again = w.check(SUPPLIER, ack("P1", 11, None), today);
+    assert_eq!(verdict(&again), Some("4.4/ack"));
+    assert_eq!(again.unwrap_err().kind, RejectKind::AlreadyExists);
+    let stale = w.check(SUPPLIER, ack("P1", 11, Some(first + 5)), today);
+    assert_eq!(verdict(&stale), Some("4.4/ack"));
+    let revised = w.check(SUPPLIER, ack("P1", 11, Some(first)), today);
+    assert_eq!(verdict(&revised), None, "{revised:?}");
+    // The batch is indexed under each instrument, and its id is unique.
+    w.apply(
+        w.check(
+            SUPPLIER,
+            batch("B1", "grid-north", &["G1", "G2"], 12),
+            today,
+        )
+        .unwrap(),
+    );
+    assert!(w.record(&keys::batch_of("G2", "B1")).is_some());
+    let dup = w.check(SUPPLIER, batch("B1", "grid-north", &["G1"], 13), today);
+    assert_eq!(dup.unwrap_err().kind, RejectKind::AlreadyExists);
+    // A model once per supplier; another supplier may use the same name.
+    w.apply(w.check(SUPPLIER, model("DDZY-1", "1"), today).unwrap());
+    assert_eq!(
+        w.check(SUPPLIER, model("DDZY-1", "2"), today)
+            .unwrap_err()
+            .kind,
+        RejectKind::AlreadyExists
+    );
+    assert_eq!(
+        verdict(&w.check(SUPPLIER2, model("DDZY-1", "1"), today)),
+        None
+    );
+}
+
+#[test]
+fn supply_payload_checks() {
+    use gridledger_core::supply::{decode_ack, decode_batch, decode_demand};
+    let line = |class: &str, month: &str, q: u32| pb::DemandLine {
+        kind: pb::InstrumentKind::Meter as i32,
+        accuracy_class: class.into(),
+        month: month.into(),
+        quantity: q,
+    };
+    let plan = |lines: Vec<pb::DemandLine>| {
+        pb::DemandPlanBody {
+            lines,
+            notes: String::new(),
+        }
+        .encode_to_vec()
+    };
+    assert!(decode_demand(&plan(vec![line("1", "2027-03", 500)])).is_ok());
+    for (what, p, want) in [
+        ("no lines", plan(vec![]), "1 to 100 lines"),
+        (
+            "bad class",
+            plan(vec![line("0.1", "2027-03", 5)]),
+            "line 1: accuracy class",
+        ),
+        (
+            "bad month",
+            plan(vec![line("1", "2027-13", 5)]),
+            "line 1: month",
+        ),
+        (
+            "day, not month",
+            plan(vec![line("1", "2027-03-01", 5)]),
+            "line 1: month",
+        ),
+        (
+            "zero",
+            plan(vec![line("1", "2027-03", 5), line("1", "2027-04", 0)]),
+            "line 2: quantity",
+        ),
+    ] {
+        let e = decode_demand(&p).expect_err(what);
+        assert!(e.contains(want), "{what}: {e}");
+    }
+    let delivery = |date: &str, q: u32| pb::Delivery {
+        kind: pb::InstrumentKind::Meter as i32,
+        accuracy_class: "1".into(),
+        quantity: q,
+        date: date.into(),
+    };
+    let a = |d: Vec<pb::Delivery>| {
+        pb::AckBody {
+            production_plan: "line 3".into(),
+            deliveries: d,
+        }
+        .encode_to_vec()
+    };
+    assert!(decode_ack(&a(vec![delivery("2027-03-15", 500)])).is_ok());
+    assert!(
+        decode_ack(&a(vec![]))
+            .unwrap_err()
+            .contains("1 to 100 deliveries")
+    );
+    assert!(
+        decode_ack(&a(vec![delivery("2027-02-30", 5)]))
+            .unwrap_err()
+            .contains("delivery 1: date")
+    );
+    assert!(
+        decode_ack(&a(vec![delivery("2027-03-15", 0)]))
+            .unwrap_err()
+            .contains("quantity")
+    );
+
+    let leaf = pb::PublishTestBatch {
+        asset_nos: vec!["G1".into(), "G2".into()],
+        ..Default::default()
+    };
+    let test = |asset: &str, day: &str, lp: &str| pb::InstrumentTest {
+        asset_no: asset.into(),
+        test_date: day.into(),
+        passed: true,
+        errors: vec![pb::LoadPointError {
+            load_point: lp.into(),
+            error_centi_percent: 3,
+        }],
+    };
+    let r = |t: Vec<pb::InstrumentTest>| pb::TestBatchResults { results: t }.encode_to_vec();
+    assert!(
+        decode_batch(
+            &r(vec![
+                test("G1", "2026-10-01", "Ib PF1.0"),
+                test("G2", "2026-10-01", "Imax PF0.5L")
+            ]),
+            &leaf
+        )
+        .is_ok()
+    );
+    for (what, p, want) in [
+        (
+            "missing G2",
+            r(vec![test("G1", "2026-10-01", "Ib PF1.0")]),
+            "no result for \"G2\"",
+        ),
+        (
+            "unlisted",
+            r(vec![
+                test("G1", "2026-10-01", "Ib PF1.0"),
+                test("G3", "2026-10-01", "Ib PF1.0"),
+            ]),
+            "\"G3\": not listed",
+        ),
+        (
+            "twice",
+            r(vec![
+                test("G1", "2026-10-01", "Ib PF1.0"),
+                test("G1", "2026-10-01", "Ib PF1.0"),
+            ]),
+            "listed twice",
+        ),
+        (
+            "bad day",
+            r(vec![
+                test("G1", "2026-10-32", "Ib PF1.0"),
+                test("G2", "2026-10-01", "Ib PF1.0"),
+            ]),
+            "G1: test_date",
+        ),
+        (
+            "bad load point",
+            r(vec![
+                test("G1", "2026-10-01", "Ib PF1.0"),
+                test("G2", "2026-10-01", "lots"),
+            ]),
+            "G2:",
+        ),
+    ] {
+        let e = decode_batch(&p, &leaf).expect_err(what);
+        assert!(e.contains(want), "{what}: {e}");
+    }
+}

@@ -39,7 +39,7 @@ const RULES_KEY: &[u8] = b"rules_version";
 /// The contract rules of this build. Raise it whenever a change to `contract` or
 /// `metrology` can judge an existing log differently: such a log is then refused at
 /// start instead of being replayed (snapshots, reindex) under other rules.
-pub const RULES_VERSION: u64 = 6;
+pub const RULES_VERSION: u64 = 7;
 
 /// One journal record: the block `height` of channel `channel` ("" = system) was made by
 /// the Raft entry at `index`.
