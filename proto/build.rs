@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "gridledger/v1/data.proto",
         "gridledger/v1/peer.proto",
         "gridledger/v1/admin.proto",
+        "gridledger/v1/supplier.proto",
     ]
     .map(|f| dir.join(f));
     for f in &files {

@@ -149,6 +149,29 @@ pub enum Command {
         #[arg(long, conflicts_with = "replaces")]
         first: bool,
     },
+    /// Supplier collaboration: demand plans, acknowledgements, factory test batches.
+    Supplier {
+        /// What to do.
+        #[command(subcommand)]
+        command: SupplierCommand,
+    },
+    /// The profile org's sync stream: each event it may see as one JSON line (`cursor`,
+    /// `type`, `leaf_index`, `record`), in log order, then new ones as they commit.
+    Sync {
+        /// Resume from the cursor in this file when it exists, and write each printed
+        /// event's cursor to it (atomically) before reading the next.
+        #[arg(long)]
+        cursor_file: Option<PathBuf>,
+        /// Stop after this many events.
+        #[arg(long)]
+        max: Option<u32>,
+        /// The org whose stream to read (default: the profile's `org`).
+        #[arg(long)]
+        org: Option<String>,
+        /// Attach each event's receipt.
+        #[arg(long)]
+        receipts: bool,
+    },
     /// Verification plans and their status today.
     Plans {
         /// Only this status: done, overdue, due or open.
@@ -181,6 +204,105 @@ pub enum Command {
         /// Org owning the instruments registered (the signing key's org).
         #[arg(long, default_value = "grid-north")]
         org: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Supplier commands (signed with the profile's key).
+#[derive(Debug, Subcommand)]
+pub enum SupplierCommand {
+    /// Publish a demand plan (a grid company): quantity of one type and class in a month,
+    /// addressed to one or more suppliers.
+    Demand {
+        /// A supplier org it is addressed to (repeat for several).
+        #[arg(long = "to", required = true)]
+        to: Vec<String>,
+        /// meter, current-transformer (ct) or voltage-transformer (vt).
+        #[arg(long = "type")]
+        kind: String,
+        /// Accuracy class, e.g. 1 or 0.5S.
+        #[arg(long)]
+        class: String,
+        /// YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// How many.
+        #[arg(long)]
+        quantity: u32,
+        /// Plan id (default: DP-<org>-<random>).
+        #[arg(long)]
+        id: Option<String>,
+        /// Free-text notes.
+        #[arg(long, default_value = "")]
+        notes: String,
+        /// The class II collection.
+        #[arg(long, default_value = "supply")]
+        collection: String,
+    },
+    /// Acknowledge a demand plan addressed to the profile's org (a supplier) with a
+    /// production plan and delivery dates from a JSON file.
+    Ack {
+        /// The demand plan id.
+        #[arg(long)]
+        demand: String,
+        /// `{"production_plan": "...", "deliveries": [{"type", "accuracy_class",
+        /// "quantity", "date"}]}`.
+        #[arg(long)]
+        plan: PathBuf,
+        /// Revise the org's acknowledgement at this leaf.
+        #[arg(long)]
+        revises: Option<u64>,
+        /// The class II collection.
+        #[arg(long, default_value = "supply")]
+        collection: String,
+    },
+    /// Publish a factory test batch (a supplier) from a CSV or JSON file of
+    /// per-instrument results.
+    Batch {
+        /// CSV (`asset_no,test_date,passed,errors`) or JSON (by extension).
+        #[arg(long)]
+        file: PathBuf,
+        /// Batch id (default: FTB- and the first 16 hex digits of the file's SHA-256, so
+        /// publishing the same file twice is refused as a duplicate).
+        #[arg(long)]
+        id: Option<String>,
+        /// The buying grid company (default: the owner of the first instrument).
+        #[arg(long)]
+        buyer: Option<String>,
+        /// The class II collection.
+        #[arg(long, default_value = "supply")]
+        collection: String,
+    },
+    /// Register a model the profile's org makes.
+    Model {
+        /// Model id.
+        model: String,
+        /// meter, current-transformer (ct) or voltage-transformer (vt).
+        #[arg(long = "type")]
+        kind: String,
+        /// Accuracy class.
+        #[arg(long)]
+        class: String,
+        /// Description.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// The demand plans (with acknowledgements) the profile's org may see, verified.
+    Plans {
+        /// Only this plan.
+        #[arg(long, default_value = "")]
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The factory test batches the profile's org made or bought, verified.
+    Batches {
+        /// Only this batch.
+        #[arg(long, default_value = "")]
+        id: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -969,6 +1091,19 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
             println!("commitment: {}", hex::encode(commitment));
             Ok(())
         }
+        Command::Supplier { command } => {
+            let p = profile(&cli.profile)?;
+            crate::supplier::run(&p, command).await
+        }
+        Command::Sync {
+            cursor_file,
+            max,
+            org,
+            receipts,
+        } => {
+            let p = profile(&cli.profile)?;
+            crate::supplier::sync(&p, org, cursor_file.as_deref(), max, receipts).await
+        }
         Command::Institution { id, json } => {
             let p = profile(&cli.profile)?;
             let v = data_client(&p)
@@ -1113,7 +1248,7 @@ async fn data_client(
 
 /// Verifies every row of a view against the profile's trust policy, then prints it:
 /// the summary and one table per record table (with each row's leaf), or JSON.
-fn print_verified(
+pub(crate) fn print_verified(
     p: &Profile,
     view: &pb::DataView,
     json: bool,

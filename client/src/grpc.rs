@@ -16,17 +16,26 @@ pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 /// # Errors
 /// As [`connect`].
 pub async fn connect_leader(p: &Profile) -> Result<ChainServiceClient<Channel>, ClientError> {
-    let mut c = connect(p).await?;
-    let s = c
+    Ok(ChainServiceClient::new(leader_channel(p).await?)
+        .max_decoding_message_size(MAX_RESPONSE_BYTES))
+}
+
+/// A channel to the current leader (writes go there), found through the profile's node.
+///
+/// # Errors
+/// As [`channel`].
+pub async fn leader_channel(p: &Profile) -> Result<Channel, ClientError> {
+    let ch = channel(p).await?;
+    let s = ChainServiceClient::new(ch.clone())
         .get_status(gridledger_proto::v1::GetStatusRequest::default())
         .await?
         .into_inner();
     if s.leader_api.is_empty() || s.leader_id == s.node_id {
-        return Ok(c);
+        return Ok(ch);
     }
     let mut leader = p.clone();
     leader.endpoint = format!("https://{}", s.leader_api);
-    connect(&leader).await
+    channel(&leader).await
 }
 
 /// Opens a ChainService client on the profile's endpoint with its client certificate.

@@ -26,6 +26,7 @@ pub mod light;
 pub mod load;
 pub mod profile;
 pub mod records;
+pub mod supplier;
 pub mod table;
 
 pub use error::ClientError;

@@ -24,6 +24,9 @@ pub struct Profile {
     /// Ed25519 transaction signing key (64 hex chars).
     #[serde(default)]
     pub signing_key: Option<PathBuf>,
+    /// The org whose system this profile is (`gridledger sync` asks for its stream).
+    #[serde(default)]
+    pub org: Option<String>,
     /// Trust policy (JSON).
     pub trust: PathBuf,
     /// Where the light client keeps its largest verified checkpoint per origin.

@@ -54,6 +54,8 @@ fn expected_kinds(table: &str) -> &'static [&'static str] {
         "certificates" | "certificates_issued" => &["issue_certificate"],
         "readings" => &["record_reading"],
         "bindings" => &["bind_customer"],
+        "demand_plans" => &["publish_demand_plan", "acknowledge_demand"],
+        "test_batches" => &["publish_test_batch"],
         "chain" => &["issue_calibration", "register_equipment"],
         "equipment" => &["register_equipment"],
         "authorisations" => &["grant_authorisation"],
@@ -267,6 +269,146 @@ fn check_binding(
     Ok(())
 }
 
+// A supplier record row (class II): the salt and payload open the leaf's commitment, and
+// the `contents` shown are the committed payload's: every quantity, date, class and
+// result (what a connector acts on) is compared.
+fn check_supply(
+    f: &serde_json::Map<String, Value>,
+    commitment: &[u8],
+    p: &Payload,
+    leaf: u64,
+) -> Result<(), ClientError> {
+    use gridledger_core::supply::{decode_ack, decode_batch, decode_demand};
+    let bad =
+        |why: String| ClientError::Malformed(format!("supplier record at leaf {leaf}: {why}"));
+    let Some(payload) = check_committed(f, commitment, &["contents"], &bad)? else {
+        return Ok(());
+    };
+    let c = f.get("contents").cloned().unwrap_or(Value::Null);
+    let items = |k: &str| {
+        c.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let field = |v: &Value, k: &str| {
+        v.get(k)
+            .map(|x| match x {
+                Value::String(s) => s.clone(),
+                x => x.to_string(),
+            })
+            .unwrap_or_default()
+    };
+    // (what, shown, committed) per item, as text.
+    let pairs: Vec<(String, String)> = match p {
+        Payload::PublishDemandPlan(_) => {
+            let d = decode_demand(&payload).map_err(bad)?;
+            let shown = items("lines");
+            if shown.len() != d.lines.len() {
+                return Err(bad("the lines shown are not the committed ones".into()));
+            }
+            shown
+                .iter()
+                .zip(&d.lines)
+                .map(|(s, l)| {
+                    (
+                        format!(
+                            "{}|{}|{}",
+                            field(s, "accuracy_class"),
+                            field(s, "month"),
+                            field(s, "quantity")
+                        ),
+                        format!("{}|{}|{}", l.accuracy_class, l.month, l.quantity),
+                    )
+                })
+                .collect()
+        }
+        Payload::AcknowledgeDemand(_) => {
+            let a = decode_ack(&payload).map_err(bad)?;
+            let shown = items("deliveries");
+            if shown.len() != a.deliveries.len()
+                || field(&c, "production_plan") != a.production_plan
+            {
+                return Err(bad(
+                    "the acknowledgement shown is not the committed one".into()
+                ));
+            }
+            shown
+                .iter()
+                .zip(&a.deliveries)
+                .map(|(s, d)| {
+                    (
+                        format!(
+                            "{}|{}|{}",
+                            field(s, "accuracy_class"),
+                            field(s, "date"),
+                            field(s, "quantity")
+                        ),
+                        format!("{}|{}|{}", d.accuracy_class, d.date, d.quantity),
+                    )
+                })
+                .collect()
+        }
+        Payload::PublishTestBatch(b) => {
+            let r = decode_batch(&payload, b).map_err(bad)?;
+            let shown = items("results");
+            if shown.len() != r.results.len() {
+                return Err(bad("the results shown are not the committed ones".into()));
+            }
+            shown
+                .iter()
+                .zip(&r.results)
+                .map(|(s, t)| {
+                    let errs: Vec<String> = s
+                        .get("errors")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|e| {
+                            format!(
+                                "{}={}",
+                                field(e, "load_point"),
+                                field(e, "error_centi_percent")
+                            )
+                        })
+                        .collect();
+                    let want: Vec<String> = t
+                        .errors
+                        .iter()
+                        .map(|e| format!("{}={}", e.load_point, e.error_centi_percent))
+                        .collect();
+                    (
+                        format!(
+                            "{}|{}|{}|{}",
+                            field(s, "asset_no"),
+                            field(s, "test_date"),
+                            field(s, "passed"),
+                            errs.join(";")
+                        ),
+                        format!(
+                            "{}|{}|{}|{}",
+                            t.asset_no,
+                            t.test_date,
+                            t.passed,
+                            want.join(";")
+                        ),
+                    )
+                })
+                .collect()
+        }
+        _ => vec![],
+    };
+    for (shown, committed) in pairs {
+        if shown != committed {
+            return Err(bad(format!(
+                "the server shows {shown}, the committed payload says {committed}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 // A class II reading row: the salt and payload must hash to the proven leaf's
 // commitment, and every value shown must be the payload's. A purged row shows no values.
 fn check_reading(
@@ -368,6 +510,21 @@ fn check_matches(
         Payload::BindCustomer(b) => {
             check_binding(f, b, leaf)?;
             vec![]
+        }
+        Payload::PublishDemandPlan(d) => {
+            check_supply(f, &d.commitment, p, leaf)?;
+            vec![("plan_id", s("plan_id"), d.plan_id.clone())]
+        }
+        Payload::AcknowledgeDemand(a) => {
+            check_supply(f, &a.commitment, p, leaf)?;
+            vec![("plan_id", s("plan_id"), a.plan_id.clone())]
+        }
+        Payload::PublishTestBatch(b) => {
+            check_supply(f, &b.commitment, p, leaf)?;
+            vec![
+                ("batch_id", s("batch_id"), b.batch_id.clone()),
+                ("buyer_org", s("buyer_org"), b.buyer_org.clone()),
+            ]
         }
         Payload::IssueCalibration(c) => vec![
             ("calibration_cert", s("calibration_cert"), c.cert_no.clone()),

@@ -540,3 +540,82 @@ pub fn decode_batch(
     }
     Ok(r)
 }
+
+// ---------------------------------------------------------------------------------------
+// Sync cursors (docs/FORMATS.md §17)
+
+/// Prefix of a sync cursor's text.
+pub const CURSOR_PREFIX: &str = "gls1.";
+
+/// A position in one ledger's log: the next leaf to read, pinned to the ledger's origin
+/// and to the hash of the leaf before it, so a cursor is refused on another ledger and on
+/// a log that was reset or rewritten under it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncCursor {
+    /// The first 8 bytes of SHA-256(origin).
+    pub origin_tag: [u8; 8],
+    /// The next leaf index to read.
+    pub next: u64,
+    /// The first 16 bytes of the leaf hash of leaf `next - 1` (zero when `next` is 0).
+    pub prev: [u8; 16],
+}
+
+/// The first 8 bytes of SHA-256(origin).
+pub fn origin_tag(origin: &str) -> [u8; 8] {
+    use sha2::Digest as _;
+    let h = sha2::Sha256::digest(origin.as_bytes());
+    h[..8].try_into().expect("8 of 32 bytes")
+}
+
+impl SyncCursor {
+    /// The cursor before leaf `next` of `origin`'s log, whose previous leaf hashes to
+    /// `prev_leaf_hash` (ignored when `next` is 0).
+    pub fn new(origin: &str, next: u64, prev_leaf_hash: &crate::merkle::Hash) -> Self {
+        let mut prev = [0u8; 16];
+        if next > 0 {
+            prev.copy_from_slice(&prev_leaf_hash[..16]);
+        }
+        Self {
+            origin_tag: origin_tag(origin),
+            next,
+            prev,
+        }
+    }
+
+    /// `gls1.` followed by base64url (no padding) of origin tag (8) || next (u64 BE) ||
+    /// prev (16).
+    pub fn encode(&self) -> String {
+        use base64::Engine as _;
+        let mut b = Vec::with_capacity(32);
+        b.extend_from_slice(&self.origin_tag);
+        b.extend_from_slice(&self.next.to_be_bytes());
+        b.extend_from_slice(&self.prev);
+        format!(
+            "{CURSOR_PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+        )
+    }
+
+    /// Parses a cursor's text.
+    ///
+    /// # Errors
+    /// Text that is not a sync cursor of this version.
+    pub fn decode(s: &str) -> Result<Self, String> {
+        use base64::Engine as _;
+        let bad = || format!("{s:?} is not a gridledger sync cursor ({CURSOR_PREFIX}...)");
+        let b = s
+            .strip_prefix(CURSOR_PREFIX)
+            .and_then(|t| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(t)
+                    .ok()
+            })
+            .filter(|b| b.len() == 32)
+            .ok_or_else(bad)?;
+        Ok(Self {
+            origin_tag: b[..8].try_into().expect("8"),
+            next: u64::from_be_bytes(b[8..16].try_into().expect("8")),
+            prev: b[16..32].try_into().expect("16"),
+        })
+    }
+}

@@ -28,7 +28,7 @@ use gridledger_services::ServiceError;
 use gridledger_services::auth::token::{
     self, Claims, KeyDirectory, MAX_ACCESS_TTL_SECS, MAX_DYNAMIC_TTL_SECS, TokenKey, TokenSigner,
 };
-use gridledger_services::auth::{Principal, Role, may_grant, parse_scope_item};
+use gridledger_services::auth::{Principal, Role, ScopeItem, may_grant, parse_scope};
 use gridledger_services::backend::{
     AccountUpdate, AccountView, AuthBackend, IssuedDynamic, NewAccount, TokenPair,
 };
@@ -848,12 +848,15 @@ impl<S: Store> AuthBackend for NodeAuth<S> {
             )));
         }
         for item in &scope {
-            let asset = parse_scope_item(item).map_err(ServiceError::InvalidArgument)?;
-            let owner = self
-                .ledger
-                .instrument(asset)
-                .map_err(internal)?
-                .map(|(o, _)| o);
+            // The org whose records the item opens: a meter's owner, or the named org.
+            let owner = match parse_scope(item).map_err(ServiceError::InvalidArgument)? {
+                ScopeItem::Supply { org } => Some(org.to_string()),
+                i => self
+                    .ledger
+                    .instrument(i.asset().unwrap_or_default())
+                    .map_err(internal)?
+                    .map(|(o, _)| o),
+            };
             if !owner.is_some_and(|o| may_grant(caller, item, &o)) {
                 return Err(ServiceError::PermissionDenied(format!(
                     "{} may not grant {item:?}",

@@ -469,6 +469,10 @@ impl<S: Store> DataBackend for NodeChain<S> {
         crate::private::open_record(&self.ledger, &self.collection_keys, index)
     }
 
+    fn signer_org(&self, key: &[u8; 32]) -> Result<Option<String>, ServiceError> {
+        Ok(self.ledger.signer(key).map(|i| i.org_id))
+    }
+
     fn collection_members(&self, name: &str) -> Result<Option<Vec<String>>, ServiceError> {
         Ok(self
             .ledger

@@ -116,6 +116,8 @@ fn body(origin: &str, nonce: u64, payload: Payload) -> pb::TxBody {
 pub const READINGS_COLLECTION: &str = "readings";
 /// The collection of the demo's customer bindings.
 pub const BINDINGS_COLLECTION: &str = "bindings";
+/// The collection of the demo's supplier collaboration records.
+pub const SUPPLY_COLLECTION: &str = "supply";
 
 /// One transaction of the seed: its leaf and, for class II, its private payload.
 #[derive(Debug, Clone)]
@@ -312,6 +314,51 @@ pub fn seed(
         ),
     )));
 
+    // Supplier collaboration (DOMAIN.md §2.7): the grid companies and the suppliers hold
+    // demand plans, acknowledgements and factory test batches.
+    genesis.push(enc(tx::sign(
+        &reg,
+        &body(
+            origin,
+            next(),
+            Payload::ProposeChange(pb::ProposeChange {
+                proposal_id: "collection-supply".into(),
+                reason: "supplier collaboration records are commercially confidential".into(),
+                change: Some(pb::propose_change::Change::DefineCollection(
+                    pb::DefineCollection {
+                        name: SUPPLY_COLLECTION.into(),
+                        member_orgs: [
+                            "grid-north",
+                            "grid-south",
+                            "sup-alpha",
+                            "sup-beta",
+                            "sup-gamma",
+                        ]
+                        .iter()
+                        .map(|o| o.to_string())
+                        .collect(),
+                        record_types: vec![
+                            "demand_plan".into(),
+                            "demand_ack".into(),
+                            "test_batch".into(),
+                        ],
+                    },
+                )),
+            }),
+        ),
+    )));
+    genesis.push(enc(tx::sign(
+        &reg,
+        &body(
+            origin,
+            next(),
+            Payload::CastVote(pb::CastVote {
+                proposal_id: "collection-supply".into(),
+                approve: true,
+            }),
+        ),
+    )));
+
     // Phases 2-4: qualifications and the traceability chain (DOMAIN.md §2.1-2.2).
     let [quals, cal_ref, accept_ref, cal_std, accept_std] = metrology_setup(origin, &mut next);
 
@@ -481,8 +528,10 @@ pub fn seed(
     for (i, p) in private {
         readings[i].private = Some(p);
     }
-    // Customer bindings ride in the readings phase (both need only the instruments).
+    // Customer bindings ride in the readings phase (both need only the instruments), and
+    // so do the models, a demand plan and a test batch.
     readings.extend(bindings(origin, meters));
+    readings.extend(supply(origin, meters));
     let plain = |phase: Phase| phase.into_iter().map(Submission::from).collect::<Vec<_>>();
     vec![
         plain(genesis),
@@ -495,7 +544,38 @@ pub fn seed(
         plain(certificates),
         plain(plans),
         readings,
+        // Answers need the plan committed: sup-alpha acknowledges it.
+        vec![acknowledgement(origin)],
     ]
+}
+
+/// sup-alpha's acknowledgement of `DP-GN-2027-Q1`: a production plan and deliveries.
+fn acknowledgement(origin: &str) -> Submission {
+    let mut rng = Rng(0xAC4);
+    let ack = pb::AckBody {
+        production_plan: "line 2 from December; 400 units a week".into(),
+        deliveries: [
+            ("2027-01-10", 1200),
+            ("2027-02-07", 800),
+            ("2027-03-07", 800),
+        ]
+        .iter()
+        .map(|(date, q)| pb::Delivery {
+            kind: pb::InstrumentKind::Meter as i32,
+            accuracy_class: "1".into(),
+            quantity: *q,
+            date: date.to_string(),
+        })
+        .collect(),
+    };
+    private_tx(origin, "sup-alpha", &mut rng, ack.encode_to_vec(), |c| {
+        Payload::AcknowledgeDemand(pb::AcknowledgeDemand {
+            plan_id: "DP-GN-2027-Q1".into(),
+            commitment: c,
+            collection: SUPPLY_COLLECTION.into(),
+            revises: None,
+        })
+    })
 }
 
 /// The demo's customer bindings (class II): every meter bound to a customer account at
@@ -566,6 +646,124 @@ fn bindings(origin: &str, meters: usize) -> Vec<Submission> {
             }
         })
         .collect()
+}
+
+/// A class II submission of the demo: the transaction with a fresh salt from `rng`.
+fn private_tx(
+    origin: &str,
+    org: &str,
+    rng: &mut Rng,
+    value: Vec<u8>,
+    make: impl FnOnce(Vec<u8>) -> Payload,
+) -> Submission {
+    let mut salt = [0u8; 32];
+    for c in salt.chunks_mut(8) {
+        c.copy_from_slice(&rng.next().to_le_bytes());
+    }
+    let commitment = gridledger_core::private::commitment(&salt, &value).to_vec();
+    Submission {
+        leaf: tx::sign(&org_key(org), &body(origin, rng.next(), make(commitment))).encode_to_vec(),
+        private: Some(gridledger_proto::v1::PrivatePayload {
+            salt: salt.to_vec(),
+            payload: value,
+        }),
+    }
+}
+
+/// The demo's supplier collaboration: every supplier's models, grid-north's demand plan
+/// `DP-GN-2027-Q1` to sup-alpha and sup-beta, and sup-alpha's factory test batch
+/// `FTB-ALPHA-0001` for the grid-north meters it made (those that exist for `meters`).
+/// Its own random stream, like the bindings.
+fn supply(origin: &str, meters: usize) -> Vec<Submission> {
+    let mut rng = Rng(0x5u64 << 40 | 0x5E11);
+    let mut out = Vec::new();
+    for (i, s) in ["sup-alpha", "sup-beta", "sup-gamma"].iter().enumerate() {
+        for (m, class) in [(100 + i, "1"), (103 + i, "2")] {
+            out.push(Submission::from(
+                tx::sign(
+                    &org_key(s),
+                    &body(
+                        origin,
+                        rng.next(),
+                        Payload::RegisterModel(pb::RegisterModel {
+                            model: format!("DDZY-{m}"),
+                            kind: pb::InstrumentKind::Meter as i32,
+                            accuracy_class: class.into(),
+                            description: format!("single-phase smart meter, class {class}"),
+                        }),
+                    ),
+                )
+                .encode_to_vec(),
+            ));
+        }
+    }
+    let plan = pb::DemandPlanBody {
+        lines: [("2027-01", 1200), ("2027-02", 800), ("2027-03", 800)]
+            .iter()
+            .map(|(month, q)| pb::DemandLine {
+                kind: pb::InstrumentKind::Meter as i32,
+                accuracy_class: "1".into(),
+                month: month.to_string(),
+                quantity: *q,
+            })
+            .collect(),
+        notes: "first-quarter rollout, northern districts".into(),
+    };
+    out.push(private_tx(
+        origin,
+        "grid-north",
+        &mut rng,
+        plan.encode_to_vec(),
+        |c| {
+            Payload::PublishDemandPlan(pb::PublishDemandPlan {
+                plan_id: "DP-GN-2027-Q1".into(),
+                suppliers: vec!["sup-alpha".into(), "sup-beta".into()],
+                commitment: c,
+                collection: SUPPLY_COLLECTION.into(),
+            })
+        },
+    ));
+    // sup-alpha made the meters i with i % 3 == 0; grid-north owns the even ones.
+    let assets: Vec<String> = (0..meters)
+        .filter(|i| i % 6 == 0)
+        .take(20)
+        .map(|i| format!("GN-M{i:06}"))
+        .collect();
+    if !assets.is_empty() {
+        let results = pb::TestBatchResults {
+            results: assets
+                .iter()
+                .map(|a| pb::InstrumentTest {
+                    asset_no: a.clone(),
+                    test_date: "2025-12-01".into(),
+                    passed: true,
+                    errors: ["Imax PF1.0", "Ib PF1.0", "0.1Ib PF1.0"]
+                        .iter()
+                        .map(|lp| pb::LoadPointError {
+                            load_point: lp.to_string(),
+                            error_centi_percent: (rng.next() % 31) as i32 - 15,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        };
+        out.push(private_tx(
+            origin,
+            "sup-alpha",
+            &mut rng,
+            results.encode_to_vec(),
+            |c| {
+                Payload::PublishTestBatch(pb::PublishTestBatch {
+                    batch_id: "FTB-ALPHA-0001".into(),
+                    buyer_org: "grid-north".into(),
+                    asset_nos: assets.clone(),
+                    commitment: c,
+                    collection: SUPPLY_COLLECTION.into(),
+                })
+            },
+        ));
+    }
+    out
 }
 
 /// The demo's qualifications and traceability chain, as five phases (each depends on

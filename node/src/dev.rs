@@ -96,6 +96,21 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<NodeConfig> {
     write_secret(&dir.join("node-key.pem"), &node.key)?;
     std::fs::write(dir.join("client.pem"), &client.cert)?;
     write_secret(&dir.join("client-key.pem"), &client.key)?;
+    // Every demo org's system identity: a client certificate of the org and the org's
+    // demo signing key (registered with the org's roles in the demo genesis).
+    for o in crate::demo::ORGS {
+        let id = dir.join("profiles").join(o.id);
+        std::fs::create_dir_all(&id)?;
+        let pem = ca
+            .client(&format!("{}-system", o.id), o.id)
+            .map_err(anyhow::Error::msg)?;
+        std::fs::write(id.join("client.pem"), &pem.cert)?;
+        write_secret(&id.join("client-key.pem"), &pem.key)?;
+        write_secret(
+            &id.join("signing.key"),
+            &hex::encode(crate::demo::org_key(o.id).to_bytes()),
+        )?;
+    }
     let mut rng = rand::rngs::OsRng;
     write_secret(
         &dir.join("node-signing.key"),
@@ -147,6 +162,7 @@ pub fn prepare(opts: &DevOptions) -> anyhow::Result<NodeConfig> {
     for c in [
         crate::demo::READINGS_COLLECTION,
         crate::demo::BINDINGS_COLLECTION,
+        crate::demo::SUPPLY_COLLECTION,
     ] {
         crate::private::CollectionKeys::ensure_key(&dir.join("collection-keys"), c)?;
     }
@@ -183,9 +199,39 @@ pub fn write_profile(
     dir: &Path,
     state_dir: &Path,
 ) -> std::io::Result<()> {
+    write_profile_as(
+        path,
+        what,
+        endpoint,
+        dir,
+        &[
+            dir.join("client.pem"),
+            dir.join("client-key.pem"),
+            dir.join("client-signing.key"),
+        ],
+        state_dir,
+        // The dev CLI's certificate and key are grid-north's (an operator).
+        "grid-north",
+    )
+}
+
+/// Writes a CLI profile whose identity (certificate, key, signing key) is `identity`.
+///
+/// # Errors
+/// I/O failures.
+pub fn write_profile_as(
+    path: &Path,
+    what: &str,
+    endpoint: &str,
+    dir: &Path,
+    identity: &[std::path::PathBuf; 3],
+    state_dir: &Path,
+    org: &str,
+) -> std::io::Result<()> {
     let profile = format!(
         "# gridledger CLI profile for {what} (written by `gridledger-node dev`).\n\
          endpoint = {endpoint:?}\n\
+         org = {org:?}\n\
          server_name = \"localhost\"\n\
          ca = {:?}\n\
          cert = {:?}\n\
@@ -194,9 +240,9 @@ pub fn write_profile(
          trust = {:?}\n\
          state_dir = {:?}\n",
         dir.join("ca.pem"),
-        dir.join("client.pem"),
-        dir.join("client-key.pem"),
-        dir.join("client-signing.key"),
+        identity[0],
+        identity[1],
+        identity[2],
         dir.join("trust.json"),
         state_dir,
     );
@@ -231,6 +277,26 @@ pub fn write_client_files(
         &dir,
         &dir.join("client-state"),
     )?;
+    // One profile per demo org (its organisation-system certificate and signing key), so
+    // each org's view can be tried at once: `GRIDLEDGER_PROFILE=DIR/profiles/sup-alpha.toml`.
+    for o in crate::demo::ORGS {
+        let id = dir.join("profiles").join(o.id);
+        if id.join("client.pem").exists() {
+            write_profile_as(
+                &dir.join("profiles").join(format!("{}.toml", o.id)),
+                &format!("{} ({}), an organisation system", o.name, o.id),
+                &endpoint,
+                &dir,
+                &[
+                    id.join("client.pem"),
+                    id.join("client-key.pem"),
+                    id.join("signing.key"),
+                ],
+                &id.join("client-state"),
+                o.id,
+            )?;
+        }
+    }
     let tmp = dir.join(".endpoints.json.tmp");
     std::fs::write(
         &tmp,

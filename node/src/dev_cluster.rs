@@ -89,6 +89,7 @@ fn prepare(dir: &Path, opts: &DevOptions, n: usize) -> anyhow::Result<Vec<PathBu
     for c in [
         crate::demo::READINGS_COLLECTION,
         crate::demo::BINDINGS_COLLECTION,
+        crate::demo::SUPPLY_COLLECTION,
     ] {
         crate::private::CollectionKeys::ensure_key(&dir.join("collection-keys"), c)?;
     }

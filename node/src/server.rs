@@ -557,6 +557,12 @@ async fn app(
             DataServiceServer::new(data.clone()).max_decoding_message_size(MAX_SMALL_MESSAGE_BYTES),
         )
         .add_service(
+            gridledger_proto::v1::supplier_service_server::SupplierServiceServer::new(
+                gridledger_services::supply::Supply::new(chain.clone()),
+            )
+            .max_decoding_message_size(cfg.limits.max_message_bytes),
+        )
+        .add_service(
             gridledger_proto::v1::admin_service_server::AdminServiceServer::new(
                 crate::admin::Admin {
                     ledger: chain.ledger.clone(),
@@ -569,6 +575,7 @@ async fn app(
         Gateway {
             auth: auth.clone(),
             data,
+            supply: gridledger_services::supply::Supply::new(chain.clone()),
             chain,
         },
         cfg.limits.max_http_body_bytes,

@@ -287,6 +287,8 @@ pub trait DataBackend: Send + Sync + 'static {
     /// The payload of the class II record at leaf `index`, opened with this node's
     /// collection key and checked against the leaf's commitment.
     fn private_record(&self, index: u64) -> Result<PrivateRecord>;
+    /// The org of a registered signer key, if any.
+    fn signer_org(&self, key: &[u8; 32]) -> Result<Option<String>>;
     /// The member orgs of a class II collection (on the ledger), if it exists.
     fn collection_members(&self, name: &str) -> Result<Option<Vec<String>>>;
     /// A metrology record by state key (`gridledger_core::metrology::keys`): its leaf

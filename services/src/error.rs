@@ -24,6 +24,9 @@ pub enum ServiceError {
     /// The ledger's state does not allow it now.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A position past what this node has (a sync cursor ahead of its log).
+    #[error("{0}")]
+    OutOfRange(String),
     /// A limit was hit.
     #[error("{0}")]
     ResourceExhausted(String),
@@ -56,6 +59,7 @@ impl From<ServiceError> for Status {
             ServiceError::Unauthenticated(m) => Status::new(Code::Unauthenticated, m),
             ServiceError::PermissionDenied(m) => Status::new(Code::PermissionDenied, m),
             ServiceError::FailedPrecondition(m) => Status::new(Code::FailedPrecondition, m),
+            ServiceError::OutOfRange(m) => Status::new(Code::OutOfRange, m),
             ServiceError::ResourceExhausted(m) | ServiceError::TooLarge(m) => {
                 Status::new(Code::ResourceExhausted, m)
             }
@@ -98,6 +102,7 @@ impl ServiceError {
             Code::Unauthenticated => "UNAUTHENTICATED",
             Code::PermissionDenied => "PERMISSION_DENIED",
             Code::FailedPrecondition => "FAILED_PRECONDITION",
+            Code::OutOfRange => "OUT_OF_RANGE",
             Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
             Code::Unavailable => "UNAVAILABLE",
             _ => "INTERNAL",
@@ -116,6 +121,8 @@ impl ServiceError {
             ServiceError::Unauthenticated(_) => H::UNAUTHORIZED,
             ServiceError::PermissionDenied(_) => H::FORBIDDEN,
             ServiceError::FailedPrecondition(_) => H::UNPROCESSABLE_ENTITY,
+            // 416 is for byte ranges; a position past the log is a bad request here.
+            ServiceError::OutOfRange(_) => H::BAD_REQUEST,
             ServiceError::ResourceExhausted(_) => H::TOO_MANY_REQUESTS,
             ServiceError::TooLarge(_) => H::PAYLOAD_TOO_LARGE,
             ServiceError::Unavailable { .. } => H::SERVICE_UNAVAILABLE,

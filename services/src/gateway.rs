@@ -28,6 +28,8 @@ pub struct Gateway<A, D, C> {
     pub data: Data<D>,
     /// The chain.
     pub chain: Arc<C>,
+    /// Supplier collaboration and the sync stream.
+    pub supply: crate::supply::Supply<D>,
 }
 
 /// JSON bodies are parsed by us, so a bad body gets our error shape, not axum's text.
@@ -74,7 +76,7 @@ pub async fn fallback(req: axum::extract::Request) -> Response {
 
 /// Builds the gateway's routes (the auth layer is added by the caller, over gRPC too;
 /// the caller also installs [`fallback`] after merging with the gRPC services).
-pub fn router<A: AuthBackend, D: DataBackend, C: super::backend::ChainBackend>(
+pub fn router<A: AuthBackend, D: DataBackend + ChainBackend, C: super::backend::ChainBackend>(
     g: Gateway<A, D, C>,
     max_body_bytes: usize,
 ) -> Router {
@@ -102,6 +104,10 @@ pub fn router<A: AuthBackend, D: DataBackend, C: super::backend::ChainBackend>(
         .route("/v1/accounts/{username}", patch(update_account::<A, D, C>))
         .route("/v1/me/meters", get(my_meters::<A, D, C>))
         .route("/v1/me/disputes", post(open_dispute::<A, D, C>))
+        .route("/v1/supplier/demand-plans", get(demand_plans::<A, D, C>))
+        .route("/v1/supplier/test-batches", get(test_batches::<A, D, C>))
+        .route("/v1/supplier/transactions", post(supplier_tx::<A, D, C>))
+        .route("/v1/sync", get(sync_sse::<A, D, C>))
         .route("/v1/meters/{asset}", get(meter::<A, D, C>))
         .route("/v1/meters/{asset}/readings", get(readings::<A, D, C>))
         .route("/v1/meters/{asset}/binding", get(bindings::<A, D, C>))
@@ -146,7 +152,7 @@ fn channel_param(query: Option<String>) -> Result<String> {
     Ok(channel)
 }
 
-async fn status<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn status<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Extension(p): Extension<Principal>,
     RawQuery(q): RawQuery,
@@ -160,7 +166,7 @@ async fn status<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     })))
 }
 
-async fn checkpoint<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn checkpoint<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Extension(p): Extension<Principal>,
     RawQuery(q): RawQuery,
@@ -169,7 +175,7 @@ async fn checkpoint<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
 }
 
-async fn cosign<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn cosign<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>> {
@@ -178,7 +184,7 @@ async fn cosign<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     Ok(Json(json!({ "accepted": g.chain.add_cosignature(note)? })))
 }
 
-async fn receipt<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn receipt<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Extension(p): Extension<Principal>,
     Path(index): Path<String>,
@@ -198,7 +204,7 @@ struct LoginBody {
     password: String,
 }
 
-async fn login<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn login<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>> {
@@ -212,7 +218,7 @@ struct RefreshBody {
     refresh_token: String,
 }
 
-async fn refresh<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn refresh<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>> {
@@ -227,7 +233,7 @@ struct LogoutBody {
     refresh_token: Option<String>,
 }
 
-async fn logout<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn logout<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Extension(p): Extension<Principal>,
     body: axum::body::Bytes,
@@ -241,7 +247,7 @@ async fn logout<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn jwks<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn jwks<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
 ) -> Json<Value> {
     Json(g.auth.jwks())
@@ -257,7 +263,7 @@ struct DynamicBody {
     single_use: bool,
 }
 
-async fn dynamic<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn dynamic<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Extension(p): Extension<Principal>,
     body: axum::body::Bytes,
@@ -271,7 +277,7 @@ async fn dynamic<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     ))
 }
 
-async fn list_accounts<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn list_accounts<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Extension(p): Extension<Principal>,
 ) -> Result<Json<Value>> {
@@ -289,7 +295,7 @@ struct CreateBody {
     meters: Vec<String>,
 }
 
-async fn create_account<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn create_account<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Extension(p): Extension<Principal>,
     body: axum::body::Bytes,
@@ -323,7 +329,7 @@ struct UpdateBody {
     meters: Option<Vec<String>>,
 }
 
-async fn update_account<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn update_account<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Extension(p): Extension<Principal>,
     Path(username): Path<String>,
@@ -424,7 +430,7 @@ fn now_rfc3339() -> String {
     )
 }
 
-fn view<D: DataBackend>(
+fn view<D: DataBackend + ChainBackend>(
     data: &Data<D>,
     v: gridledger_proto::v1::DataView,
     receipts: bool,
@@ -433,7 +439,7 @@ fn view<D: DataBackend>(
     Ok(Json(crate::views::view_json(&v, &now_rfc3339(), receipts)))
 }
 
-async fn my_meters<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn my_meters<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Extension(p): Extension<Principal>,
     RawQuery(q): RawQuery,
@@ -443,7 +449,7 @@ async fn my_meters<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     view(&g.data, g.data.my_meters_view(&p, r)?, r)
 }
 
-async fn meter<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn meter<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Path(asset): Path<String>,
     RawQuery(q): RawQuery,
@@ -453,7 +459,7 @@ async fn meter<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     view(&g.data, g.data.instrument_view(&asset, r)?, r)
 }
 
-async fn readings<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn readings<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Extension(p): Extension<Principal>,
     Path(asset): Path<String>,
@@ -467,7 +473,7 @@ async fn readings<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     view(&g.data, v, r)
 }
 
-async fn bindings<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn bindings<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Extension(p): Extension<Principal>,
     Path(asset): Path<String>,
@@ -478,7 +484,7 @@ async fn bindings<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     view(&g.data, g.data.bindings_view(&p, &asset, r)?, r)
 }
 
-async fn traceability<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn traceability<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Path(asset): Path<String>,
     RawQuery(q): RawQuery,
@@ -489,7 +495,7 @@ async fn traceability<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     view(&g.data, g.data.traceability(&asset, date, r)?, r)
 }
 
-async fn institution<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn institution<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
@@ -503,7 +509,7 @@ async fn institution<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     )
 }
 
-async fn settlement<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn settlement<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Extension(p): Extension<Principal>,
     RawQuery(q): RawQuery,
@@ -520,7 +526,7 @@ async fn settlement<A: AuthBackend, D: DataBackend, C: ChainBackend>(
     view(&g.data, v, r)
 }
 
-async fn plans<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn plans<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>> {
@@ -541,7 +547,7 @@ pub const ANCHOR_HEADER: &str = "x-gridledger-anchor";
 
 /// `POST /v1/documents`: the signed anchor in [`ANCHOR_HEADER`], the bytes as the body,
 /// streamed (never buffered whole; the node's limit and the anchor's size stop it).
-async fn upload_document<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn upload_document<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     headers: axum::http::HeaderMap,
     RawQuery(q): RawQuery,
@@ -576,7 +582,7 @@ async fn upload_document<A: AuthBackend, D: DataBackend, C: ChainBackend>(
 }
 
 /// `GET /v1/documents/{sha256}`: the anchor as ImageJson.
-async fn document<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn document<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Path(sha): Path<String>,
     RawQuery(q): RawQuery,
@@ -589,7 +595,7 @@ async fn document<A: AuthBackend, D: DataBackend, C: ChainBackend>(
 
 /// `GET /v1/documents/{sha256}/content`: the bytes, with the anchored digests in headers
 /// (the client checks the bytes against the proven anchor, not against these).
-async fn document_content<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn document_content<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Path(sha): Path<String>,
     RawQuery(q): RawQuery,
@@ -623,7 +629,7 @@ struct DisputeBody {
 /// the dispute on the ledger, signed with the resident's org's token key and naming the
 /// account; the grid company then has the meter tested, and the returned-meter
 /// certificate that answers the dispute appears on the meter (`GET /v1/meters/{asset}`).
-async fn open_dispute<A: AuthBackend, D: DataBackend, C: ChainBackend>(
+async fn open_dispute<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Extension(p): Extension<Principal>,
     body: axum::body::Bytes,
@@ -671,5 +677,160 @@ async fn open_dispute<A: AuthBackend, D: DataBackend, C: ChainBackend>(
             "leaf_index": c.leaf_index,
         })),
     )
+        .into_response())
+}
+
+async fn demand_plans<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
+    State(g): G<A, D, C>,
+    Extension(p): Extension<Principal>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>> {
+    let q = params(q, &["id", "receipt"])?;
+    let r = flag(&q, "receipt")?;
+    let id = q.get("id").map(String::as_str).unwrap_or("");
+    view(
+        &g.data,
+        g.supply.records_view(&p, "demand_plans", id, r)?,
+        r,
+    )
+}
+
+async fn test_batches<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
+    State(g): G<A, D, C>,
+    Extension(p): Extension<Principal>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>> {
+    let q = params(q, &["id", "receipt"])?;
+    let r = flag(&q, "receipt")?;
+    let id = q.get("id").map(String::as_str).unwrap_or("");
+    view(
+        &g.data,
+        g.supply.records_view(&p, "test_batches", id, r)?,
+        r,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SupplierTxBody {
+    /// base64 of the encoded SignedTx.
+    signed_tx: String,
+    /// Class II: hex of the 32-byte salt.
+    #[serde(default)]
+    salt: Option<String>,
+    /// Class II: base64 of the encoded payload message.
+    #[serde(default)]
+    payload: Option<String>,
+}
+
+/// `POST /v1/supplier/transactions`: a signed supplier-collaboration transaction (model,
+/// demand plan, acknowledgement or test batch) with, for the class II ones, its salt and
+/// payload; answered once committed.
+async fn supplier_tx<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
+    State(g): G<A, D, C>,
+    body: axum::body::Bytes,
+) -> Result<Response> {
+    use base64::Engine as _;
+    let b: SupplierTxBody = parse(&body)?;
+    let b64 = |what: &str, v: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.trim())
+            .map_err(|e| ServiceError::InvalidArgument(format!("{what} is not base64: {e}")))
+    };
+    let signed_tx = b64("signed_tx", &b.signed_tx)?;
+    let private = match (b.salt, b.payload) {
+        (None, None) => None,
+        (Some(salt), Some(payload)) => Some(gridledger_proto::v1::PrivatePayload {
+            salt: hex::decode(salt.trim())
+                .map_err(|e| ServiceError::InvalidArgument(format!("salt is not hex: {e}")))?,
+            payload: b64("payload", &payload)?,
+        }),
+        _ => {
+            return Err(ServiceError::InvalidArgument(
+                "salt and payload go together (class II transactions), or neither".into(),
+            ));
+        }
+    };
+    let body = gridledger_core::tx::decode(&signed_tx)
+        .map_err(|e| ServiceError::InvalidArgument(format!("signed_tx: {e}")))?
+        .1;
+    let kind = gridledger_core::tx::payload_kind(&body);
+    if !matches!(
+        kind,
+        "register_model" | "publish_demand_plan" | "acknowledge_demand" | "publish_test_batch"
+    ) {
+        return Err(ServiceError::InvalidArgument(format!(
+            "this route takes supplier-collaboration transactions (model, demand plan, acknowledgement, test batch), got {kind}"
+        )));
+    }
+    let r = g
+        .supply
+        .submit_typed(
+            kind,
+            gridledger_proto::v1::SubmitRequest {
+                signed_tx: signed_tx.into(),
+                private_payload: private,
+            },
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({"type": kind, "leaf_index": r.leaf_index, "block_height": r.block_height,
+                    "tree_size": r.tree_size, "leaf_hash": hex::encode(&r.leaf_hash)}),
+        ),
+    )
+        .into_response())
+}
+
+/// `GET /v1/sync`: the caller's org's sync stream as Server-Sent Events. Each event's
+/// `id` is its cursor, so a standard SSE client resumes by itself (`Last-Event-ID`,
+/// which wins over `cursor=`); `event` is the type, `data` the SyncEvent as JSON.
+async fn sync_sse<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
+    State(g): G<A, D, C>,
+    Extension(p): Extension<Principal>,
+    headers: axum::http::HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures::StreamExt as _;
+    let q = params(q, &["cursor", "receipts", "max"])?;
+    let receipts = flag(&q, "receipts")?;
+    let max = match q.get("max") {
+        None => 0,
+        Some(m) => m.parse::<u32>().map_err(|_| {
+            ServiceError::InvalidArgument(format!("max must be a count, got {m:?}"))
+        })?,
+    };
+    let cursor = match headers.get("last-event-id") {
+        Some(v) => v
+            .to_str()
+            .map_err(|_| ServiceError::InvalidArgument("Last-Event-ID is not text".into()))?
+            .to_string(),
+        None => q.get("cursor").cloned().unwrap_or_default(),
+    };
+    let rx = g.supply.sync(
+        &p,
+        &gridledger_proto::v1::SyncRequest {
+            cursor,
+            receipts,
+            max_events: max,
+        },
+    )?;
+    let events = tokio_stream::wrappers::ReceiverStream::new(rx).map(|e| {
+        Ok::<_, std::convert::Infallible>(match e {
+            Ok(ev) => Event::default()
+                .id(ev.cursor.clone())
+                .event(ev.r#type.clone())
+                .data(crate::supply::event_json(&ev).to_string()),
+            // The stream ends after an error event (the consumer resumes from its
+            // last cursor).
+            Err(err) => Event::default()
+                .event("error")
+                .data(json!({"error": err.code_name(), "message": err.to_string()}).to_string()),
+        })
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
         .into_response())
 }

@@ -12,6 +12,7 @@
 //! - [`documents`]: class III uploads checked against their anchors, ImageJson, downloads.
 //! - [`views`]: the metrology views (instrument, traceability, institution, settlement,
 //!   plans) as tables of ledger records, and their TableJson rendering.
+//! - [`supply`]: SupplierService: supplier collaboration and the per-org sync stream.
 //! - [`gateway`]: the HTTP/JSON routes (axum) over the same backends.
 //! - [`openapi`]: the gateway's OpenAPI 3.1 document (`/openapi.json`).
 //! - [`convert`]: domain ↔ proto conversions.
@@ -29,6 +30,7 @@ pub mod documents;
 pub mod error;
 pub mod gateway;
 pub mod openapi;
+pub mod supply;
 pub mod views;
 
 pub use error::{Result, ServiceError};

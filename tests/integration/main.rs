@@ -16,6 +16,7 @@ mod pki;
 mod receipts;
 mod restart;
 mod services;
+mod supply;
 mod tampering;
 mod tokens;
 mod transport;

@@ -237,6 +237,12 @@ pub enum Operation {
     DisputeOpen,
     /// Class III documents: anchors and bytes (any authenticated caller).
     DocumentRead,
+    /// Supplier records (class II) and the sync stream: a dynamic token with scope
+    /// `supply:<its org>`, checked by the handler.
+    SupplyRead,
+    /// SupplierService writes (the transaction's own key then decides, as for
+    /// ChainSubmit).
+    SupplySubmit,
     /// Uploading a class III document with its signed anchor (the anchor's key then
     /// decides, as for submissions).
     DocumentUpload,
@@ -246,7 +252,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in matrix order.
-    pub const ALL: [Operation; 14] = [
+    pub const ALL: [Operation; 16] = [
         Operation::ChainPublic,
         Operation::ChainReadLeaves,
         Operation::ChainSubmit,
@@ -260,6 +266,8 @@ impl Operation {
         Operation::DisputeOpen,
         Operation::DocumentRead,
         Operation::DocumentUpload,
+        Operation::SupplyRead,
+        Operation::SupplySubmit,
         Operation::Other,
     ];
 
@@ -303,6 +311,14 @@ impl Operation {
                 ("DataService", "GetReadings" | "GetBindings") => O::PrivateRead,
                 ("DataService", "UploadDocument") => O::DocumentUpload,
                 ("DataService", "GetDocument" | "DownloadDocument") => O::DocumentRead,
+                ("SupplierService", "ListDemandPlans" | "ListTestBatches" | "Sync") => {
+                    O::SupplyRead
+                }
+                (
+                    "SupplierService",
+                    "RegisterModel" | "PublishDemandPlan" | "AcknowledgeDemand"
+                    | "PublishTestBatch",
+                ) => O::SupplySubmit,
                 _ => O::Other,
             };
         }
@@ -331,6 +347,10 @@ impl Operation {
                 O::PrivateRead
             }
             ["v1", "me", "disputes"] if post => O::DisputeOpen,
+            ["v1", "supplier", "demand-plans" | "test-batches"] | ["v1", "sync"] if get => {
+                O::SupplyRead
+            }
+            ["v1", "supplier", "transactions"] if post => O::SupplySubmit,
             ["v1", "documents"] if post => O::DocumentUpload,
             ["v1", "documents", _] | ["v1", "documents", _, "content"] if get => O::DocumentRead,
             _ => O::Other,
@@ -365,7 +385,7 @@ pub fn permits(p: &Principal, op: Operation) -> bool {
         O::AuthLogout => p.is_user(),
         O::AuthDynamicToken => {
             user_or_system
-                && [R::Admin, R::Operator, R::Market, R::Resident]
+                && [R::Admin, R::Operator, R::Market, R::Resident, R::Supplier]
                     .into_iter()
                     .any(|r| p.has(r))
         }
@@ -376,7 +396,8 @@ pub fn permits(p: &Principal, op: Operation) -> bool {
         O::PrivateRead => p.is_dynamic(),
         O::DocumentRead => !matches!(p.kind, PrincipalKind::Anonymous),
         // An upload carries a signed anchor transaction: whoever may submit may upload.
-        O::DocumentUpload => permits(p, O::ChainSubmit),
+        O::DocumentUpload | O::SupplySubmit => permits(p, O::ChainSubmit),
+        O::SupplyRead => p.is_dynamic(),
         O::Other => !matches!(p.kind, PrincipalKind::Anonymous),
     }
 }
@@ -446,13 +467,20 @@ pub enum ScopeItem<'a> {
         /// Only bindings of this account, when named.
         account: Option<&'a str>,
     },
+    /// `supply:<org>`: the class II supplier records org may see (demand plans,
+    /// acknowledgements, test batches) and its sync stream.
+    Supply {
+        /// The org (the grantor's own).
+        org: &'a str,
+    },
 }
 
 impl ScopeItem<'_> {
-    /// The meter the item names.
-    pub fn asset(&self) -> &str {
+    /// The meter the item names (none for `supply:`).
+    pub fn asset(&self) -> Option<&str> {
         match self {
-            ScopeItem::Readings { asset, .. } | ScopeItem::Binding { asset, .. } => asset,
+            ScopeItem::Readings { asset, .. } | ScopeItem::Binding { asset, .. } => Some(asset),
+            ScopeItem::Supply { .. } => None,
         }
     }
 }
@@ -473,6 +501,13 @@ pub fn parse_scope(item: &str) -> Result<ScopeItem<'_>, String> {
             })
     };
     let ident = |a: &str| gridledger_core::contract::valid_ident(a);
+    if let Some(org) = item.strip_prefix("supply:") {
+        return if ident(org) {
+            Ok(ScopeItem::Supply { org })
+        } else {
+            Err(format!("scope item {item:?}: expected supply:<org>"))
+        };
+    }
     if let Some(rest) = item.strip_prefix("binding:") {
         let parts: Vec<&str> = rest.split(':').collect();
         return match parts.as_slice() {
@@ -491,7 +526,7 @@ pub fn parse_scope(item: &str) -> Result<ScopeItem<'_>, String> {
     }
     let rest = item.strip_prefix("readings:").ok_or_else(|| {
         format!(
-            "scope item {item:?}: expected readings:<asset>[:<from>:<to>] or binding:<asset>[:<account>]"
+            "scope item {item:?}: expected readings:<asset>[:<from>:<to>], binding:<asset>[:<account>] or supply:<org>"
         )
     })?;
     let parts: Vec<&str> = rest.split(':').collect();
@@ -510,16 +545,6 @@ pub fn parse_scope(item: &str) -> Result<ScopeItem<'_>, String> {
     }
 }
 
-/// Parses and checks one dynamic-token scope item; returns the asset it names.
-///
-/// # Errors
-/// What is wrong with the item.
-pub fn parse_scope_item(item: &str) -> Result<&str, String> {
-    parse_scope(item).map(|i| match i {
-        ScopeItem::Readings { asset, .. } | ScopeItem::Binding { asset, .. } => asset,
-    })
-}
-
 /// Whether `p` may hand a dynamic token with `item` to someone else: only for records it
 /// may read itself (readings: the whole history), so a grant never widens access.
 ///
@@ -534,6 +559,17 @@ pub fn may_grant(p: &Principal, item: &str, owner_org: &str) -> bool {
         Err(_) => false,
         Ok(ScopeItem::Readings { asset, .. }) => {
             may_read_readings(p, asset, owner_org, "0000-00-00", "9999-99-99")
+        }
+        Ok(ScopeItem::Supply { org }) => {
+            // Its own org's supplier records, for an org that has any.
+            org == p.org
+                && org == owner_org
+                && matches!(p.org_kind, OrgKind::GridCompany | OrgKind::Supplier)
+                && (p.is_system()
+                    || (p.is_user()
+                        && [Role::Admin, Role::Operator, Role::Supplier]
+                            .into_iter()
+                            .any(|r| p.has(r))))
         }
         Ok(ScopeItem::Binding { asset, account }) => {
             if !(p.is_user() || p.is_system()) || p.org != owner_org {
@@ -606,11 +642,25 @@ mod tests {
             "2026-02-01"
         ));
         assert!(!scope_covers("meter:M1", "M1", "2026-01-01", "2026-01-01"));
-        assert!(parse_scope_item("readings:M1:2026-02-01:2026-01-01").is_err());
-        assert!(parse_scope_item("readings:").is_err());
-        assert!(parse_scope_item("readings:M1:x:y").is_err());
-        assert!(parse_scope_item("readings:M1 readings:M2").is_err());
-        assert_eq!(parse_scope_item("readings:M1"), Ok("M1"));
+        assert!(parse_scope("readings:M1:2026-02-01:2026-01-01").is_err());
+        assert!(parse_scope("readings:").is_err());
+        assert!(parse_scope("readings:M1:x:y").is_err());
+        assert!(parse_scope("readings:M1 readings:M2").is_err());
+        assert_eq!(parse_scope("readings:M1").unwrap().asset(), Some("M1"));
+        assert_eq!(
+            parse_scope("binding:M1:jane").unwrap(),
+            ScopeItem::Binding {
+                asset: "M1",
+                account: Some("jane")
+            }
+        );
+        assert!(parse_scope("binding:M1:a:b").is_err());
+        assert_eq!(
+            parse_scope("supply:sup-alpha").unwrap(),
+            ScopeItem::Supply { org: "sup-alpha" }
+        );
+        assert!(parse_scope("supply:").is_err());
+        assert!(parse_scope("supply:a b").is_err());
     }
 
     #[test]
