@@ -264,8 +264,9 @@ pub enum SupplierCommand {
         /// CSV (`asset_no,test_date,passed,errors`) or JSON (by extension).
         #[arg(long)]
         file: PathBuf,
-        /// Batch id (default: FTB- and the first 16 hex digits of the file's SHA-256, so
-        /// publishing the same file twice is refused as a duplicate).
+        /// Batch id (default: FTB- and the first 16 hex digits of the SHA-256 of the
+        /// encoded results, so publishing the same results twice is refused as a
+        /// duplicate).
         #[arg(long)]
         id: Option<String>,
         /// The buying grid company (default: the owner of the first instrument).

@@ -206,7 +206,12 @@ fn check_committed(
     value_fields: &[&str],
     bad: &dyn Fn(String) -> ClientError,
 ) -> Result<Option<Vec<u8>>, ClientError> {
-    if f.get("purged_by").is_some_and(|v| !v.is_null()) {
+    // Purged, or withheld from an org no longer in the collection: no values shown, and
+    // nothing to check but that.
+    if ["purged_by", "withheld"]
+        .iter()
+        .any(|k| f.get(*k).is_some_and(|v| !v.is_null()))
+    {
         if value_fields
             .iter()
             .chain(&["payload", "salt"])
@@ -304,8 +309,8 @@ fn check_supply(
         Payload::PublishDemandPlan(_) => {
             let d = decode_demand(&payload).map_err(bad)?;
             let shown = items("lines");
-            if shown.len() != d.lines.len() {
-                return Err(bad("the lines shown are not the committed ones".into()));
+            if shown.len() != d.lines.len() || field(&c, "notes") != d.notes {
+                return Err(bad("the plan shown is not the committed one".into()));
             }
             shown
                 .iter()
@@ -313,12 +318,19 @@ fn check_supply(
                 .map(|(s, l)| {
                     (
                         format!(
-                            "{}|{}|{}",
+                            "{}|{}|{}|{}",
+                            field(s, "kind"),
                             field(s, "accuracy_class"),
                             field(s, "month"),
                             field(s, "quantity")
                         ),
-                        format!("{}|{}|{}", l.accuracy_class, l.month, l.quantity),
+                        format!(
+                            "{}|{}|{}|{}",
+                            gridledger_core::metrology::kind_name(l.kind),
+                            l.accuracy_class,
+                            l.month,
+                            l.quantity
+                        ),
                     )
                 })
                 .collect()
@@ -339,12 +351,19 @@ fn check_supply(
                 .map(|(s, d)| {
                     (
                         format!(
-                            "{}|{}|{}",
+                            "{}|{}|{}|{}",
+                            field(s, "kind"),
                             field(s, "accuracy_class"),
                             field(s, "date"),
                             field(s, "quantity")
                         ),
-                        format!("{}|{}|{}", d.accuracy_class, d.date, d.quantity),
+                        format!(
+                            "{}|{}|{}|{}",
+                            gridledger_core::metrology::kind_name(d.kind),
+                            d.accuracy_class,
+                            d.date,
+                            d.quantity
+                        ),
                     )
                 })
                 .collect()
@@ -471,8 +490,13 @@ fn check_reading(
     Ok(())
 }
 
-// The row's identifying fields must be the proven transaction's.
-fn check_matches(
+/// Checks a record's fields (a view row or a sync event's `record`, with `salt` and
+/// `payload` in hex for class II records) against the proven transaction: its
+/// identifying fields, and for class II records the commitment and every value shown.
+///
+/// # Errors
+/// [`ClientError::Malformed`] naming the first difference.
+pub fn check_matches(
     f: &serde_json::Map<String, Value>,
     p: &Payload,
     leaf: u64,
@@ -482,6 +506,18 @@ fn check_matches(
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string()
+    };
+    // A list of strings, joined by commas (identifiers contain none).
+    let list = |k: &str| {
+        f.get(k)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|v| v.as_str().unwrap_or("?"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default()
     };
     let pairs: Vec<(&str, String, String)> = match p {
         Payload::RegisterInstrument(i) => vec![
@@ -513,17 +549,30 @@ fn check_matches(
         }
         Payload::PublishDemandPlan(d) => {
             check_supply(f, &d.commitment, p, leaf)?;
-            vec![("plan_id", s("plan_id"), d.plan_id.clone())]
+            vec![
+                ("plan_id", s("plan_id"), d.plan_id.clone()),
+                ("suppliers", list("suppliers"), d.suppliers.join(",")),
+            ]
         }
         Payload::AcknowledgeDemand(a) => {
             check_supply(f, &a.commitment, p, leaf)?;
-            vec![("plan_id", s("plan_id"), a.plan_id.clone())]
+            vec![
+                ("plan_id", s("plan_id"), a.plan_id.clone()),
+                (
+                    "revises",
+                    f.get("revises").map(Value::to_string).unwrap_or_default(),
+                    a.revises
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "null".into()),
+                ),
+            ]
         }
         Payload::PublishTestBatch(b) => {
             check_supply(f, &b.commitment, p, leaf)?;
             vec![
                 ("batch_id", s("batch_id"), b.batch_id.clone()),
                 ("buyer_org", s("buyer_org"), b.buyer_org.clone()),
+                ("asset_nos", list("asset_nos"), b.asset_nos.join(",")),
             ]
         }
         Payload::IssueCalibration(c) => vec![

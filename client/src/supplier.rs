@@ -486,7 +486,11 @@ async fn view(p: &Profile, what: &str, id: String) -> Result<gpb::DataView, Clie
 /// I/O failures.
 pub fn save_cursor(file: &Path, cursor: &str) -> std::io::Result<()> {
     use std::io::Write as _;
-    let tmp = file.with_extension("tmp");
+    // `<name>.tmp` beside it (not `with_extension`, which would give a.json and a.txt
+    // the same temporary file).
+    let mut name = file.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = file.with_file_name(name);
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(cursor.as_bytes())?;

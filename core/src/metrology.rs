@@ -598,6 +598,18 @@ pub const CT_CLASSES: &[&str] = &["0.1", "0.2", "0.2S", "0.5", "0.5S"];
 /// Voltage-transformer classes.
 pub const VT_CLASSES: &[&str] = &["0.1", "0.2", "0.5"];
 
+/// An `InstrumentKind` value's short name (`meter`, `current_transformer`,
+/// `voltage_transformer`; empty for an unknown value), as views and events show it.
+pub fn kind_name(k: i32) -> String {
+    InstrumentKind::try_from(k)
+        .map(|k| {
+            k.as_str_name()
+                .trim_start_matches("INSTRUMENT_KIND_")
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default()
+}
+
 /// The classes valid for an instrument kind.
 pub fn classes_for(kind: InstrumentKind) -> &'static [&'static str] {
     match kind {

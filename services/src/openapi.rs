@@ -23,6 +23,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("patch", "/v1/accounts/{username}"),
     ("get", "/v1/me/meters"),
     ("post", "/v1/me/disputes"),
+    ("get", "/v1/supplier/demand-plans"),
+    ("get", "/v1/supplier/test-batches"),
+    ("post", "/v1/supplier/transactions"),
+    ("get", "/v1/sync"),
     ("get", "/v1/meters/{asset_no}"),
     ("get", "/v1/meters/{asset_no}/readings"),
     ("get", "/v1/meters/{asset_no}/binding"),
@@ -189,8 +193,58 @@ pub fn document() -> Value {
             &["asset_no", "reason"])}}},
         "responses": dispute_responses,
     });
+    let supply_class = "Class II: only a dynamic token with scope `supply:<the caller's org>` (POST /v1/auth/dynamic-tokens; granted to the org's systems and its admin, operator and supplier users, for grid companies and suppliers). Rows carry `contents` (the decoded payload) and `salt` and `payload` (hex) for the reader to check against the proven leaf's commitment.";
+    let mut tx_responses = errors(&["400", "401", "403", "409", "422"]);
+    tx_responses.insert(
+        "201".into(),
+        json_ok(
+            "Committed",
+            obj(
+                json!({"type": {"type": "string"}, "leaf_index": {"type": "integer"},
+                       "block_height": {"type": "integer"}, "tree_size": {"type": "integer"},
+                       "leaf_hash": {"type": "string"}}),
+                &[
+                    "type",
+                    "leaf_index",
+                    "block_height",
+                    "tree_size",
+                    "leaf_hash",
+                ],
+            ),
+        ),
+    );
+    let supplier_tx = json!({
+        "summary": "Publish a supplier-collaboration transaction",
+        "description": "A signed RegisterModel, PublishDemandPlan, AcknowledgeDemand or PublishTestBatch (base64 of the encoded SignedTx) and, for the last three (class II), the salt (hex, 32 bytes) and payload (base64 of the encoded DemandPlanBody, AckBody or TestBatchResults) its commitment covers. Answered once committed; the contract rules 4.4/* apply (their refusals name the rule).",
+        "tags": ["supplier"],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": obj(json!({
+            "signed_tx": {"type": "string"}, "salt": {"type": "string"}, "payload": {"type": "string"}}),
+            &["signed_tx"])}}},
+        "responses": tx_responses,
+    });
+    let mut sync_responses = errors(&["400", "401", "403", "422"]);
+    sync_responses.insert(
+        "200".into(),
+        json!({"description": "Server-Sent Events: `id` is the event's cursor, `event` its type (demand_plan, demand_ack, test_batch, model, instrument, certificate, or error), `data` the event as JSON (`cursor`, `type`, `leaf_index`, `record`, and `salt`, `payload`, `receipt` when present).",
+               "content": {"text/event-stream": {"schema": {"type": "string"}}}}),
+    );
+    let sync = json!({
+        "summary": "The caller's org's sync stream",
+        "description": format!("Every event the caller's org may see, in log order, from `cursor` (or the `Last-Event-ID` header, which wins), then new ones as they commit; a standard SSE client resumes by itself. A cursor that is not one, or of another ledger, is 400; one past this node's log is 400 (OUT_OF_RANGE); one whose log position differs (a reset ledger) is 422. {supply_class}"),
+        "tags": ["supplier"],
+        "parameters": [q("cursor", false, "resume after this cursor", json!({"type": "string"})),
+                       q("receipts", false, "attach each event's receipt", json!({"type": "boolean"})),
+                       q("max", false, "stop after this many events", json!({"type": "integer", "minimum": 0}))],
+        "responses": sync_responses,
+    });
     let paths = json!({
         "/v1/me/disputes": {"post": dispute},
+        "/v1/supplier/demand-plans": {"get": op("Demand plans", &format!("The demand plans the caller's org published or is addressed to, with the acknowledgements it may see, in log order (table `demand_plans`). {supply_class}"), &["supplier"],
+            vec![q("id", false, "only this plan", json!({"type": "string"})), receipt_param()], None, view_ok("view"), &["400", "401", "403"], false)},
+        "/v1/supplier/test-batches": {"get": op("Factory test batches", &format!("The factory test batches the caller's org made or bought, in log order (table `test_batches`). {supply_class}"), &["supplier"],
+            vec![q("id", false, "only this batch", json!({"type": "string"})), receipt_param()], None, view_ok("view"), &["400", "401", "403"], false)},
+        "/v1/supplier/transactions": {"post": supplier_tx},
+        "/v1/sync": {"get": sync},
         "/v1/documents": {"post": upload},
         "/v1/documents/{sha256}": {"get": op("A document's anchor", "The anchor as ImageJson: both digests, size, media type, file name, subject, the anchoring leaf and a download link; with `receipt=true` the leaf's receipt. Any authenticated caller.", &["documents"],
             vec![sha_param.clone(), receipt_param()], None, json_ok("anchor", json!({"$ref": "#/components/schemas/ImageJson"})), &["400", "401", "404"], false)},
@@ -292,6 +346,7 @@ pub fn document() -> Value {
             {"name": "accounts", "description": "An org's user accounts."},
             {"name": "data", "description": "Metering records (class I and II)."},
             {"name": "documents", "description": "Class III documents: anchors on the ledger, bytes in the object store."},
+            {"name": "supplier", "description": "Supplier collaboration (class II) and the per-org sync stream."},
             {"name": "meta", "description": "This document."}
         ],
         "security": [{"bearer": []}],

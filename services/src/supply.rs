@@ -41,16 +41,6 @@ impl<B> Clone for Supply<B> {
     }
 }
 
-fn kind_name(k: i32) -> String {
-    cpb::InstrumentKind::try_from(k)
-        .map(|k| {
-            k.as_str_name()
-                .trim_start_matches("INSTRUMENT_KIND_")
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default()
-}
-
 /// The decoded contents of a class II supplier payload, as JSON.
 fn contents_json(record_type: &str, payload: &[u8], leaf: &Payload) -> Result<Value> {
     let bad = |e: String| ServiceError::Internal(format!("stored {record_type} payload: {e}"));
@@ -58,7 +48,7 @@ fn contents_json(record_type: &str, payload: &[u8], leaf: &Payload) -> Result<Va
         ("demand_plan", _) => {
             let d = gridledger_core::supply::decode_demand(payload).map_err(bad)?;
             json!({
-                "lines": d.lines.iter().map(|l| json!({"kind": kind_name(l.kind), "accuracy_class": l.accuracy_class, "month": l.month, "quantity": l.quantity})).collect::<Vec<_>>(),
+                "lines": d.lines.iter().map(|l| json!({"kind": gridledger_core::metrology::kind_name(l.kind), "accuracy_class": l.accuracy_class, "month": l.month, "quantity": l.quantity})).collect::<Vec<_>>(),
                 "notes": d.notes,
             })
         }
@@ -66,7 +56,7 @@ fn contents_json(record_type: &str, payload: &[u8], leaf: &Payload) -> Result<Va
             let a = gridledger_core::supply::decode_ack(payload).map_err(bad)?;
             json!({
                 "production_plan": a.production_plan,
-                "deliveries": a.deliveries.iter().map(|d| json!({"kind": kind_name(d.kind), "accuracy_class": d.accuracy_class, "quantity": d.quantity, "date": d.date})).collect::<Vec<_>>(),
+                "deliveries": a.deliveries.iter().map(|d| json!({"kind": gridledger_core::metrology::kind_name(d.kind), "accuracy_class": d.accuracy_class, "quantity": d.quantity, "date": d.date})).collect::<Vec<_>>(),
             })
         }
         ("test_batch", Payload::PublishTestBatch(b)) => {
@@ -227,7 +217,7 @@ impl<B: DataBackend + ChainBackend> Supply<B> {
                 }
                 (
                     "model",
-                    json!({"supplier_org": by, "model": m.model, "kind": kind_name(m.kind), "accuracy_class": m.accuracy_class, "description": m.description}),
+                    json!({"supplier_org": by, "model": m.model, "kind": gridledger_core::metrology::kind_name(m.kind), "accuracy_class": m.accuracy_class, "description": m.description}),
                 )
             }
             Payload::RegisterInstrument(r) => {
@@ -236,7 +226,7 @@ impl<B: DataBackend + ChainBackend> Supply<B> {
                 }
                 (
                     "instrument",
-                    json!({"asset_no": r.asset_no, "serial_no": r.serial_no, "model": r.model, "kind": kind_name(r.kind), "accuracy_class": r.accuracy_class, "manufacturer_org": r.manufacturer_org, "owner_org": r.owner_org}),
+                    json!({"asset_no": r.asset_no, "serial_no": r.serial_no, "model": r.model, "kind": gridledger_core::metrology::kind_name(r.kind), "accuracy_class": r.accuracy_class, "manufacturer_org": r.manufacturer_org, "owner_org": r.owner_org}),
                 )
             }
             Payload::IssueCertificate(c) => {
@@ -516,8 +506,11 @@ impl<B: DataBackend + ChainBackend> Supply<B> {
                 continue;
             }
             let mut v = ev.json;
-            v["salt"] = json!(hex::encode(&ev.salt));
-            v["payload"] = json!(hex::encode(&ev.payload));
+            // Purged and withheld rows carry no values at all.
+            if !ev.payload.is_empty() {
+                v["salt"] = json!(hex::encode(&ev.salt));
+                v["payload"] = json!(hex::encode(&ev.payload));
+            }
             rows.push(pb::RecordRow {
                 leaf_index,
                 record_type: ev.kind.into(),

@@ -359,6 +359,38 @@ async fn demand_ack_batch_scenario_each_verified_by_receipt() {
         .await;
     assert_eq!(s, 403, "an access token is not enough: {b}");
 
+    // A supplier's user is granted its own org's records only.
+    let supplier = n.login("alpha-supplier").await;
+    let token = n.grant(&supplier, &["supply:sup-alpha".to_string()]).await;
+    let (s, b) = n
+        .http(
+            Port::Public,
+            "GET",
+            "/v1/supplier/demand-plans?receipt=true",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(
+        b.contains("DP-GN-2027-Q1"),
+        "the demo plan addressed to sup-alpha: {b}"
+    );
+    assert!(
+        !b.contains("DP-T1"),
+        "a plan addressed to sup-beta only: {b}"
+    );
+    let (s, b) = n
+        .http(
+            Port::Public,
+            "POST",
+            "/v1/auth/dynamic-tokens",
+            Some(&supplier),
+            Some(r#"{"scope":["supply:sup-beta"]}"#),
+        )
+        .await;
+    assert_eq!(s, 403, "another org's records: {b}");
+
     // Bad input: each refused, naming the problem; nothing written.
     let before = tree_size(&n).await;
     refused(

@@ -1,4 +1,5 @@
-//! An example supplier ERP connector (docs/API.md, "Sync streams").
+//! An example supplier ERP connector (docs/API.md, "Supplier collaboration and sync
+//! streams").
 //!
 //! It consumes its organisation's sync stream into a CSV file, one line per event:
 //! `cursor,leaf_index,type,record` (the record is the event's JSON, quoted). Before a line
@@ -101,21 +102,17 @@ fn verify(ev: &pb::SyncEvent, policy: &gridledger_core::trust::Policy) -> anyhow
     }
     let (_, body) =
         gridledger_core::tx::decode(&proven.leaf).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if let Some(c) = gridledger_core::private::class_ii(&body)
-        && !ev.payload.is_empty()
-    {
-        let salt: [u8; 32] = ev
-            .salt
-            .as_slice()
-            .try_into()
-            .context("salt is not 32 bytes")?;
-        if gridledger_core::private::commitment(&salt, &ev.payload).as_slice() != c.commitment {
-            bail!(
-                "leaf {}: salt and payload do not open the commitment",
-                ev.leaf_index
-            );
-        }
+    let payload = body.payload.context("the proven leaf has no payload")?;
+    // What is stored must be what the proven leaf says: its identifying fields and, for
+    // class II records, the salt and payload that open its commitment and every value
+    // shown from them (the client library's row check).
+    let mut fields: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&ev.json).context("event record")?;
+    if !ev.payload.is_empty() {
+        fields.insert("salt".into(), hex::encode(&ev.salt).into());
+        fields.insert("payload".into(), hex::encode(&ev.payload).into());
     }
+    gridledger_client::records::check_matches(&fields, &payload, ev.leaf_index)?;
     let record = ev.json.replace('"', "\"\"");
     Ok(format!(
         "{},{},{},\"{record}\"\n",
@@ -176,7 +173,8 @@ fn retryable(e: &anyhow::Error) -> bool {
                 | Code::Cancelled
                 | Code::DeadlineExceeded
                 | Code::ResourceExhausted
-                | Code::Internal
+                // The node is behind the cursor and will catch up.
+                | Code::OutOfRange
         )
     };
     match (
@@ -203,8 +201,10 @@ async fn main() -> anyhow::Result<()> {
     if remaining == Some(0) {
         return Ok(());
     }
-    let mut pause = std::time::Duration::from_millis(200);
+    const FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+    let mut pause = FIRST_PAUSE;
     loop {
+        let before = cursor.clone();
         // Re-read on every connection: an operator may have pointed it at another node.
         let p = Profile::load(&args.profile).unwrap_or_else(|_| p.clone());
         match run_once(&p, &org, &policy, &mut store, &mut cursor, &mut remaining).await {
@@ -214,6 +214,10 @@ async fn main() -> anyhow::Result<()> {
             // A refused cursor, a refused grant or a failed verification will not heal
             // by retrying: stop and say why.
             Err(e) => return Err(e),
+        }
+        // A connection that made progress was a good one: start the pauses over.
+        if cursor != before {
+            pause = FIRST_PAUSE;
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(std::time::Duration::from_secs(5));
