@@ -299,6 +299,15 @@ pub enum SupplierCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Registered models (class I), verified.
+    Models {
+        /// Only this supplier's.
+        #[arg(long, default_value = "")]
+        supplier: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The factory test batches the profile's org made or bought, verified.
     Batches {
         /// Only this batch.

@@ -56,6 +56,7 @@ fn expected_kinds(table: &str) -> &'static [&'static str] {
         "bindings" => &["bind_customer"],
         "demand_plans" => &["publish_demand_plan", "acknowledge_demand"],
         "test_batches" => &["publish_test_batch"],
+        "models" => &["register_model"],
         "chain" => &["issue_calibration", "register_equipment"],
         "equipment" => &["register_equipment"],
         "authorisations" => &["grant_authorisation"],
@@ -547,6 +548,19 @@ pub fn check_matches(
             check_binding(f, b, leaf)?;
             vec![]
         }
+        Payload::RegisterModel(m) => vec![
+            ("model", s("model"), m.model.clone()),
+            (
+                "accuracy_class",
+                s("accuracy_class"),
+                m.accuracy_class.clone(),
+            ),
+            (
+                "kind",
+                s("kind"),
+                gridledger_core::metrology::kind_name(m.kind),
+            ),
+        ],
         Payload::PublishDemandPlan(d) => {
             check_supply(f, &d.commitment, p, leaf)?;
             vec![

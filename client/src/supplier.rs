@@ -427,6 +427,19 @@ pub async fn run(p: &Profile, command: crate::cli::SupplierCommand) -> Result<()
             let v = view(p, "plans", id).await?;
             crate::cli::print_verified(p, &v, json, &Default::default())?;
         }
+        C::Models { supplier, json } => {
+            let v = gpb::supplier_service_client::SupplierServiceClient::new(
+                crate::grpc::channel(p).await?,
+            )
+            .max_decoding_message_size(crate::grpc::MAX_RESPONSE_BYTES)
+            .list_models(gpb::SupplyQuery {
+                id: supplier,
+                receipts: true,
+            })
+            .await?
+            .into_inner();
+            crate::cli::print_verified(p, &v, json, &Default::default())?;
+        }
         C::Batches { id, json } => {
             let v = view(p, "batches", id).await?;
             crate::cli::print_verified(p, &v, json, &Default::default())?;

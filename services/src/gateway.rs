@@ -106,6 +106,7 @@ pub fn router<A: AuthBackend, D: DataBackend + ChainBackend, C: super::backend::
         .route("/v1/me/disputes", post(open_dispute::<A, D, C>))
         .route("/v1/supplier/demand-plans", get(demand_plans::<A, D, C>))
         .route("/v1/supplier/test-batches", get(test_batches::<A, D, C>))
+        .route("/v1/supplier/models", get(models::<A, D, C>))
         .route("/v1/supplier/transactions", post(supplier_tx::<A, D, C>))
         .route("/v1/sync", get(sync_sse::<A, D, C>))
         .route("/v1/meters/{asset}", get(meter::<A, D, C>))
@@ -708,6 +709,16 @@ async fn test_batches<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBac
         g.supply.records_view(&p, "test_batches", id, r)?,
         r,
     )
+}
+
+async fn models<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
+    State(g): G<A, D, C>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>> {
+    let q = params(q, &["supplier", "receipt"])?;
+    let r = flag(&q, "receipt")?;
+    let supplier = q.get("supplier").map(String::as_str).unwrap_or("");
+    view(&g.data, g.supply.models_view(supplier, r)?, r)
 }
 
 #[derive(Deserialize)]

@@ -414,6 +414,76 @@ impl<B: DataBackend + ChainBackend> Supply<B> {
         Ok(rx)
     }
 
+    /// The registered models (class I), of one supplier when `supplier` is not empty.
+    ///
+    /// # Errors
+    /// INVALID_ARGUMENT for a malformed supplier id; storage errors.
+    pub fn models_view(&self, supplier: &str, receipts: bool) -> Result<pb::DataView> {
+        if !supplier.is_empty() && !gridledger_core::contract::valid_ident(supplier) {
+            return Err(ServiceError::InvalidArgument(format!(
+                "supplier {supplier:?} is not an org id"
+            )));
+        }
+        let prefix = if supplier.is_empty() {
+            b"m/model\0".to_vec()
+        } else {
+            keys::models_of(supplier)
+        };
+        let mut rows = Vec::new();
+        for (_, leaf, v) in self.backend.records(&prefix, 10_000)? {
+            let m: gridledger_core::supply::ModelRec = serde_json::from_slice(&v)
+                .map_err(|e| ServiceError::Internal(format!("model record: {e}")))?;
+            let mut j = serde_json::to_value(&m).expect("plain record");
+            j["kind"] = json!(
+                m.kind
+                    .trim_start_matches("INSTRUMENT_KIND_")
+                    .to_ascii_lowercase()
+            );
+            rows.push(pb::RecordRow {
+                leaf_index: leaf,
+                record_type: "model".into(),
+                json: j.to_string(),
+                receipt: if receipts {
+                    DataBackend::receipt(self.backend.as_ref(), leaf)?
+                } else {
+                    String::new()
+                },
+            });
+        }
+        let c = |field: &str, r#type: &str, unit: &str| pb::Column {
+            field: field.into(),
+            r#type: r#type.into(),
+            unit: unit.into(),
+        };
+        let (origin, size) = self.backend.position()?;
+        Ok(pb::DataView {
+            title: if supplier.is_empty() {
+                "registered models".into()
+            } else {
+                format!("models of {supplier}")
+            },
+            summary: vec![pb::Fact {
+                name: "models".into(),
+                json: rows.len().to_string(),
+            }],
+            tables: vec![pb::Table {
+                name: "models".into(),
+                description: "instrument models suppliers registered".into(),
+                data_class: "I".into(),
+                columns: vec![
+                    c("supplier_org", "string", "org id"),
+                    c("model", "string", ""),
+                    c("kind", "string", "InstrumentKind"),
+                    c("accuracy_class", "string", "IEC/EN class"),
+                    c("description", "string", ""),
+                ],
+                rows,
+            }],
+            origin,
+            tree_size: size,
+        })
+    }
+
     /// Submits a transaction through a SupplierService write method, refusing any other
     /// payload type than `want`.
     ///
@@ -616,6 +686,14 @@ impl<B: DataBackend + ChainBackend> pb::supplier_service_server::SupplierService
             &q.id,
             q.receipts,
         )?))
+    }
+
+    async fn list_models(
+        &self,
+        r: tonic::Request<pb::SupplyQuery>,
+    ) -> std::result::Result<tonic::Response<pb::DataView>, tonic::Status> {
+        let q = r.get_ref();
+        Ok(tonic::Response::new(self.models_view(&q.id, q.receipts)?))
     }
 
     type SyncStream =

@@ -359,6 +359,42 @@ async fn demand_ack_batch_scenario_each_verified_by_receipt() {
         .await;
     assert_eq!(s, 403, "an access token is not enough: {b}");
 
+    // Models are class I: anyone reads them, verified by the CLI.
+    let rows = verified_rows(&ok(
+        &cli_as(
+            &n,
+            "grid-south",
+            &["supplier", "models", "--supplier", "sup-beta", "--json"],
+        ),
+        "models",
+    ));
+    let models: Vec<&str> = rows
+        .iter()
+        .map(|r| r["record"]["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(models, vec!["DDZY-101", "DDZY-104"]);
+    let (s, b) = n
+        .http(
+            Port::Public,
+            "GET",
+            "/v1/supplier/models?supplier=sup-alpha",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b.contains("DDZY-100") && !b.contains("DDZY-101"), "{b}");
+    let (s, b) = n
+        .http(
+            Port::Public,
+            "GET",
+            "/v1/supplier/models?supplier=a%20b",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+
     // A supplier's user is granted its own org's records only.
     let supplier = n.login("alpha-supplier").await;
     let token = n.grant(&supplier, &["supply:sup-alpha".to_string()]).await;

@@ -306,6 +306,7 @@ impl Operation {
                     "GetMeter" | "GetInstrument" | "GetTraceability" | "GetInstitution"
                     | "ListPlans",
                 ) => O::MeterRead,
+                ("SupplierService", "ListModels") => O::MeterRead,
                 ("DataService", "SettlementCheck") => O::PrivateRead,
                 ("DataService", "ListMyMeters") => O::MyMeters,
                 ("DataService", "GetReadings" | "GetBindings") => O::PrivateRead,
@@ -342,7 +343,9 @@ impl Operation {
             ["v1", "records", _, "receipt"] if get => O::ChainReadLeaves,
             ["v1", "me", "meters"] if get => O::MyMeters,
             ["v1", "meters", _] | ["v1", "meters", _, "traceability"] if get => O::MeterRead,
-            ["v1", "institutions", _] | ["v1", "plans"] if get => O::MeterRead,
+            ["v1", "institutions", _] | ["v1", "plans"] | ["v1", "supplier", "models"] if get => {
+                O::MeterRead
+            }
             ["v1", "meters", _, "readings" | "binding"] | ["v1", "settlement", "check"] if get => {
                 O::PrivateRead
             }
