@@ -245,119 +245,70 @@ pub fn seed(
         )));
     }
 
-    // The readings collection (DOMAIN.md §2.8): the meters' owners and the market
-    // operator hold the class II reading payloads. Proposed and approved by the
-    // regulator (rule 4.5).
-    genesis.push(enc(tx::sign(
-        &reg,
-        &body(
-            origin,
-            next(),
-            Payload::ProposeChange(pb::ProposeChange {
-                proposal_id: "collection-readings".into(),
-                reason: "readings are class II personal data".into(),
-                change: Some(pb::propose_change::Change::DefineCollection(
-                    pb::DefineCollection {
-                        name: READINGS_COLLECTION.into(),
-                        member_orgs: vec![
-                            "grid-north".into(),
-                            "grid-south".into(),
-                            "mkt-px".into(),
-                        ],
-                        record_types: vec!["reading".into()],
-                    },
-                )),
-            }),
+    // The class II collections (DOMAIN.md §2.8), each proposed and approved by the
+    // regulator (rule 4.5):
+    // - readings: the meters' owners and the market operator (settlement);
+    // - bindings: only the grid companies hold who lives where; the market operator
+    //   settles without it;
+    // - supply: the grid companies and the suppliers (commercially confidential).
+    let collections: [(&str, &str, &[&str], &[&str]); 3] = [
+        (
+            READINGS_COLLECTION,
+            "readings are class II personal data",
+            &["grid-north", "grid-south", "mkt-px"],
+            &["reading"],
         ),
-    )));
-    genesis.push(enc(tx::sign(
-        &reg,
-        &body(
-            origin,
-            next(),
-            Payload::CastVote(pb::CastVote {
-                proposal_id: "collection-readings".into(),
-                approve: true,
-            }),
+        (
+            BINDINGS_COLLECTION,
+            "customer bindings are class II personal data",
+            &["grid-north", "grid-south"],
+            &["binding"],
         ),
-    )));
-
-    // The customer bindings collection (DOMAIN.md §2.3): only the grid companies hold who
-    // lives where; the market operator settles without it.
-    genesis.push(enc(tx::sign(
-        &reg,
-        &body(
-            origin,
-            next(),
-            Payload::ProposeChange(pb::ProposeChange {
-                proposal_id: "collection-bindings".into(),
-                reason: "customer bindings are class II personal data".into(),
-                change: Some(pb::propose_change::Change::DefineCollection(
-                    pb::DefineCollection {
-                        name: BINDINGS_COLLECTION.into(),
-                        member_orgs: vec!["grid-north".into(), "grid-south".into()],
-                        record_types: vec!["binding".into()],
-                    },
-                )),
-            }),
+        (
+            SUPPLY_COLLECTION,
+            "supplier collaboration records are commercially confidential",
+            &[
+                "grid-north",
+                "grid-south",
+                "sup-alpha",
+                "sup-beta",
+                "sup-gamma",
+            ],
+            &["demand_plan", "demand_ack", "test_batch"],
         ),
-    )));
-    genesis.push(enc(tx::sign(
-        &reg,
-        &body(
-            origin,
-            next(),
-            Payload::CastVote(pb::CastVote {
-                proposal_id: "collection-bindings".into(),
-                approve: true,
-            }),
-        ),
-    )));
-
-    // Supplier collaboration (DOMAIN.md §2.7): the grid companies and the suppliers hold
-    // demand plans, acknowledgements and factory test batches.
-    genesis.push(enc(tx::sign(
-        &reg,
-        &body(
-            origin,
-            next(),
-            Payload::ProposeChange(pb::ProposeChange {
-                proposal_id: "collection-supply".into(),
-                reason: "supplier collaboration records are commercially confidential".into(),
-                change: Some(pb::propose_change::Change::DefineCollection(
-                    pb::DefineCollection {
-                        name: SUPPLY_COLLECTION.into(),
-                        member_orgs: [
-                            "grid-north",
-                            "grid-south",
-                            "sup-alpha",
-                            "sup-beta",
-                            "sup-gamma",
-                        ]
-                        .iter()
-                        .map(|o| o.to_string())
-                        .collect(),
-                        record_types: vec![
-                            "demand_plan".into(),
-                            "demand_ack".into(),
-                            "test_batch".into(),
-                        ],
-                    },
-                )),
-            }),
-        ),
-    )));
-    genesis.push(enc(tx::sign(
-        &reg,
-        &body(
-            origin,
-            next(),
-            Payload::CastVote(pb::CastVote {
-                proposal_id: "collection-supply".into(),
-                approve: true,
-            }),
-        ),
-    )));
+    ];
+    for (name, reason, members, types) in collections {
+        let proposal_id = format!("collection-{name}");
+        genesis.push(enc(tx::sign(
+            &reg,
+            &body(
+                origin,
+                next(),
+                Payload::ProposeChange(pb::ProposeChange {
+                    proposal_id: proposal_id.clone(),
+                    reason: reason.into(),
+                    change: Some(pb::propose_change::Change::DefineCollection(
+                        pb::DefineCollection {
+                            name: name.into(),
+                            member_orgs: members.iter().map(|m| m.to_string()).collect(),
+                            record_types: types.iter().map(|t| t.to_string()).collect(),
+                        },
+                    )),
+                }),
+            ),
+        )));
+        genesis.push(enc(tx::sign(
+            &reg,
+            &body(
+                origin,
+                next(),
+                Payload::CastVote(pb::CastVote {
+                    proposal_id,
+                    approve: true,
+                }),
+            ),
+        )));
+    }
 
     // Phases 2-4: qualifications and the traceability chain (DOMAIN.md §2.1-2.2).
     let [quals, cal_ref, accept_ref, cal_std, accept_std] = metrology_setup(origin, &mut next);

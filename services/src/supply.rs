@@ -242,6 +242,28 @@ impl<B: DataBackend + ChainBackend> Supply<B> {
                     json!({"cert_no": c.cert_no, "asset_no": c.asset_no, "kind": cpb::CertificateKind::try_from(c.kind).map(|k| k.as_str_name()).unwrap_or_default(), "institution_org": c.institution_org, "test_date": c.test_date, "valid_until": c.valid_until, "passed": c.passed, "dispute_id": c.dispute_id}),
                 )
             }
+            // Retention: the parties of a purged supplier record learn of the purge, so a
+            // connector can delete the payload it stored.
+            Payload::PurgePrivate(pp) => {
+                let hex_c = hex::encode(&pp.commitment);
+                let Some(rec) =
+                    self.get::<gridledger_core::private::PurgeRec>(&keys::purged(&hex_c))?
+                else {
+                    return Ok(None);
+                };
+                let target = self.backend.entry(rec.leaf_index)?.leaf;
+                // A purge never purges a purge, so this looks one level deep only.
+                if self
+                    .event(org, org_kind, rec.leaf_index, &target)?
+                    .is_none()
+                {
+                    return Ok(None);
+                }
+                (
+                    "purge",
+                    json!({"purged_leaf": rec.leaf_index, "commitment": hex_c, "reason": pp.reason, "purged_by_org": rec.purged_by_org}),
+                )
+            }
             _ => return Ok(None),
         };
         let mut ev = Event {

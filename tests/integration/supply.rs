@@ -395,6 +395,57 @@ async fn demand_ack_batch_scenario_each_verified_by_receipt() {
         .await;
     assert_eq!(s, 400, "{b}");
 
+    // Retention: sup-beta's admin key purges the batch's payload. The grid company's
+    // stream then carries a `purge` event naming the batch, and the batch shows only
+    // `purged_by`, still verified.
+    let rows = verified_rows(&ok(
+        &cli_as(
+            &n,
+            "sup-beta",
+            &["supplier", "batches", "--id", &batch_id, "--json"],
+        ),
+        "batches as sup-beta",
+    ));
+    let commitment = rows[0]["record"]["commitment"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let purge_leaf = leaf_of(&ok(
+        &cli_as(
+            &n,
+            "sup-beta",
+            &[
+                "purge",
+                "--commitment",
+                &commitment,
+                "--reason",
+                "warranty period over",
+            ],
+        ),
+        "purge",
+    ));
+    let events = collect(&n, "grid-north", "").await;
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.r#type.as_str(), last.leaf_index),
+        ("purge", purge_leaf)
+    );
+    let record: Value = serde_json::from_str(&last.json).unwrap();
+    assert_eq!(record["purged_leaf"], batch_leaf);
+    let rows = verified_rows(&ok(
+        &cli_as(
+            &n,
+            "grid-north",
+            &["supplier", "batches", "--id", &batch_id, "--json"],
+        ),
+        "purged batch",
+    ));
+    assert_eq!(rows[0]["record"]["purged_by"], purge_leaf);
+    assert!(rows[0]["record"]["contents"].is_null());
+    // sup-gamma, no party to it, does not see the purge.
+    let events = collect(&n, "sup-gamma", "").await;
+    assert!(events.iter().all(|e| e.r#type != "purge"));
+
     // A supplier's user is granted its own org's records only.
     let supplier = n.login("alpha-supplier").await;
     let token = n.grant(&supplier, &["supply:sup-alpha".to_string()]).await;
