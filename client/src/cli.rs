@@ -1062,11 +1062,12 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
         } => {
             use gridledger_core::pb::tx_body::Payload;
             use gridledger_core::pb::{BindCustomer, CustomerBinding};
+            let p = profile(&cli.profile)?;
             let replaces = match (replaces, first) {
                 (Some(r), _) => Some(r),
                 (None, true) => None,
                 (None, false) => {
-                    let v = bindings_view(&profile(&cli.profile)?, &asset).await?;
+                    let v = bindings_view(&p, &asset).await?;
                     v.summary
                         .iter()
                         .find(|f| f.name == "current")
@@ -1083,7 +1084,6 @@ async fn dispatch(cli: Cli) -> Result<(), ClientError> {
             gridledger_core::private::decode_binding(&value).map_err(ClientError::Config)?;
             let salt: [u8; 32] = rand::random();
             let commitment = gridledger_core::private::commitment(&salt, &value);
-            let p = profile(&cli.profile)?;
             submit_private(
                 &p,
                 Payload::BindCustomer(BindCustomer {

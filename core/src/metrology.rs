@@ -161,6 +161,8 @@ pub mod keys {
     pub fn model(supplier: &str, model: &str) -> Vec<u8> {
         k(&["m/model", supplier, model])
     }
+    /// Every model (prefix).
+    pub const MODELS: &[u8] = b"m/model\0";
     /// A supplier's models (prefix).
     pub fn models_of(supplier: &str) -> Vec<u8> {
         k(&["m/model", supplier, ""])
@@ -183,6 +185,8 @@ pub mod keys {
     pub fn batch(batch_id: &str) -> Vec<u8> {
         k(&["m/batch", batch_id])
     }
+    /// Every factory test batch (prefix; `m/batch-of` sorts after it and does not match).
+    pub const BATCHES: &[u8] = b"m/batch\0";
     /// Batches that tested one instrument (prefix).
     pub fn batches_of(asset: &str) -> Vec<u8> {
         k(&["m/batch-of", asset, ""])

@@ -1266,3 +1266,81 @@ fn supply_payload_checks() {
         assert!(e.contains(want), "{what}: {e}");
     }
 }
+
+#[test]
+fn sync_cursor_known_answers() {
+    use gridledger_core::supply::SyncCursor;
+    let v: serde_json::Value =
+        serde_json::from_str(include_str!("../testdata/sync-cursor-v1.json")).unwrap();
+    for t in v["vectors"].as_array().unwrap() {
+        let origin = t["origin"].as_str().unwrap();
+        let next = t["next"].as_u64().unwrap();
+        let prev: [u8; 16] = hex::decode(t["prev"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let text = t["cursor"].as_str().unwrap();
+        let c = SyncCursor {
+            origin_tag: gridledger_core::supply::origin_tag(origin),
+            next,
+            prev,
+        };
+        assert_eq!(c.encode(), text, "{}", t["note"]);
+        assert_eq!(SyncCursor::decode(text), Ok(c), "{}", t["note"]);
+        // Built from a leaf, the cursor takes the first 16 bytes of its RFC 9162 hash.
+        if let Some(leaf) = t["prev_leaf_hex"].as_str() {
+            let h = gridledger_core::merkle::leaf_hash(&hex::decode(leaf).unwrap());
+            assert_eq!(SyncCursor::new(origin, next, &h).encode(), text);
+        }
+    }
+    // Padding, a wrong prefix, a short body and other base64 alphabets are refused.
+    let good = v["vectors"][0]["cursor"].as_str().unwrap();
+    for bad in [
+        format!("{good}="),
+        good.replacen("gls1.", "gls2.", 1),
+        good[..good.len() - 4].to_string(),
+        format!("{}+", &good[..good.len() - 1]),
+        String::new(),
+    ] {
+        assert!(SyncCursor::decode(&bad).is_err(), "{bad:?}");
+    }
+}
+
+/// How many instruments a factory test batch can hold within the class II payload limit
+/// (docs/FORMATS.md §17 quotes the figure this prints): asset numbers like the demo's and
+/// three load points each.
+#[test]
+fn test_batch_size_within_the_payload_limit() {
+    let test = |i: usize| pb::InstrumentTest {
+        asset_no: format!("GN-M{i:06}"),
+        test_date: "2026-10-01".into(),
+        passed: true,
+        errors: ["Imax PF1.0", "Ib PF1.0", "0.1Ib PF1.0"]
+            .iter()
+            .map(|lp| pb::LoadPointError {
+                load_point: lp.to_string(),
+                error_centi_percent: -15,
+            })
+            .collect(),
+    };
+    let size = |n: usize| {
+        pb::TestBatchResults {
+            results: (0..n).map(test).collect(),
+        }
+        .encoded_len()
+    };
+    let fits = (1..=gridledger_core::supply::MAX_BATCH)
+        .take_while(|n| size(*n) <= private::MAX_PAYLOAD)
+        .last()
+        .unwrap();
+    eprintln!(
+        "a batch of {fits} instruments with three load points each fits in {} bytes ({} bytes)",
+        private::MAX_PAYLOAD,
+        size(fits)
+    );
+    assert!(fits >= 500, "{fits}");
+    assert!(
+        fits < gridledger_core::supply::MAX_BATCH,
+        "the payload limit is the binding one"
+    );
+}

@@ -681,19 +681,26 @@ async fn open_dispute<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBac
         .into_response())
 }
 
+/// `GET /v1/supplier/demand-plans` and `/v1/supplier/test-batches`: the supplier view
+/// `table` (`demand_plans` or `test_batches`).
+fn supplier_view<A, D: DataBackend + ChainBackend, C>(
+    g: &Gateway<A, D, C>,
+    p: &Principal,
+    query: Option<String>,
+    table: &str,
+) -> Result<Json<Value>> {
+    let q = params(query, &["id", "receipt"])?;
+    let r = flag(&q, "receipt")?;
+    let id = q.get("id").map(String::as_str).unwrap_or("");
+    view(&g.data, g.supply.records_view(p, table, id, r)?, r)
+}
+
 async fn demand_plans<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
     State(g): G<A, D, C>,
     Extension(p): Extension<Principal>,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>> {
-    let q = params(q, &["id", "receipt"])?;
-    let r = flag(&q, "receipt")?;
-    let id = q.get("id").map(String::as_str).unwrap_or("");
-    view(
-        &g.data,
-        g.supply.records_view(&p, "demand_plans", id, r)?,
-        r,
-    )
+    supplier_view(&g, &p, q, "demand_plans")
 }
 
 async fn test_batches<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(
@@ -701,14 +708,7 @@ async fn test_batches<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBac
     Extension(p): Extension<Principal>,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>> {
-    let q = params(q, &["id", "receipt"])?;
-    let r = flag(&q, "receipt")?;
-    let id = q.get("id").map(String::as_str).unwrap_or("");
-    view(
-        &g.data,
-        g.supply.records_view(&p, "test_batches", id, r)?,
-        r,
-    )
+    supplier_view(&g, &p, q, "test_batches")
 }
 
 async fn models<A: AuthBackend, D: DataBackend + ChainBackend, C: ChainBackend>(

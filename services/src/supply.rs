@@ -24,6 +24,10 @@ use crate::auth::Principal;
 use crate::backend::{ChainBackend, DataBackend};
 use crate::error::{Result, ServiceError};
 
+/// Most plans or batches one unfiltered supplier view reads (before it filters what the
+/// caller may see).
+pub const MAX_LISTED: usize = 10_000;
+
 /// Events buffered per stream before the walker waits for the consumer.
 pub const SYNC_BUFFER: usize = 32;
 
@@ -369,6 +373,8 @@ impl<B: DataBackend + ChainBackend> Supply<B> {
         let me = self.clone();
         let receipts = req.receipts;
         let max = req.max_events as u64;
+        // The origin does not change under a running node: read it once.
+        let (origin, _) = self.backend.position()?;
         tokio::spawn(async move {
             let mut heights = me.backend.heights();
             let mut sent = 0u64;
@@ -386,7 +392,6 @@ impl<B: DataBackend + ChainBackend> Supply<B> {
                         let Some(ev) = me.event(&org, org_kind, next, &leaf)? else {
                             return Ok(None);
                         };
-                        let (origin, _) = me.backend.position()?;
                         let cursor = SyncCursor::new(
                             &origin,
                             next + 1,
@@ -447,12 +452,12 @@ impl<B: DataBackend + ChainBackend> Supply<B> {
             )));
         }
         let prefix = if supplier.is_empty() {
-            b"m/model\0".to_vec()
+            keys::MODELS.to_vec()
         } else {
             keys::models_of(supplier)
         };
         let mut rows = Vec::new();
-        for (_, leaf, v) in self.backend.records(&prefix, 10_000)? {
+        for (_, leaf, v) in self.backend.records(&prefix, MAX_LISTED)? {
             let m: gridledger_core::supply::ModelRec = serde_json::from_slice(&v)
                 .map_err(|e| ServiceError::Internal(format!("model record: {e}")))?;
             let mut j = serde_json::to_value(&m).expect("plain record");
@@ -550,18 +555,37 @@ impl<B: DataBackend + ChainBackend> Supply<B> {
         receipts: bool,
     ) -> Result<pb::DataView> {
         let org = self.check_reader(p)?;
-        let (prefix, kinds): (Vec<u8>, &[&str]) = match table {
-            "demand_plans" => (keys::DEMAND_PLANS.to_vec(), &["demand_plan", "demand_ack"]),
-            _ => (b"m/batch\0".to_vec(), &["test_batch"]),
+        let plans = table == "demand_plans";
+        let kinds: &[&str] = if plans {
+            &["demand_plan", "demand_ack"]
+        } else {
+            &["test_batch"]
         };
-        let mut leaves: Vec<u64> = Vec::new();
-        for (key, leaf, v) in self.backend.records(&prefix, 10_000)? {
-            let name = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-            if !id.is_empty() && name != id {
-                continue;
-            }
-            leaves.push(leaf);
-            if table == "demand_plans" {
+        // One plan or batch is one key; the whole list is a bounded scan.
+        let records = if id.is_empty() {
+            let prefix = if plans {
+                keys::DEMAND_PLANS
+            } else {
+                keys::BATCHES
+            };
+            self.backend.records(prefix, MAX_LISTED)?
+        } else {
+            let key = if plans {
+                keys::demand_plan(id)
+            } else {
+                keys::batch(id)
+            };
+            self.backend
+                .record(&key)?
+                .map(|(leaf, v)| (key, leaf, v))
+                .into_iter()
+                .collect()
+        };
+        // Leaf index → its bytes when already read (the acknowledgement walk reads them).
+        let mut leaves: std::collections::BTreeMap<u64, Option<Vec<u8>>> = Default::default();
+        for (_, leaf, v) in records {
+            leaves.insert(leaf, None);
+            if plans {
                 let plan: DemandRec = serde_json::from_slice(&v)
                     .map_err(|e| ServiceError::Internal(format!("demand plan record: {e}")))?;
                 // Every acknowledgement in the plan's history: follow each supplier's
@@ -570,16 +594,16 @@ impl<B: DataBackend + ChainBackend> Supply<B> {
                     .backend
                     .records(&keys::demand_acks(&plan.plan_id), 100)?
                 {
-                    leaves.push(ack_leaf);
+                    leaves.insert(ack_leaf, None);
                     let mut rec: gridledger_core::supply::AckRec = serde_json::from_slice(&av)
                         .map_err(|e| ServiceError::Internal(format!("ack record: {e}")))?;
                     while let Some(prev) = rec.revises {
-                        leaves.push(prev);
                         let leaf = self.backend.entry(prev)?.leaf;
-                        match gridledger_core::tx::decode(&leaf)
+                        let payload = gridledger_core::tx::decode(&leaf)
                             .ok()
-                            .and_then(|(_, b)| b.payload)
-                        {
+                            .and_then(|(_, b)| b.payload);
+                        leaves.insert(prev, Some(leaf));
+                        match payload {
                             Some(Payload::AcknowledgeDemand(a)) => rec.revises = a.revises,
                             _ => break,
                         }
@@ -587,10 +611,13 @@ impl<B: DataBackend + ChainBackend> Supply<B> {
                 }
             }
         }
-        leaves.sort_unstable();
         let mut rows = Vec::new();
-        for leaf_index in leaves {
-            let leaf = self.backend.entry(leaf_index)?.leaf;
+        // In log order (the map's order).
+        for (leaf_index, read) in leaves {
+            let leaf = match read {
+                Some(l) => l,
+                None => self.backend.entry(leaf_index)?.leaf,
+            };
             let Some(ev) = self.event(org, p.org_kind, leaf_index, &leaf)? else {
                 continue;
             };

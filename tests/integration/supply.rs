@@ -358,6 +358,10 @@ async fn demand_ack_batch_scenario_each_verified_by_receipt() {
         .http(Port::Public, "GET", "/v1/sync?max=1", Some(&operator), None)
         .await;
     assert_eq!(s, 403, "an access token is not enough: {b}");
+    assert!(
+        b.contains("supply:<its org>"),
+        "the refusal says what to present: {b}"
+    );
 
     // Models are class I: anyone reads them, verified by the CLI.
     let rows = verified_rows(&ok(

@@ -216,7 +216,8 @@ pub async fn authorize(
                 "this operation needs credentials: a bearer token or a client certificate".into(),
             )
         } else if op == Operation::PrivateRead {
-            let what = if req.uri().path().contains("inding") {
+            let path = req.uri().path();
+            let what = if path.ends_with("/binding") || path.ends_with("/GetBindings") {
                 "customer bindings"
             } else {
                 "readings"
@@ -225,6 +226,13 @@ pub async fn authorize(
                 "{what} are class II: {} must present a dynamic token scoped to the meter \
                  (POST /v1/auth/dynamic-tokens or AuthService.IssueDynamicToken), which is \
                  granted only to readers the on-ledger policy admits",
+                principal.describe()
+            ))
+        } else if op == Operation::SupplyRead {
+            ServiceError::PermissionDenied(format!(
+                "{} may not perform SupplyRead: supplier records and sync streams need a \
+                 dynamic token with scope \"supply:<its org>\" (POST /v1/auth/dynamic-tokens \
+                 or AuthService.IssueDynamicToken)",
                 principal.describe()
             ))
         } else {
